@@ -1,0 +1,58 @@
+//! The metric catalog: which metrics each exporter version exposes, with their
+//! types and labels, plus the metrics a user declares for their own exporters.
+//! The PromQL gate checks every expression against it.
+
+mod version;
+
+pub use version::{Version, VersionError};
+
+use serde::Deserialize;
+
+/// The exporter versions deployed in one environment. Metric names and labels
+/// depend on them (KEDA renamed its error counters in 2.14 and removed the old
+/// ones in 2.17).
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "kebab-case")]
+pub struct Versions {
+    pub haproxy: Version,
+    pub keda: Version,
+    #[serde(alias = "kube_state_metrics")]
+    pub kube_state_metrics: Version,
+    pub karpenter: Version,
+}
+
+impl Versions {
+    /// The newest version of every exporter the catalog knows.
+    pub fn newest() -> Self {
+        Versions {
+            haproxy: Version::new(3, 4),
+            keda: Version::new(2, 20),
+            kube_state_metrics: Version::new(2, 17),
+            karpenter: Version::new(1, 14),
+        }
+    }
+}
+
+/// The Prometheus metric types that matter to the checks: counters must be
+/// read through rate/increase, gauges must not.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Deserialize, serde::Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum MetricType {
+    Counter,
+    Gauge,
+    Histogram,
+    Summary,
+    Untyped,
+}
+
+/// A metric the user declares: one their own exporter exposes, such as a CI
+/// system's queue depth.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct MetricDecl {
+    pub name: String,
+    #[serde(rename = "type")]
+    pub kind: MetricType,
+    #[serde(default)]
+    pub labels: Vec<String>,
+}
