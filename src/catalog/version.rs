@@ -47,8 +47,7 @@ impl fmt::Display for Version {
 
 impl<'de> serde::Deserialize<'de> for Version {
     fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
-        // YAML reads `2.16` as a float and `"2.16"` as a string; accept both, but
-        // a float loses trailing zeros (2.10 → 2.1), so ask for quotes then.
+        // YAML reads `2.16` as a float and `"2.16"` as a string; accept both.
         struct V;
         impl serde::de::Visitor<'_> for V {
             type Value = Version;
@@ -59,13 +58,9 @@ impl<'de> serde::Deserialize<'de> for Version {
                 v.parse().map_err(E::custom)
             }
             fn visit_f64<E: serde::de::Error>(self, v: f64) -> Result<Version, E> {
-                let text = v.to_string();
-                if text.ends_with(".1") || !text.contains('.') {
-                    return Err(E::custom(format!(
-                        "version {text} is ambiguous as a number (2.10 reads as 2.1): quote it, for example \"{text}0\""
-                    )));
-                }
-                text.parse().map_err(E::custom)
+                // Unquoted `2.10` arrives as 2.1; the catalog rejects versions it
+                // does not know, so that mistake cannot pass silently.
+                v.to_string().parse().map_err(E::custom)
             }
         }
         d.deserialize_any(V)
