@@ -1,4 +1,14 @@
 //! poolc compiles autoscaled CI build-worker pool specs into the artifacts that
 //! run and watch them, and lints every PromQL expression on the way.
+//!
+//! The pipeline runs one way: `spec` (load) → `model` (validate) → `render`
+//! (Model → FileSet) → lint → `fileset` (write / check), the only stage that
+//! touches `generated/`.
 
 pub mod catalog;
+pub mod fileset;
+pub mod instance_types;
+pub mod model;
+pub mod pipeline;
+pub mod render;
+pub mod spec;

@@ -35,7 +35,9 @@ impl Versions {
 
 /// The Prometheus metric types that matter to the checks: counters must be
 /// read through rate/increase, gauges must not.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Deserialize, serde::Serialize)]
+#[derive(
+    Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Deserialize, serde::Serialize,
+)]
 #[serde(rename_all = "lowercase")]
 pub enum MetricType {
     Counter,

@@ -1,0 +1,1141 @@
+//! The validated Model: every default resolved, every derived number computed
+//! once (pod size, node counts, NodePool limits, names), every invariant
+//! checked. Renderers read only this, so all artifacts agree by construction.
+
+use std::collections::{BTreeMap, BTreeSet};
+
+use serde_saphyr::{Location, Spanned};
+
+use crate::catalog::{MetricDecl, Versions};
+use crate::instance_types::{self, InstanceType, PodSize};
+use crate::spec::{self, Arch, CapacityType, Mode, Seconds, SpecError, SpecFile};
+
+/// All clusters, in spec-file order.
+#[derive(Debug, Clone)]
+pub struct Model {
+    pub clusters: Vec<Cluster>,
+}
+
+#[derive(Debug, Clone)]
+pub struct Cluster {
+    /// The spec it came from, as shown in headers: `specs/production.yaml`.
+    pub source: String,
+    pub name: String,
+    pub environment: String,
+    pub namespace: String,
+    pub app: String,
+    pub exporters: Versions,
+    pub scrape_interval: Seconds,
+    pub alert_labels: BTreeMap<String, String>,
+    pub runbook_url: Option<String>,
+    pub metrics: Vec<MetricDecl>,
+    pub lb: LoadBalancer,
+    pub node_class: NodeClass,
+    pub monitoring: Monitoring,
+    pub pools: Vec<Pool>,
+    pub extra_rules: spec::ExtraRules,
+}
+
+#[derive(Debug, Clone)]
+pub struct LoadBalancer {
+    pub name: String,
+    pub image: String,
+    pub metrics_port: u16,
+    pub metrics_service: String,
+    pub replicas: u32,
+}
+
+#[derive(Debug, Clone)]
+pub struct NodeClass {
+    pub name: String,
+    pub role: String,
+    pub discovery_tag: String,
+    pub root_volume_gib: u32,
+}
+
+#[derive(Debug, Clone)]
+pub struct Monitoring {
+    pub namespace: String,
+    pub labels: BTreeMap<String, String>,
+    pub keda_operator: bool,
+    pub keda_namespace: String,
+    pub external_labels: Vec<String>,
+    pub keep: BTreeMap<String, Vec<String>>,
+}
+
+#[derive(Debug, Clone)]
+pub struct Pool {
+    pub name: String,
+    pub mode: Mode,
+    pub arch: Arch,
+    /// Deployment, ScaledObject/ScaledJob and PDB name: `<app>-<pool>`.
+    pub workload: String,
+    pub pod: PodSize,
+    /// One per instance type, in fallback order (highest weight first).
+    pub node_pools: Vec<NodePool>,
+    pub min: u32,
+    pub max: u32,
+    pub fallback: Option<Fallback>,
+    /// Consecutive scaler failures KEDA tolerates; alerts use it even without a fallback.
+    pub failure_threshold: u32,
+    pub capacity_type: CapacityType,
+    pub scaling: Scaling,
+    /// Present for service pools.
+    pub lb: Option<Backend>,
+    /// Present for jobs pools.
+    pub jobs: Option<Jobs>,
+    pub worker: Worker,
+    pub drain: Seconds,
+    pub grace_period: Seconds,
+    pub alerts: Alerts,
+}
+
+#[derive(Debug, Clone)]
+pub struct NodePool {
+    pub name: String,
+    pub instance_type: InstanceType,
+    pub pods_per_node: u32,
+    pub weight: u32,
+    /// 2 × ceil(max / pods per node): 100% headroom for rolling updates.
+    pub max_nodes: u64,
+    pub limit_cpu: u64,
+    pub limit_memory_gib: u64,
+}
+
+#[derive(Debug, Clone, Copy)]
+pub struct Fallback {
+    pub failure_threshold: u32,
+    pub replicas: u32,
+}
+
+#[derive(Debug, Clone)]
+pub struct Scaling {
+    pub cooldown: Seconds,
+    pub polling_interval: Seconds,
+    pub stabilization: Seconds,
+    pub scale_down_pods: u32,
+    pub scale_down_percent: u32,
+    pub scale_down_period: Seconds,
+    pub target_sessions: u32,
+}
+
+/// A service pool's place in the LB.
+#[derive(Debug, Clone)]
+pub struct Backend {
+    /// `bk_<pool>`: also the `proxy` label of its metrics.
+    pub backend: String,
+    pub frontend: String,
+    pub port: u16,
+    pub slots: u32,
+    /// Headless Service whose DNS lists the worker pods.
+    pub pods_service: String,
+    pub timeout_connect: Seconds,
+    pub timeout_client: Seconds,
+    pub timeout_server: Seconds,
+    pub timeout_queue: Option<Seconds>,
+}
+
+#[derive(Debug, Clone)]
+pub struct Jobs {
+    pub query: String,
+    pub query_line: usize,
+    pub server_address: String,
+    pub target: u32,
+    pub scaling_strategy: spec::ScalingStrategy,
+    pub successful_history: u32,
+    pub failed_history: u32,
+    pub active_deadline: Seconds,
+}
+
+#[derive(Debug, Clone)]
+pub struct Worker {
+    pub image: String,
+    pub args: Vec<String>,
+    pub port: u16,
+    pub metrics_port: Option<u16>,
+    pub metrics_path: String,
+    pub privileged: bool,
+    pub env: Vec<serde_json::Value>,
+    pub volumes: Vec<serde_json::Value>,
+    pub volume_mounts: Vec<serde_json::Value>,
+}
+
+#[derive(Debug, Clone)]
+pub struct Alerts {
+    pub severity: String,
+    pub queue_backlog: u32,
+    pub queue_backlog_for: Seconds,
+    pub at_max_for: Seconds,
+    pub warm_deficit_for: Seconds,
+    pub pending_jobs: u32,
+    pub pending_jobs_for: Seconds,
+}
+
+/// Names end up in Kubernetes object names, HAProxy identifiers, PromQL label
+/// values and file paths; a DNS-1123 label is safe in all of them.
+const MAX_POOL_NAME: usize = 40;
+/// Ports the LB itself listens on besides the pools' frontends.
+const LB_STATS_PORT: u16 = 8404;
+
+/// Validates every spec into the Model, or returns every error found.
+pub fn build(files: &[SpecFile]) -> Result<Model, Vec<SpecError>> {
+    let mut errors = Vec::new();
+    let mut clusters = Vec::new();
+    let mut names: BTreeMap<String, String> = BTreeMap::new();
+    for file in files {
+        let mut v = Validator {
+            file,
+            errors: Vec::new(),
+        };
+        if let Some(cluster) = v.cluster() {
+            if let Some(other) = names.insert(cluster.name.clone(), file.path.clone()) {
+                v.error(
+                    &file.spec.cluster.name.referenced,
+                    format!("cluster `{}` is also defined in {other}", cluster.name),
+                    "give each cluster spec a unique cluster.name",
+                );
+            } else {
+                clusters.push(cluster);
+            }
+        }
+        errors.extend(v.errors);
+    }
+    if errors.is_empty() {
+        Ok(Model { clusters })
+    } else {
+        Err(errors)
+    }
+}
+
+struct Validator<'a> {
+    file: &'a SpecFile,
+    errors: Vec<SpecError>,
+}
+
+impl Validator<'_> {
+    fn error(&mut self, at: &Location, message: impl Into<String>, help: impl Into<String>) {
+        self.errors.push(SpecError::at(
+            &self.file.path,
+            &self.file.source,
+            *at,
+            message,
+            help,
+        ));
+    }
+
+    fn dns_label(&mut self, what: &str, name: &Spanned<String>, max: usize) -> bool {
+        if let Err(problem) = check_dns_label(&name.value, max) {
+            self.error(
+                &name.referenced,
+                format!("{what} {:?} {problem}", name.value),
+                format!(
+                    "use lowercase letters, digits and '-', starting with a letter, at most {max} characters"
+                ),
+            );
+            false
+        } else {
+            true
+        }
+    }
+
+    fn cluster(&mut self) -> Option<Cluster> {
+        let spec = &self.file.spec;
+        let c = &spec.cluster;
+        self.dns_label("cluster name", &c.name, 63);
+        self.dns_label("environment", &c.environment, 63);
+        self.dns_label("namespace", &c.namespace, 63);
+        let app = c.app.clone().unwrap_or_else(|| Spanned {
+            value: "buildkitd".to_string(),
+            referenced: c.name.referenced,
+            defined: c.name.defined,
+        });
+        self.dns_label("app", &app, 20);
+        let scrape_interval = c
+            .scrape_interval
+            .as_ref()
+            .map(|s| s.value)
+            .unwrap_or(Seconds(60));
+        if scrape_interval.0 == 0 {
+            if let Some(s) = &c.scrape_interval {
+                self.error(
+                    &s.referenced,
+                    "scrape_interval is 0",
+                    "use the Prometheus scrape interval, such as 60s",
+                );
+            }
+        }
+        for (key, value) in &c.alert_labels {
+            if !is_label_name(key) {
+                self.error(
+                    &value.referenced,
+                    format!("alert label name {key:?} is not a Prometheus label name"),
+                    "use letters, digits and '_', not starting with a digit",
+                );
+            }
+            self.plain_text("alert label value", value);
+        }
+        if let Some(url) = &c.runbook_url {
+            self.plain_text("runbook_url", url);
+        }
+        let lb_port = c.lb.metrics_port.as_ref().map(|p| p.value).unwrap_or(9404);
+        let monitoring_ns = c
+            .monitoring
+            .namespace
+            .clone()
+            .map(|ns| {
+                self.dns_label("monitoring namespace", &ns, 63);
+                ns.value
+            })
+            .unwrap_or_else(|| "monitoring".to_string());
+        let declared = self.declared_types();
+        let pools = self.pools(&app.value, &declared, lb_port);
+
+        let lb_replicas = c.lb.replicas.as_ref().map(|r| r.value).unwrap_or(1);
+        if let Some(r) = &c.lb.replicas {
+            if r.value == 0 {
+                self.error(
+                    &r.referenced,
+                    "lb.replicas is 0",
+                    "run at least 1 LB replica",
+                );
+            }
+        }
+        let exporters = c.exporters.value.clone();
+        let root_volume_gib = c
+            .node_class
+            .root_volume_gib
+            .as_ref()
+            .map(|v| v.value)
+            .unwrap_or(100);
+        if let Some(v) = &c.node_class.root_volume_gib {
+            if !(20..=16384).contains(&v.value) {
+                self.error(
+                    &v.referenced,
+                    format!("root_volume_gib {} is out of range", v.value),
+                    "use 20 to 16384 GiB",
+                );
+            }
+        }
+        let pools = pools?;
+        if !self.errors.is_empty() {
+            return None;
+        }
+        Some(Cluster {
+            source: self.file.path.clone(),
+            name: c.name.value.clone(),
+            environment: c.environment.value.clone(),
+            namespace: c.namespace.value.clone(),
+            app: app.value.clone(),
+            scrape_interval,
+            alert_labels: c
+                .alert_labels
+                .iter()
+                .map(|(k, v)| (k.clone(), v.value.clone()))
+                .collect(),
+            runbook_url: c
+                .runbook_url
+                .as_ref()
+                .map(|u| u.value.trim_end_matches('/').to_string()),
+            metrics: c.metrics.clone(),
+            lb: LoadBalancer {
+                name: format!("{}-lb", app.value),
+                image: c
+                    .lb
+                    .image
+                    .clone()
+                    .unwrap_or_else(|| format!("haproxy:{}-alpine", exporters.haproxy)),
+                metrics_port: lb_port,
+                metrics_service: format!("{}-lb-metrics", app.value),
+                replicas: lb_replicas,
+            },
+            node_class: NodeClass {
+                name: app.value.clone(),
+                role: c
+                    .node_class
+                    .role
+                    .clone()
+                    .unwrap_or_else(|| format!("KarpenterNodeRole-{}", c.name.value)),
+                discovery_tag: c
+                    .node_class
+                    .discovery_tag
+                    .clone()
+                    .unwrap_or_else(|| c.name.value.clone()),
+                root_volume_gib,
+            },
+            monitoring: Monitoring {
+                namespace: monitoring_ns,
+                labels: c.monitoring.labels.clone(),
+                keda_operator: c.monitoring.keda_operator.unwrap_or(true),
+                keda_namespace: c
+                    .monitoring
+                    .keda_namespace
+                    .clone()
+                    .unwrap_or_else(|| "keda".to_string()),
+                external_labels: c
+                    .monitoring
+                    .external_labels
+                    .clone()
+                    .unwrap_or_else(|| vec!["cluster".to_string(), "env".to_string()]),
+                keep: c.monitoring.keep.clone(),
+            },
+            exporters,
+            pools,
+            extra_rules: spec.rules.clone(),
+        })
+    }
+
+    /// Text that is rendered into YAML strings and annotations: no control
+    /// characters, so nothing can break out of its line.
+    fn plain_text(&mut self, what: &str, value: &Spanned<String>) {
+        if value.value.chars().any(char::is_control) || value.value.len() > 256 {
+            self.error(
+                &value.referenced,
+                format!("{what} contains control characters or is over 256 characters"),
+                "use a single line of plain text",
+            );
+        }
+    }
+
+    fn declared_types(&mut self) -> BTreeMap<String, InstanceType> {
+        let mut out = BTreeMap::new();
+        for decl in &self.file.spec.instance_types {
+            let d = &decl.value;
+            if !is_instance_type_name(&d.name.value) {
+                self.error(
+                    &d.name.referenced,
+                    format!(
+                        "instance type name {:?} is not an EC2 type name",
+                        d.name.value
+                    ),
+                    "write it as family.size, such as m6id.24xlarge",
+                );
+                continue;
+            }
+            if d.vcpu.value == 0 || d.vcpu.value > 1024 {
+                self.error(
+                    &d.vcpu.referenced,
+                    format!("vcpu {} is out of range", d.vcpu.value),
+                    "use the type's vCPU count, 1 to 1024",
+                );
+                continue;
+            }
+            if d.memory_gib.value == 0 || d.memory_gib.value > 32768 {
+                self.error(
+                    &d.memory_gib.referenced,
+                    format!("memory_gib {} is out of range", d.memory_gib.value),
+                    "use the type's memory in GiB, 1 to 32768",
+                );
+                continue;
+            }
+            let t = InstanceType::declared(
+                &d.name.value,
+                d.arch,
+                d.vcpu.value,
+                d.memory_gib.value,
+                d.max_pods.unwrap_or(110).clamp(1, 10_000),
+            );
+            out.insert(d.name.value.clone(), t);
+        }
+        out
+    }
+
+    fn pools(
+        &mut self,
+        app: &str,
+        declared: &BTreeMap<String, InstanceType>,
+        lb_metrics_port: u16,
+    ) -> Option<Vec<Pool>> {
+        let spec = &self.file.spec;
+        if spec.pools.value.is_empty() {
+            self.error(
+                &spec.pools.referenced,
+                "the spec has no pools",
+                "add at least one pool under `pools:`",
+            );
+            return None;
+        }
+        let mut pools = Vec::new();
+        let mut seen_names = BTreeSet::new();
+        let mut ports: BTreeMap<u16, String> = BTreeMap::new();
+        ports.insert(lb_metrics_port, "the LB metrics frontend".to_string());
+        ports.insert(LB_STATS_PORT, "the LB stats frontend".to_string());
+        let mut ok = true;
+        for pool in &spec.pools.value {
+            match self.pool(app, &pool.value, &pool.referenced, declared) {
+                Some(p) => {
+                    if !seen_names.insert(p.name.clone()) {
+                        self.error(
+                            &pool.value.name.referenced,
+                            format!("pool `{}` is defined twice", p.name),
+                            "give each pool a unique name",
+                        );
+                        ok = false;
+                    }
+                    if let (Some(b), Some(port)) = (&p.lb, &pool.value.port) {
+                        if let Some(other) = ports.insert(b.port, format!("pool `{}`", p.name)) {
+                            self.error(
+                                &port.referenced,
+                                format!("port {} is already used by {other}", b.port),
+                                "give every pool its own LB port",
+                            );
+                            ok = false;
+                        }
+                    }
+                    pools.push(p);
+                }
+                None => ok = false,
+            }
+        }
+        ok.then_some(pools)
+    }
+
+    fn pool(
+        &mut self,
+        app: &str,
+        p: &spec::Pool,
+        at: &Location,
+        declared: &BTreeMap<String, InstanceType>,
+    ) -> Option<Pool> {
+        let errors_before = self.errors.len();
+        let name_ok = self.dns_label("pool name", &p.name, MAX_POOL_NAME);
+        let name = p.name.value.clone();
+        let defaults = &self.file.spec.defaults;
+        let settings = p.settings();
+
+        // Replica bounds.
+        let (min, max) = (p.min.value, p.max.value);
+        if max == 0 {
+            self.error(
+                &p.max.referenced,
+                format!("pool `{name}`: max is 0"),
+                "set max to at least 1, above the expected peak concurrency",
+            );
+        } else if max > 10_000 {
+            self.error(
+                &p.max.referenced,
+                format!("pool `{name}`: max {max} is over 10000"),
+                "split the pool, or lower max",
+            );
+        }
+        if min > max {
+            self.error(
+                &p.min.referenced,
+                format!("pool `{name}`: min ({min}) is greater than max ({max})"),
+                "lower min or raise max so that min <= max",
+            );
+        }
+        if p.mode == Mode::Service && min == 0 {
+            self.error(
+                &p.min.referenced,
+                format!("pool `{name}`: min is 0, so the pool can never wake"),
+                "set min to at least 1: a service pool scales on its own LB backend's sessions, and with no pods there are no servers to count",
+            );
+        }
+
+        // Fallback.
+        let failure_threshold = p
+            .fallback
+            .as_ref()
+            .and_then(|f| f.value.failure_threshold.as_ref().map(|t| t.value))
+            .unwrap_or(3);
+        let fallback = p.fallback.as_ref().map(|f| Fallback {
+            failure_threshold,
+            replicas: f.value.replicas.value,
+        });
+        if let Some(f) = &p.fallback {
+            if f.value.replicas.value > max {
+                self.error(
+                    &f.value.replicas.referenced,
+                    format!(
+                        "pool `{name}`: fallback.replicas ({}) is greater than max ({max})",
+                        f.value.replicas.value
+                    ),
+                    "lower fallback.replicas to at most max (KEDA cannot hold more than max)",
+                );
+            }
+            if f.value.replicas.value == 0 {
+                self.error(
+                    &f.value.replicas.referenced,
+                    format!("pool `{name}`: fallback.replicas is 0"),
+                    "hold at least min replicas, or remove the fallback",
+                );
+            }
+            if let Some(t) = &f.value.failure_threshold {
+                if t.value == 0 {
+                    self.error(
+                        &t.referenced,
+                        format!("pool `{name}`: fallback.failure_threshold is 0"),
+                        "use 1 or more (the reference uses 3)",
+                    );
+                }
+            }
+        }
+
+        // Instance types and pod size.
+        let node_pools = self.node_pools(app, p, declared);
+
+        // Scaling.
+        let s = merged(&settings.scaling, &defaults.scaling);
+        let polling_interval = pick(s.0.polling_interval.as_ref(), s.1.polling_interval.as_ref());
+        let target_sessions = pick(s.0.target_sessions.as_ref(), s.1.target_sessions.as_ref());
+        let scale_down_percent = pick(
+            s.0.scale_down_percent.as_ref(),
+            s.1.scale_down_percent.as_ref(),
+        );
+        if let Some(t) = target_sessions.filter(|t| t.value == 0) {
+            self.error(
+                &t.referenced,
+                format!("pool `{name}`: scaling.target_sessions is 0"),
+                "use 1 (one build per pod) or more",
+            );
+        }
+        if let Some(pi) = polling_interval.filter(|pi| pi.value.0 == 0) {
+            self.error(
+                &pi.referenced,
+                format!("pool `{name}`: scaling.polling_interval is 0"),
+                "use a few seconds or more, such as 30s",
+            );
+        }
+        if let Some(pct) = scale_down_percent.filter(|pct| pct.value == 0 || pct.value > 100) {
+            self.error(
+                &pct.referenced,
+                format!(
+                    "pool `{name}`: scaling.scale_down_percent {} is out of range",
+                    pct.value
+                ),
+                "use 1 to 100",
+            );
+        }
+        let scaling = Scaling {
+            cooldown: s.0.cooldown.or(s.1.cooldown).unwrap_or(Seconds(1200)),
+            polling_interval: polling_interval.map(|v| v.value).unwrap_or(Seconds(30)),
+            stabilization: s
+                .0
+                .stabilization
+                .or(s.1.stabilization)
+                .unwrap_or(Seconds(1200)),
+            scale_down_pods: s.0.scale_down_pods.or(s.1.scale_down_pods).unwrap_or(10),
+            scale_down_percent: scale_down_percent.map(|v| v.value).unwrap_or(20),
+            scale_down_period: s
+                .0
+                .scale_down_period
+                .or(s.1.scale_down_period)
+                .unwrap_or(Seconds(1200)),
+            target_sessions: target_sessions.map(|v| v.value).unwrap_or(1),
+        };
+
+        // HAProxy, drain and grace period.
+        let h = merged(&settings.haproxy, &defaults.haproxy);
+        let timeout_server_spanned = pick(h.0.timeout_server.as_ref(), h.1.timeout_server.as_ref());
+        let timeout_server = timeout_server_spanned
+            .map(|t| t.value)
+            .unwrap_or(Seconds(7200));
+        let drain_spanned = pick(settings.drain.as_ref(), defaults.drain.as_ref());
+        let drain = drain_spanned.map(|d| d.value).unwrap_or(Seconds(900));
+        let grace_spanned = pick(
+            settings.grace_period.as_ref(),
+            defaults.grace_period.as_ref(),
+        );
+        let grace_period = grace_spanned
+            .map(|g| g.value)
+            .unwrap_or(Seconds(timeout_server.0 + drain.0 + 300));
+        let lb = match p.mode {
+            Mode::Service => {
+                let slots_spanned = pick(h.0.slots.as_ref(), h.1.slots.as_ref());
+                let slots = slots_spanned.map(|s| s.value).unwrap_or(max);
+                if let Some(sl) = slots_spanned {
+                    if sl.value < max {
+                        self.error(
+                            &sl.referenced,
+                            format!("pool `{name}`: haproxy.slots ({}) is less than max ({max})", sl.value),
+                            format!("raise haproxy.slots to at least {max}, or drop it to default to max: pods beyond the slots get no traffic"),
+                        );
+                    }
+                }
+                if let Some(g) = grace_spanned {
+                    if g.value.0 <= timeout_server.0 + drain.0 {
+                        self.error(
+                            &g.referenced,
+                            format!(
+                                "pool `{name}`: grace_period ({}) is not greater than haproxy.timeout_server ({}) + drain ({})",
+                                g.value, timeout_server, drain
+                            ),
+                            format!(
+                                "raise grace_period above {}s, or the kubelet kills builds mid-drain",
+                                timeout_server.0 + drain.0
+                            ),
+                        );
+                    }
+                }
+                let port = match &p.port {
+                    Some(port) if port.value < 1024 => {
+                        self.error(
+                            &port.referenced,
+                            format!("pool `{name}`: port {} is privileged", port.value),
+                            "use a port from 1024 to 65535",
+                        );
+                        0
+                    }
+                    Some(port) => port.value,
+                    None => {
+                        self.error(
+                            at,
+                            format!("pool `{name}`: a service pool needs `port`"),
+                            "add `port:` with the LB port clients connect to, such as 2234",
+                        );
+                        0
+                    }
+                };
+                if p.jobs.is_some() {
+                    self.error(
+                        at,
+                        format!("pool `{name}`: `jobs` is set on a service pool"),
+                        "remove `jobs`, or set `mode: jobs`",
+                    );
+                }
+                Some(Backend {
+                    backend: format!("bk_{name}"),
+                    frontend: format!("ft_{name}"),
+                    port,
+                    slots,
+                    pods_service: format!("{app}-{name}-pods"),
+                    timeout_connect: h
+                        .0
+                        .timeout_connect
+                        .or(h.1.timeout_connect)
+                        .unwrap_or(Seconds(5)),
+                    timeout_client: h
+                        .0
+                        .timeout_client
+                        .or(h.1.timeout_client)
+                        .unwrap_or(Seconds(7200)),
+                    timeout_server,
+                    timeout_queue: h.0.timeout_queue.or(h.1.timeout_queue),
+                })
+            }
+            Mode::Jobs => {
+                if let Some(port) = &p.port {
+                    self.error(
+                        &port.referenced,
+                        format!("pool `{name}`: `port` is set on a jobs pool"),
+                        "remove `port`: jobs pools are not behind the LB",
+                    );
+                }
+                None
+            }
+        };
+        let jobs = match (p.mode, &p.jobs) {
+            (Mode::Jobs, Some(j)) => self.jobs(&name, &j.value),
+            (Mode::Jobs, None) => {
+                self.error(
+                    at,
+                    format!("pool `{name}`: a jobs pool needs `jobs`"),
+                    "add `jobs:` with `query` (PromQL of the pending work) and `server_address`",
+                );
+                None
+            }
+            (Mode::Service, _) => None,
+        };
+
+        // Worker container.
+        let w = merged(&settings.worker, &defaults.worker);
+        let image = pick(w.0.image.as_ref(), w.1.image.as_ref());
+        let image = match image {
+            Some(i)
+                if i.value.trim().is_empty()
+                    || i.value.chars().any(|c| c.is_whitespace() || c.is_control()) =>
+            {
+                self.error(
+                    &i.referenced,
+                    format!(
+                        "pool `{name}`: worker.image {:?} is not an image reference",
+                        i.value
+                    ),
+                    "use an image such as moby/buildkit:v0.29.0",
+                );
+                String::new()
+            }
+            Some(i) => i.value.clone(),
+            None => {
+                self.error(
+                    at,
+                    format!("pool `{name}`: no worker.image"),
+                    "set worker.image on the pool or under defaults.worker",
+                );
+                String::new()
+            }
+        };
+        let worker_port = pick(w.0.port.as_ref(), w.1.port.as_ref())
+            .map(|p| p.value)
+            .unwrap_or(1234);
+        let worker = Worker {
+            image,
+            args: w
+                .0
+                .args
+                .clone()
+                .or_else(|| w.1.args.clone())
+                .unwrap_or_default(),
+            port: worker_port,
+            metrics_port: pick(w.0.metrics_port.as_ref(), w.1.metrics_port.as_ref())
+                .map(|p| p.value),
+            metrics_path: w
+                .0
+                .metrics_path
+                .clone()
+                .or_else(|| w.1.metrics_path.clone())
+                .unwrap_or_else(|| "/metrics".to_string()),
+            privileged: w.0.privileged.or(w.1.privileged).unwrap_or(false),
+            env: w
+                .0
+                .env
+                .clone()
+                .or_else(|| w.1.env.clone())
+                .unwrap_or_default(),
+            volumes: w
+                .0
+                .volumes
+                .clone()
+                .or_else(|| w.1.volumes.clone())
+                .unwrap_or_default(),
+            volume_mounts: w
+                .0
+                .volume_mounts
+                .clone()
+                .or_else(|| w.1.volume_mounts.clone())
+                .unwrap_or_default(),
+        };
+
+        // Alerts.
+        let a = merged(&settings.alerts, &defaults.alerts);
+        let queue_backlog = pick(a.0.queue_backlog.as_ref(), a.1.queue_backlog.as_ref());
+        if let Some(q) = queue_backlog.filter(|q| q.value == 0) {
+            self.error(
+                &q.referenced,
+                format!("pool `{name}`: alerts.queue_backlog is 0"),
+                "a threshold of 0 fires on every healthy burst (BRIEF §2); use about max × target, 20 by default",
+            );
+        }
+        let pending_jobs = pick(a.0.pending_jobs.as_ref(), a.1.pending_jobs.as_ref());
+        let severity =
+            a.0.severity
+                .clone()
+                .or_else(|| a.1.severity.clone())
+                .unwrap_or_else(|| "warning".to_string());
+        if !matches!(severity.as_str(), "info" | "warning" | "critical") {
+            self.error(
+                at,
+                format!("pool `{name}`: alerts.severity {severity:?} is unknown"),
+                "use info, warning or critical",
+            );
+        }
+        let alerts = Alerts {
+            severity,
+            queue_backlog: queue_backlog.map(|q| q.value).unwrap_or(20),
+            queue_backlog_for: a
+                .0
+                .queue_backlog_for
+                .or(a.1.queue_backlog_for)
+                .unwrap_or(Seconds(900)),
+            at_max_for: a.0.at_max_for.or(a.1.at_max_for).unwrap_or(Seconds(1800)),
+            warm_deficit_for: a
+                .0
+                .warm_deficit_for
+                .or(a.1.warm_deficit_for)
+                .unwrap_or(Seconds(900)),
+            pending_jobs: pending_jobs
+                .map(|q| q.value)
+                .unwrap_or(max.saturating_mul(2).max(1)),
+            pending_jobs_for: a
+                .0
+                .pending_jobs_for
+                .or(a.1.pending_jobs_for)
+                .unwrap_or(Seconds(900)),
+        };
+
+        let (node_pools, pod) = node_pools?;
+        if self.errors.len() > errors_before || !name_ok {
+            return None;
+        }
+        Some(Pool {
+            workload: format!("{app}-{name}"),
+            name,
+            mode: p.mode,
+            arch: p.arch.value,
+            pod,
+            node_pools,
+            min,
+            max,
+            fallback,
+            failure_threshold,
+            capacity_type: settings
+                .capacity_type
+                .or(defaults.capacity_type)
+                .unwrap_or_default(),
+            scaling,
+            lb,
+            jobs,
+            worker,
+            drain,
+            grace_period,
+            alerts,
+        })
+    }
+
+    fn node_pools(
+        &mut self,
+        app: &str,
+        p: &spec::Pool,
+        declared: &BTreeMap<String, InstanceType>,
+    ) -> Option<(Vec<NodePool>, PodSize)> {
+        let name = &p.name.value;
+        let choices = &p.instance_types;
+        if choices.value.is_empty() {
+            self.error(
+                &choices.referenced,
+                format!("pool `{name}` has no instance types"),
+                "list at least one `- type: ..., pods_per_node: N`",
+            );
+            return None;
+        }
+        if choices.value.len() > 10 {
+            self.error(
+                &choices.referenced,
+                format!("pool `{name}` lists {} instance types", choices.value.len()),
+                "list at most 10: weights step down by 10 from 100",
+            );
+            return None;
+        }
+        let mut resolved = Vec::new();
+        let mut seen = BTreeSet::new();
+        for choice in &choices.value {
+            let c = &choice.value;
+            let ppn = c.pods_per_node.value;
+            if ppn == 0 {
+                self.error(
+                    &c.pods_per_node.referenced,
+                    format!("pool `{name}`: pods_per_node is 0 for {}", c.name.value),
+                    "use 1 or more pods per node",
+                );
+                continue;
+            }
+            if !seen.insert(c.name.value.clone()) {
+                self.error(
+                    &c.name.referenced,
+                    format!("pool `{name}` lists {} twice", c.name.value),
+                    "list each instance type once",
+                );
+                continue;
+            }
+            let found = declared
+                .get(&c.name.value)
+                .or_else(|| instance_types::builtin().get(&c.name.value));
+            let Some(t) = found else {
+                let hint = nearest_type(&c.name.value)
+                    .map(|n| format!("did you mean {n}? Otherwise declare it under `instance_types:` with arch, vcpu and memory_gib"))
+                    .unwrap_or_else(|| "declare it under `instance_types:` with arch, vcpu and memory_gib".to_string());
+                self.error(
+                    &c.name.referenced,
+                    format!("unknown instance type `{}`", c.name.value),
+                    hint,
+                );
+                continue;
+            };
+            if t.arch != p.arch.value {
+                self.error(
+                    &c.name.referenced,
+                    format!(
+                        "pool `{name}` is {} but {} is {}",
+                        p.arch.value.as_str(),
+                        t.name,
+                        t.arch.as_str()
+                    ),
+                    format!(
+                        "pick a {} instance type, or change the pool's arch",
+                        p.arch.value.as_str()
+                    ),
+                );
+                continue;
+            }
+            if u64::from(ppn) > u64::from(t.max_pods) {
+                self.error(
+                    &c.pods_per_node.referenced,
+                    format!("{} allows at most {} pods per node", t.name, t.max_pods),
+                    "lower pods_per_node",
+                );
+                continue;
+            }
+            resolved.push((choice, t.clone(), ppn));
+        }
+        if resolved.len() != choices.value.len() {
+            return None;
+        }
+        let (first, first_type, first_ppn) = &resolved[0];
+        let pod = first_type.pod_size(*first_ppn);
+        if pod.cpu == 0 || pod.memory_gib == 0 {
+            self.error(
+                &first.value.pods_per_node.referenced,
+                format!(
+                    "{} at {} pods per node leaves {} vCPU / {} GiB per pod",
+                    first_type.name, first_ppn, pod.cpu, pod.memory_gib
+                ),
+                "lower pods_per_node or pick a larger instance type: a build pod needs at least 1 vCPU and 1 GiB",
+            );
+            return None;
+        }
+        let mut node_pools = Vec::new();
+        let mut ok = true;
+        for (i, (choice, t, ppn)) in resolved.iter().enumerate() {
+            let fits = t.pods_that_fit(pod);
+            if fits < u64::from(*ppn) {
+                self.error(
+                    &choice.value.pods_per_node.referenced,
+                    format!(
+                        "{} fits {fits} pods of {} vCPU / {} GiB, not the declared {ppn}",
+                        t.name, pod.cpu, pod.memory_gib
+                    ),
+                    format!(
+                        "set pods_per_node to {fits} or less for {}, or pick a larger type",
+                        t.name
+                    ),
+                );
+                ok = false;
+                continue;
+            }
+            let max_nodes = 2 * u64::from(p.max.value).div_ceil(u64::from(*ppn));
+            let weight = 100 - 10 * i as u32;
+            node_pools.push(NodePool {
+                name: format!("{app}-{name}-{}", t.name.replace('.', "-")),
+                instance_type: t.clone(),
+                pods_per_node: *ppn,
+                weight,
+                max_nodes,
+                limit_cpu: max_nodes * u64::from(t.vcpu),
+                limit_memory_gib: max_nodes * t.memory_gib_whole(),
+            });
+        }
+        ok.then_some((node_pools, pod))
+    }
+
+    fn jobs(&mut self, name: &str, j: &spec::Jobs) -> Option<Jobs> {
+        let mut ok = true;
+        if let Err(e) = promql_parser::parser::parse(&j.query.value) {
+            self.error(
+                &j.query.referenced,
+                format!("pool `{name}`: jobs.query is not valid PromQL: {}", e.to_string().trim()),
+                "write a PromQL expression for the pending work, such as sum(buildkite_queues_scheduled_jobs_count{queue=\"default\"})",
+            );
+            ok = false;
+        }
+        let addr = &j.server_address.value;
+        if !(addr.starts_with("http://") || addr.starts_with("https://"))
+            || addr.chars().any(|c| c.is_whitespace() || c.is_control())
+        {
+            self.error(
+                &j.server_address.referenced,
+                format!("pool `{name}`: jobs.server_address {addr:?} is not an http(s) URL"),
+                "use the Prometheus URL, such as http://prometheus.monitoring.svc:9090",
+            );
+            ok = false;
+        }
+        if let Some(t) = j.target.as_ref().filter(|t| t.value == 0) {
+            self.error(
+                &t.referenced,
+                format!("pool `{name}`: jobs.target is 0"),
+                "use 1 (one Job per pending unit) or more",
+            );
+            ok = false;
+        }
+        ok.then(|| Jobs {
+            query: j.query.value.trim().to_string(),
+            query_line: usize::try_from(j.query.referenced.line()).unwrap_or(0),
+            server_address: addr.clone(),
+            target: j.target.as_ref().map(|t| t.value).unwrap_or(1),
+            scaling_strategy: j
+                .scaling_strategy
+                .unwrap_or(spec::ScalingStrategy::Accurate),
+            successful_history: j.successful_history.unwrap_or(5),
+            failed_history: j.failed_history.unwrap_or(10),
+            active_deadline: j.active_deadline.unwrap_or(Seconds(7200)),
+        })
+    }
+}
+
+/// The pool's section and the defaults' section, either possibly absent.
+fn merged<T: Default + Clone>(pool: &Option<T>, defaults: &Option<T>) -> (T, T) {
+    (
+        pool.clone().unwrap_or_default(),
+        defaults.clone().unwrap_or_default(),
+    )
+}
+
+fn pick<'a, T>(pool: Option<&'a T>, defaults: Option<&'a T>) -> Option<&'a T> {
+    pool.or(defaults)
+}
+
+/// DNS-1123 label: what Kubernetes accepts as a name, and a strict subset of
+/// what HAProxy, PromQL strings and file names accept unescaped.
+pub fn check_dns_label(name: &str, max: usize) -> Result<(), String> {
+    if name.is_empty() {
+        return Err("is empty".into());
+    }
+    if name.len() > max {
+        return Err(format!("is {} characters long (at most {max})", name.len()));
+    }
+    if !name.starts_with(|c: char| c.is_ascii_lowercase()) {
+        return Err("must start with a lowercase letter".into());
+    }
+    if name.ends_with('-') {
+        return Err("must not end with '-'".into());
+    }
+    if let Some(bad) = name
+        .chars()
+        .find(|c| !(c.is_ascii_lowercase() || c.is_ascii_digit() || *c == '-'))
+    {
+        return Err(format!("contains {bad:?}"));
+    }
+    Ok(())
+}
+
+fn is_label_name(name: &str) -> bool {
+    !name.is_empty()
+        && !name.starts_with(|c: char| c.is_ascii_digit())
+        && name.chars().all(|c| c.is_ascii_alphanumeric() || c == '_')
+        && !name.starts_with("__")
+}
+
+fn is_instance_type_name(name: &str) -> bool {
+    let mut parts = name.split('.');
+    let ok = |p: Option<&str>| {
+        p.is_some_and(|p| {
+            !p.is_empty()
+                && p.chars()
+                    .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-')
+        })
+    };
+    ok(parts.next()) && ok(parts.next()) && parts.next().is_none() && name.len() <= 40
+}
+
+/// The closest built-in type name, for typos like `m6id.24xl`.
+fn nearest_type(name: &str) -> Option<&'static str> {
+    instance_types::builtin()
+        .keys()
+        .map(|k| (edit_distance(name, k), k.as_str()))
+        .filter(|(d, _)| *d <= 3)
+        .min()
+        .map(|(_, k)| k)
+}
+
+pub fn edit_distance(a: &str, b: &str) -> usize {
+    let b: Vec<char> = b.chars().collect();
+    let mut prev: Vec<usize> = (0..=b.len()).collect();
+    for (i, ca) in a.chars().enumerate() {
+        let mut cur = vec![i + 1];
+        for (j, cb) in b.iter().enumerate() {
+            let cost = usize::from(ca != *cb);
+            cur.push((prev[j] + cost).min(prev[j + 1] + 1).min(cur[j] + 1));
+        }
+        prev = cur;
+    }
+    prev[b.len()]
+}

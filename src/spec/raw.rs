@@ -1,0 +1,447 @@
+//! The spec file as written. Field names are the YAML keys; unknown keys are
+//! errors so that a typo never silently falls back to a default. Optional
+//! fields resolve in `model`: pool value, else `defaults`, else poolc's
+//! built-in default (documented on each field and in the README).
+
+use std::collections::BTreeMap;
+
+use serde::Deserialize;
+use serde_saphyr::Spanned;
+
+use super::Seconds;
+use crate::catalog::{MetricDecl, Versions};
+
+/// One cluster: the top level of `specs/<cluster>.yaml`.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Spec {
+    pub cluster: Cluster,
+    /// Values every pool inherits unless it sets its own.
+    #[serde(default)]
+    pub defaults: PoolSettings,
+    /// Instance types missing from poolc's built-in table.
+    #[serde(default)]
+    pub instance_types: Vec<Spanned<InstanceTypeDecl>>,
+    pub pools: Spanned<Vec<Spanned<Pool>>>,
+    /// Alerts and recording rules the team adds by hand; `$pool` in an
+    /// expression is replaced by each pool's name.
+    #[serde(default)]
+    pub rules: ExtraRules,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Cluster {
+    pub name: Spanned<String>,
+    pub environment: Spanned<String>,
+    /// Namespace of the workers, the LB and the KEDA objects.
+    pub namespace: Spanned<String>,
+    /// Name prefix of every workload (`<app>-<pool>`, `<app>-lb`). Default `buildkitd`.
+    #[serde(default)]
+    pub app: Option<Spanned<String>>,
+    /// Exporter versions deployed in this cluster; metric names depend on them.
+    pub exporters: Spanned<Versions>,
+    /// Prometheus scrape interval. Default 60s.
+    #[serde(default)]
+    pub scrape_interval: Option<Spanned<Seconds>>,
+    /// Labels every generated alert carries for routing (team, priority).
+    #[serde(default)]
+    pub alert_labels: BTreeMap<String, Spanned<String>>,
+    /// Base URL of the runbooks; alerts link `<base>/<AlertName>`.
+    #[serde(default)]
+    pub runbook_url: Option<Spanned<String>>,
+    /// Metrics of the team's own exporters (a CI system's queue depth, say),
+    /// known to the PromQL gate like built-in ones.
+    #[serde(default)]
+    pub metrics: Vec<MetricDecl>,
+    #[serde(default)]
+    pub lb: LoadBalancer,
+    #[serde(default)]
+    pub node_class: NodeClass,
+    #[serde(default)]
+    pub monitoring: Monitoring,
+}
+
+/// The HAProxy load balancer in front of the service pools.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct LoadBalancer {
+    /// Default `haproxy:<exporters.haproxy>-alpine`, so the catalog matches the binary.
+    #[serde(default)]
+    pub image: Option<String>,
+    /// Port of the Prometheus exporter frontend. Default 9404.
+    #[serde(default)]
+    pub metrics_port: Option<Spanned<u16>>,
+    /// LB replicas. Default 1.
+    #[serde(default)]
+    pub replicas: Option<Spanned<u32>>,
+}
+
+/// The Karpenter EC2NodeClass shared by the cluster's NodePools.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct NodeClass {
+    /// IAM role of the nodes. Default `KarpenterNodeRole-<cluster>`.
+    #[serde(default)]
+    pub role: Option<String>,
+    /// Value of the `karpenter.sh/discovery` tag on subnets and security
+    /// groups. Default the cluster name.
+    #[serde(default)]
+    pub discovery_tag: Option<String>,
+    /// Root volume size in GiB. Default 100.
+    #[serde(default)]
+    pub root_volume_gib: Option<Spanned<u32>>,
+}
+
+/// Where the monitoring objects go and how Prometheus finds them.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Monitoring {
+    /// Namespace of ServiceMonitors and the PrometheusRule. Default `monitoring`.
+    #[serde(default)]
+    pub namespace: Option<Spanned<String>>,
+    /// Labels the Prometheus operator selects ServiceMonitors and rules by.
+    #[serde(default)]
+    pub labels: BTreeMap<String, String>,
+    /// Also scrape the KEDA operator. Default true.
+    #[serde(default)]
+    pub keda_operator: Option<bool>,
+    /// Namespace of the KEDA operator. Default `keda`.
+    #[serde(default)]
+    pub keda_namespace: Option<String>,
+    /// Labels the pipeline adds to every series (external labels). Default
+    /// [cluster, env]; dashboards scope every selector by them.
+    #[serde(default)]
+    pub external_labels: Option<Vec<String>>,
+    /// Extra metric names to keep in a ServiceMonitor's allowlist, by exporter.
+    #[serde(default)]
+    pub keep: BTreeMap<String, Vec<String>>,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct InstanceTypeDecl {
+    pub name: Spanned<String>,
+    pub arch: Arch,
+    pub vcpu: Spanned<u32>,
+    pub memory_gib: Spanned<u32>,
+    /// Pods the node may run (the ENI limit). Default 110.
+    #[serde(default)]
+    pub max_pods: Option<u32>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Arch {
+    Amd64,
+    Arm64,
+}
+
+impl Arch {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Arch::Amd64 => "amd64",
+            Arch::Arm64 => "arm64",
+        }
+    }
+}
+
+/// `service`: long-lived pods behind the LB, scaled by a KEDA ScaledObject on
+/// the LB's own session count. `jobs`: one-shot agents created per unit of
+/// pending work by a KEDA ScaledJob.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Mode {
+    #[default]
+    Service,
+    Jobs,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum CapacityType {
+    #[default]
+    OnDemand,
+    Spot,
+}
+
+impl CapacityType {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            CapacityType::OnDemand => "on-demand",
+            CapacityType::Spot => "spot",
+        }
+    }
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Pool {
+    pub name: Spanned<String>,
+    #[serde(default)]
+    pub mode: Mode,
+    pub arch: Spanned<Arch>,
+    /// Ordered: the first sizes the pod, the others are lower-weight
+    /// fallbacks that must fit their declared pod count.
+    pub instance_types: Spanned<Vec<Spanned<InstanceChoice>>>,
+    pub min: Spanned<u32>,
+    pub max: Spanned<u32>,
+    /// KEDA fallback: replicas to hold when the scaler fails. None = no fallback.
+    #[serde(default)]
+    pub fallback: Option<Spanned<Fallback>>,
+    /// LB frontend port clients connect to (service pools only).
+    #[serde(default)]
+    pub port: Option<Spanned<u16>>,
+    /// The ScaledJob's trigger (jobs pools only).
+    #[serde(default)]
+    pub jobs: Option<Spanned<Jobs>>,
+    #[serde(default)]
+    pub capacity_type: Option<CapacityType>,
+    #[serde(default)]
+    pub scaling: Option<Scaling>,
+    #[serde(default)]
+    pub haproxy: Option<Haproxy>,
+    #[serde(default)]
+    pub worker: Option<Worker>,
+    #[serde(default)]
+    pub drain: Option<Spanned<Seconds>>,
+    #[serde(default)]
+    pub grace_period: Option<Spanned<Seconds>>,
+    #[serde(default)]
+    pub alerts: Option<Alerts>,
+}
+
+impl Pool {
+    /// The inheritable part of the pool, to be layered over `defaults`.
+    /// (serde's `flatten` would lose both line numbers and unknown-field
+    /// errors, so the fields are repeated here instead.)
+    pub fn settings(&self) -> PoolSettings {
+        PoolSettings {
+            capacity_type: self.capacity_type,
+            scaling: self.scaling.clone(),
+            haproxy: self.haproxy.clone(),
+            worker: self.worker.clone(),
+            drain: self.drain.clone(),
+            grace_period: self.grace_period.clone(),
+            alerts: self.alerts.clone(),
+        }
+    }
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct InstanceChoice {
+    #[serde(rename = "type")]
+    pub name: Spanned<String>,
+    pub pods_per_node: Spanned<u32>,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Fallback {
+    /// Consecutive scaler failures before KEDA pins the pool. Default 3.
+    #[serde(default)]
+    pub failure_threshold: Option<Spanned<u32>>,
+    pub replicas: Spanned<u32>,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Jobs {
+    /// PromQL whose value is the pending work for this pool.
+    pub query: Spanned<String>,
+    /// Prometheus the trigger queries.
+    pub server_address: Spanned<String>,
+    /// Pending units per Job. Default 1.
+    #[serde(default)]
+    pub target: Option<Spanned<u32>>,
+    /// default, custom, accurate or eager. Default `accurate`.
+    #[serde(default)]
+    pub scaling_strategy: Option<ScalingStrategy>,
+    /// Default 5.
+    #[serde(default)]
+    pub successful_history: Option<u32>,
+    /// Default 10.
+    #[serde(default)]
+    pub failed_history: Option<u32>,
+    /// Longest a Job may run. Default 2h.
+    #[serde(default)]
+    pub active_deadline: Option<Seconds>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum ScalingStrategy {
+    Default,
+    Custom,
+    Accurate,
+    Eager,
+}
+
+impl ScalingStrategy {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ScalingStrategy::Default => "default",
+            ScalingStrategy::Custom => "custom",
+            ScalingStrategy::Accurate => "accurate",
+            ScalingStrategy::Eager => "eager",
+        }
+    }
+}
+
+/// Everything a pool may inherit from `defaults`.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PoolSettings {
+    #[serde(default)]
+    pub capacity_type: Option<CapacityType>,
+    #[serde(default)]
+    pub scaling: Option<Scaling>,
+    #[serde(default)]
+    pub haproxy: Option<Haproxy>,
+    #[serde(default)]
+    pub worker: Option<Worker>,
+    /// Longest a draining pod waits for its last build. Default 15m.
+    #[serde(default)]
+    pub drain: Option<Spanned<Seconds>>,
+    /// terminationGracePeriodSeconds; must exceed haproxy.timeout_server + drain.
+    /// Default timeout_server + drain + 5m.
+    #[serde(default)]
+    pub grace_period: Option<Spanned<Seconds>>,
+    #[serde(default)]
+    pub alerts: Option<Alerts>,
+}
+
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Scaling {
+    /// KEDA cooldownPeriod. Default 1200s.
+    #[serde(default)]
+    pub cooldown: Option<Seconds>,
+    /// KEDA pollingInterval. Default 30s.
+    #[serde(default)]
+    pub polling_interval: Option<Spanned<Seconds>>,
+    /// HPA scale-down stabilization window. Default 1200s.
+    #[serde(default)]
+    pub stabilization: Option<Seconds>,
+    /// Scale down at most max(pods, percent%) per period. Defaults 10, 20, 1200s.
+    #[serde(default)]
+    pub scale_down_pods: Option<u32>,
+    #[serde(default)]
+    pub scale_down_percent: Option<Spanned<u32>>,
+    #[serde(default)]
+    pub scale_down_period: Option<Seconds>,
+    /// Sessions per pod the ScaledObject aims for. Default 1 (one build per pod).
+    #[serde(default)]
+    pub target_sessions: Option<Spanned<u32>>,
+}
+
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Haproxy {
+    /// server-template slots. Default max; must be >= max.
+    #[serde(default)]
+    pub slots: Option<Spanned<u32>>,
+    /// Defaults 5s, 120m, 120m.
+    #[serde(default)]
+    pub timeout_connect: Option<Seconds>,
+    #[serde(default)]
+    pub timeout_client: Option<Seconds>,
+    #[serde(default)]
+    pub timeout_server: Option<Spanned<Seconds>>,
+    /// How long a connection may wait in the backend queue. Default unset:
+    /// HAProxy then uses timeout_connect.
+    #[serde(default)]
+    pub timeout_queue: Option<Seconds>,
+}
+
+/// The worker container. `env`, `volumes` and `volume_mounts` are Kubernetes
+/// objects passed through unchanged.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Worker {
+    #[serde(default)]
+    pub image: Option<Spanned<String>>,
+    #[serde(default)]
+    pub args: Option<Vec<String>>,
+    /// Port the worker serves builds on. Default 1234.
+    #[serde(default)]
+    pub port: Option<Spanned<u16>>,
+    /// Port of the worker's own metrics. Default none.
+    #[serde(default)]
+    pub metrics_port: Option<Spanned<u16>>,
+    #[serde(default)]
+    pub metrics_path: Option<String>,
+    #[serde(default)]
+    pub privileged: Option<bool>,
+    #[serde(default)]
+    pub env: Option<Vec<serde_json::Value>>,
+    #[serde(default)]
+    pub volumes: Option<Vec<serde_json::Value>>,
+    #[serde(default)]
+    pub volume_mounts: Option<Vec<serde_json::Value>>,
+}
+
+/// Alert thresholds. Defaults follow the reference system (BRIEF §2).
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Alerts {
+    /// Queued connections on the LB backend. Default 20.
+    #[serde(default)]
+    pub queue_backlog: Option<Spanned<u32>>,
+    /// Default 15m.
+    #[serde(default)]
+    pub queue_backlog_for: Option<Seconds>,
+    /// How long desired replicas may sit at max. Default 30m.
+    #[serde(default)]
+    pub at_max_for: Option<Seconds>,
+    /// How long a warm deficit may last. Default 15m.
+    #[serde(default)]
+    pub warm_deficit_for: Option<Seconds>,
+    /// Pending units a jobs pool may have. Default 2 × max.
+    #[serde(default)]
+    pub pending_jobs: Option<Spanned<u32>>,
+    /// Default 15m.
+    #[serde(default)]
+    pub pending_jobs_for: Option<Seconds>,
+    /// Severity of the generated alerts. Default warning.
+    #[serde(default)]
+    pub severity: Option<String>,
+}
+
+/// Rules the team writes by hand next to the generated ones. They go through
+/// the same PromQL gate.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ExtraRules {
+    #[serde(default)]
+    pub alerts: Vec<Spanned<ExtraAlert>>,
+    #[serde(default)]
+    pub recording: Vec<Spanned<ExtraRecording>>,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ExtraAlert {
+    pub alert: Spanned<String>,
+    pub expr: Spanned<String>,
+    #[serde(default, rename = "for")]
+    pub for_: Option<Seconds>,
+    #[serde(default)]
+    pub labels: BTreeMap<String, String>,
+    #[serde(default)]
+    pub annotations: BTreeMap<String, String>,
+    /// Instantiate once per pool, replacing `$pool`. Default true when the
+    /// expression mentions `$pool`.
+    #[serde(default)]
+    pub per_pool: Option<bool>,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ExtraRecording {
+    pub record: Spanned<String>,
+    pub expr: Spanned<String>,
+    #[serde(default)]
+    pub labels: BTreeMap<String, String>,
+}
