@@ -61,7 +61,7 @@ impl InstanceType {
     }
 
     /// The Guaranteed pod size when `pods_per_node` pods share this type:
-    /// whole vCPUs and whole GiB (BRIEF §1).
+    /// whole vCPUs and whole GiB, 90% of what daemonsets leave, split evenly.
     pub fn pod_size(&self, pods_per_node: u32) -> PodSize {
         let (cpu_m, memory_mi) = self.usable();
         let ppn = u64::from(pods_per_node.max(1));
@@ -139,7 +139,7 @@ mod tests {
 
     #[test]
     fn reference_pod_sizes() {
-        // BRIEF §1: m6id.24xlarge @2 → 42 vCPU / 155Gi; m7gd.16xlarge @4 → 14 / 51Gi.
+        // The reference fleet: m6id.24xlarge @2 → 42 vCPU / 155Gi; m7gd.16xlarge @4 → 14 / 51Gi.
         let amd = &builtin()["m6id.24xlarge"];
         assert_eq!(
             amd.pod_size(2),

@@ -813,7 +813,7 @@ impl Validator<'_> {
             self.error(
                 &q.referenced,
                 format!("pool `{name}`: alerts.queue_backlog is 0"),
-                "a threshold of 0 fires on every healthy burst (BRIEF §2); use about max × target, 20 by default",
+                "a threshold of 0 fires on every healthy burst (queues drain while scale-up takes minutes); use about max × target, 20 by default",
             );
         }
         let pending_jobs = pick(a.0.pending_jobs.as_ref(), a.1.pending_jobs.as_ref());
@@ -951,7 +951,7 @@ impl Validator<'_> {
                         t.arch.as_str()
                     ),
                     format!(
-                        "pick a {} instance type, or change the pool's arch",
+                        "pick an {} instance type, or change the pool's arch",
                         p.arch.value.as_str()
                     ),
                 );
@@ -961,7 +961,7 @@ impl Validator<'_> {
                 self.error(
                     &c.pods_per_node.referenced,
                     format!("{} allows at most {} pods per node", t.name, t.max_pods),
-                    "lower pods_per_node",
+                    format!("lower pods_per_node to {} or less", t.max_pods),
                 );
                 continue;
             }
@@ -994,10 +994,17 @@ impl Validator<'_> {
                         "{} fits {fits} pods of {} vCPU / {} GiB, not the declared {ppn}",
                         t.name, pod.cpu, pod.memory_gib
                     ),
-                    format!(
-                        "set pods_per_node to {fits} or less for {}, or pick a larger type",
-                        t.name
-                    ),
+                    if fits == 0 {
+                        format!(
+                            "{} is too small for pods sized by {}; pick a type with at least {} vCPU and {} GiB free",
+                            t.name, first_type.name, pod.cpu, pod.memory_gib
+                        )
+                    } else {
+                        format!(
+                            "set pods_per_node to {fits} or less for {}, or pick a larger type",
+                            t.name
+                        )
+                    },
                 );
                 ok = false;
                 continue;

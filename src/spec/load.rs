@@ -140,7 +140,7 @@ fn parse(shown: &str, text: &str) -> Result<Spec, SpecError> {
     }
     serde_saphyr::from_str_with_options::<Spec>(text, options()).map_err(|e| {
         let raw = e.without_snippet().to_string();
-        let message = strip_position(&raw);
+        let message = friendly(&strip_position(&raw));
         let help = help_for(&message);
         match e.location() {
             Some(loc) => SpecError::at(shown, text, loc, message, help),
@@ -152,9 +152,29 @@ fn parse(shown: &str, text: &str) -> Result<Spec, SpecError> {
 /// The YAML library appends " at line L, column C"; poolc shows the position
 /// in front, so drop the duplicate.
 fn strip_position(raw: &str) -> String {
-    match raw.rfind(" at line ") {
+    match raw.find(" at line ") {
         Some(i) => raw[..i].to_string(),
         None => raw.to_string(),
+    }
+}
+
+/// The YAML library's wording, in the user's terms.
+fn friendly(message: &str) -> String {
+    if let Some(rest) = message.strip_prefix("duplicate mapping key: ") {
+        let key = rest.split(',').next().unwrap_or(rest);
+        return format!("duplicate key `{key}`");
+    }
+    if message.starts_with("budget breached") {
+        return "the YAML expands past poolc's budget (100000 nodes, 1000 aliases, depth 64): alias chains or repeated anchors".into();
+    }
+    if message.starts_with("recursion limit exceeded") {
+        return "the YAML nests deeper than the parser allows".into();
+    }
+    match message {
+        "invalid u16" => "expected a whole number from 0 to 65535".into(),
+        "invalid u32" => "expected a whole number from 0 to 4294967295".into(),
+        "invalid u64" | "invalid usize" => "expected a whole number, 0 or more".into(),
+        _ => message.to_string(),
     }
 }
 
@@ -163,16 +183,19 @@ fn help_for(message: &str) -> String {
         "remove the field or fix its spelling; the README lists every spec field".into()
     } else if message.starts_with("missing field") {
         "add the field; the README's spec reference says what it takes".into()
-    } else if message.starts_with("duplicate mapping key") {
+    } else if message.starts_with("duplicate key") {
         "a key may appear once per mapping: remove one of the two".into()
     } else if message.starts_with("unknown variant") {
         "use one of the listed values".into()
-    } else if message.contains("budget") || message.contains("depth") || message.contains("alias") {
+    } else if message.contains("budget") || message.contains("nests deeper") {
         "specs need no deep nesting or alias chains: write the values out".into()
+    } else if message.starts_with("expected a whole number") {
+        "write a plain whole number within the range, without quotes or a sign".into()
     } else if message.starts_with("invalid") || message.contains("expected") {
         "give a value of the type the field takes (see the README's spec reference)".into()
     } else {
-        "fix the YAML at this position".into()
+        "fix the value at this position; the README's spec reference lists what each field takes"
+            .into()
     }
 }
 

@@ -382,7 +382,7 @@ pub struct Worker {
     pub volume_mounts: Option<Vec<serde_json::Value>>,
 }
 
-/// Alert thresholds. Defaults follow the reference system (BRIEF §2).
+/// Alert thresholds. The defaults avoid firing on healthy bursts.
 #[derive(Debug, Clone, Default, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct Alerts {

@@ -1,0 +1,116 @@
+//! Helpers shared by the CLI tests: a scratch repository with specs/ and a
+//! way to run the real `poolc` binary in it.
+#![allow(dead_code)]
+
+use std::fs;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+use std::sync::atomic::{AtomicUsize, Ordering};
+
+/// A fresh directory under the target dir, removed and recreated per call.
+pub fn scratch(name: &str) -> PathBuf {
+    static COUNTER: AtomicUsize = AtomicUsize::new(0);
+    let n = COUNTER.fetch_add(1, Ordering::SeqCst);
+    let dir =
+        Path::new(env!("CARGO_TARGET_TMPDIR")).join(format!("{name}-{}-{n}", std::process::id()));
+    let _ = fs::remove_dir_all(&dir);
+    fs::create_dir_all(dir.join("specs")).expect("create scratch dir");
+    dir
+}
+
+/// Runs `poolc ARGS` with `dir` as the working directory.
+pub fn poolc(dir: &Path, args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_poolc"))
+        .args(args)
+        .current_dir(dir)
+        .output()
+        .expect("run poolc")
+}
+
+pub fn stderr(out: &Output) -> String {
+    String::from_utf8_lossy(&out.stderr).into_owned()
+}
+
+pub fn stdout(out: &Output) -> String {
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
+/// Every file under `root` with its bytes, sorted: a tree's fingerprint.
+pub fn tree(root: &Path) -> Vec<(String, Vec<u8>)> {
+    let mut out = Vec::new();
+    walk(root, root, &mut out);
+    out.sort();
+    out
+}
+
+fn walk(root: &Path, dir: &Path, out: &mut Vec<(String, Vec<u8>)>) {
+    let Ok(entries) = fs::read_dir(dir) else {
+        return;
+    };
+    for entry in entries.flatten() {
+        let path = entry.path();
+        if path.is_dir() {
+            walk(root, &path, out);
+        } else {
+            let rel = path
+                .strip_prefix(root)
+                .unwrap()
+                .to_string_lossy()
+                .into_owned();
+            out.push((rel, fs::read(&path).unwrap_or_default()));
+        }
+    }
+}
+
+/// Copies the repository's real specs into a scratch dir.
+pub fn with_repo_specs(name: &str) -> PathBuf {
+    let dir = scratch(name);
+    let src = Path::new(env!("CARGO_MANIFEST_DIR")).join("specs");
+    for entry in fs::read_dir(src).expect("specs/").flatten() {
+        fs::copy(entry.path(), dir.join("specs").join(entry.file_name())).expect("copy spec");
+    }
+    dir
+}
+
+/// A small valid spec: one service pool, one jobs pool. Bad-input cases are
+/// edits of it, so each case shows exactly one mistake.
+pub const VALID_SPEC: &str = r#"cluster:
+  name: demo
+  environment: dev
+  namespace: ci
+  exporters:
+    keda: "2.16"
+    haproxy: "3.1"
+    kube-state-metrics: "2.13"
+    karpenter: "1.14"
+  metrics:
+    - name: buildkite_queues_scheduled_jobs_count
+      type: gauge
+      labels: [queue]
+pools:
+  - name: amd64
+    arch: amd64
+    port: 3234
+    worker:
+      image: moby/buildkit:v0.29.0
+    instance_types:
+      - type: m6id.24xlarge
+        pods_per_node: 2
+    min: 2
+    max: 8
+    fallback:
+      replicas: 4
+  - name: agents
+    mode: jobs
+    arch: amd64
+    worker:
+      image: buildkite/agent:3
+    instance_types:
+      - type: c6id.4xlarge
+        pods_per_node: 2
+    min: 0
+    max: 10
+    jobs:
+      query: sum(buildkite_queues_scheduled_jobs_count{queue="default"})
+      server_address: http://prometheus.monitoring.svc:9090
+"#;
