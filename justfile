@@ -28,3 +28,24 @@ clippy:
 # What CI runs, on this machine.
 ci:
     bash .ci/run
+
+# Benchmark at fleet scale against promtool, side by side (installs hyperfine
+# and promtool from Debian if missing). Writes target/bench/report.md.
+bench:
+    #!/usr/bin/env bash
+    set -euo pipefail
+    need=()
+    command -v hyperfine >/dev/null || need+=(hyperfine)
+    command -v promtool >/dev/null || need+=(prometheus)
+    [ -x /usr/bin/time ] || need+=(time)
+    if [ ${#need[@]} -gt 0 ]; then
+      echo "installing ${need[*]} (Debian packages)"
+      apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${need[@]}" >/dev/null
+    fi
+    cargo build --quiet --release --example synth_fleet
+    cargo build --quiet --release
+    out=target/bench
+    rm -rf "$out" && mkdir -p "$out"
+    ./target/release/examples/synth_fleet "$out" 1000 20 1000 10000 100000
+    poolc=./target/release/poolc
+    python3 benches/report.py "$out" "$poolc"
