@@ -24,6 +24,22 @@ pub enum Command {
     /// Exit 1 and print a unified diff if generated/ is not what generate would write.
     #[command(after_help = "Example:\n  poolc check || echo 'run just generate and commit'")]
     Check(Paths),
+    /// Explain a pool's capacity (`explain pool <cluster>/<pool>`) or a lint code.
+    #[command(after_help = "Examples:\n  poolc explain pool production/amd64\n  poolc explain PC001")]
+    Explain {
+        /// `pool <cluster>/<pool>`, or a lint code.
+        #[arg(required = true, num_args = 1..=2)]
+        what: Vec<String>,
+        #[arg(long, default_value = "specs")]
+        specs: PathBuf,
+    },
+    /// Write a commented starter spec for a new cluster to specs/<cluster>.yaml.
+    #[command(after_help = "Example:\n  poolc init staging-eu && poolc generate")]
+    Init {
+        cluster: String,
+        #[arg(long, default_value = "specs")]
+        specs: PathBuf,
+    },
 }
 
 #[derive(Debug, clap::Args)]

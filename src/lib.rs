@@ -5,6 +5,7 @@
 //! (Model → FileSet) → lint → `fileset` (write / check), the only stage that
 //! touches `generated/`.
 
+pub mod capacity;
 pub mod catalog;
 pub mod fileset;
 pub mod instance_types;
@@ -12,3 +13,4 @@ pub mod model;
 pub mod pipeline;
 pub mod render;
 pub mod spec;
+pub mod starter;

@@ -14,6 +14,83 @@ fn main() -> ExitCode {
     match cli.command {
         Command::Generate(paths) => generate(&paths),
         Command::Check(paths) => check(&paths),
+        Command::Explain { what, specs } => explain(&what, &specs),
+        Command::Init { cluster, specs } => init(&cluster, &specs),
+    }
+}
+
+fn explain(what: &[String], specs: &std::path::Path) -> ExitCode {
+    match what {
+        [kind, target] if kind == "pool" => explain_pool(target, specs),
+        [code] => match lint_doc(code) {
+            Some(doc) => {
+                println!("{doc}");
+                ExitCode::SUCCESS
+            }
+            None => {
+                eprintln!("error: unknown lint code `{code}`: `poolc lint` prints the code of each finding");
+                ExitCode::from(2)
+            }
+        },
+        _ => {
+            eprintln!("error: use `poolc explain pool <cluster>/<pool>` or `poolc explain <CODE>`");
+            ExitCode::from(2)
+        }
+    }
+}
+
+fn explain_pool(target: &str, specs: &std::path::Path) -> ExitCode {
+    let Some((cluster_name, pool_name)) = target.split_once('/') else {
+        eprintln!("error: name the pool as <cluster>/<pool>, for example production/amd64");
+        return ExitCode::from(2);
+    };
+    let model = match pipeline::load_model(specs) {
+        Ok(model) => model,
+        Err(failure) => return fail(failure),
+    };
+    let found = model.clusters.iter().find(|c| c.name == cluster_name).and_then(|c| {
+        c.pools.iter().find(|p| p.name == pool_name).map(|p| (c, p))
+    });
+    match found {
+        Some((cluster, pool)) => {
+            print!("{}", poolc::capacity::explain(cluster, pool));
+            ExitCode::SUCCESS
+        }
+        None => {
+            let known: Vec<String> = model
+                .clusters
+                .iter()
+                .flat_map(|c| c.pools.iter().map(move |p| format!("{}/{}", c.name, p.name)))
+                .collect();
+            eprintln!("error: no pool {target}; the specs define {}", known.join(", "));
+            ExitCode::from(2)
+        }
+    }
+}
+
+fn init(cluster: &str, specs: &std::path::Path) -> ExitCode {
+    let text = match poolc::starter::starter_spec(cluster) {
+        Ok(text) => text,
+        Err(e) => {
+            eprintln!("error: {e}");
+            return ExitCode::from(2);
+        }
+    };
+    let path = specs.join(format!("{cluster}.yaml"));
+    if path.exists() {
+        eprintln!("error: {} exists; poolc init never overwrites a spec", path.display());
+        return ExitCode::from(2);
+    }
+    let written = std::fs::create_dir_all(specs).and_then(|()| std::fs::write(&path, text));
+    match written {
+        Ok(()) => {
+            println!("poolc: wrote {}; run `poolc generate` next", path.display());
+            ExitCode::SUCCESS
+        }
+        Err(e) => {
+            eprintln!("error: cannot write {}: {e}", path.display());
+            ExitCode::from(2)
+        }
     }
 }
 
@@ -67,4 +144,8 @@ fn check(paths: &cli::Paths) -> ExitCode {
 fn fail(failure: Failure) -> ExitCode {
     eprintln!("{failure}");
     ExitCode::from(2)
+}
+
+fn lint_doc(_code: &str) -> Option<&'static str> {
+    None
 }
