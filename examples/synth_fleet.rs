@@ -16,11 +16,8 @@ fn main() -> std::io::Result<()> {
         eprintln!("usage: synth_fleet DIR [POOLS] [CLUSTERS] [RULES...]");
         std::process::exit(2);
     };
-    let number = |i: usize, default: usize| {
-        args.get(i)
-            .and_then(|a| a.parse().ok())
-            .unwrap_or(default)
-    };
+    let number =
+        |i: usize, default: usize| args.get(i).and_then(|a| a.parse().ok()).unwrap_or(default);
     let pools = number(1, 1000);
     let clusters = number(2, 20).max(1);
     let rule_counts: Vec<usize> = if args.len() > 3 {
@@ -44,8 +41,16 @@ fn main() -> std::io::Result<()> {
 }
 
 /// The first type sizes the pod; the fallbacks fit their counts at that size.
-const AMD64: [(&str, u32); 3] = [("m6id.24xlarge", 2), ("m6id.12xlarge", 1), ("m6id.16xlarge", 1)];
-const ARM64: [(&str, u32); 3] = [("m7gd.16xlarge", 4), ("m7gd.8xlarge", 2), ("c7gd.16xlarge", 2)];
+const AMD64: [(&str, u32); 3] = [
+    ("m6id.24xlarge", 2),
+    ("m6id.12xlarge", 1),
+    ("m6id.16xlarge", 1),
+];
+const ARM64: [(&str, u32); 3] = [
+    ("m7gd.16xlarge", 4),
+    ("m7gd.8xlarge", 2),
+    ("c7gd.16xlarge", 2),
+];
 
 fn spec(cluster: usize, pools: usize) -> String {
     let mut s = format!(
@@ -76,7 +81,11 @@ pools:
     for p in 0..pools {
         let arm = p % 3 == 1;
         let jobs = p % 5 == 4;
-        let (arch, types) = if arm { ("arm64", &ARM64[..]) } else { ("amd64", &AMD64[..]) };
+        let (arch, types) = if arm {
+            ("arm64", &ARM64[..])
+        } else {
+            ("amd64", &AMD64[..])
+        };
         let fallbacks = p % 3;
         let max = 8 + (p * 7) % 200;
         let _ = writeln!(s, "  - name: pool-{p:03}\n    arch: {arch}");
@@ -98,7 +107,10 @@ pools:
         }
         let _ = writeln!(s, "    instance_types:");
         for (name, pods_per_node) in types.iter().take(1 + fallbacks) {
-            let _ = writeln!(s, "      - type: {name}\n        pods_per_node: {pods_per_node}");
+            let _ = writeln!(
+                s,
+                "      - type: {name}\n        pods_per_node: {pods_per_node}"
+            );
         }
     }
     s

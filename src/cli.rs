@@ -25,7 +25,9 @@ pub enum Command {
     #[command(after_help = "Example:\n  poolc check || echo 'run just generate and commit'")]
     Check(Paths),
     /// Explain a pool's capacity (`explain pool <cluster>/<pool>`) or a lint code.
-    #[command(after_help = "Examples:\n  poolc explain pool production/amd64\n  poolc explain PC001")]
+    #[command(
+        after_help = "Examples:\n  poolc explain pool production/amd64\n  poolc explain PC001"
+    )]
     Explain {
         /// `pool <cluster>/<pool>`, or a lint code.
         #[arg(required = true, num_args = 1..=2)]

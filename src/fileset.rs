@@ -155,9 +155,12 @@ impl FileSet {
         Ok(out)
     }
 
-    /// Writes the set under `root`. Each file is written to a temporary name
-    /// and renamed into place, unchanged files are not touched, and files
-    /// poolc wrote before but no longer produces are removed. Files it never
+    /// Writes the set under `root` in two phases. First every new or changed
+    /// file is written beside its target under a temporary name and synced;
+    /// if any of that fails, the temporaries (and directories made for them)
+    /// are removed and `root` is exactly as before. Then each temporary is
+    /// renamed over its target, files poolc wrote before but no longer
+    /// produces are removed, and the manifest is replaced. Files poolc never
     /// wrote are left alone. A lock keeps concurrent runs apart.
     pub fn write(&self, root: &Path) -> Result<Vec<Change>, FileSetError> {
         refuse_symlink(root)?;
@@ -176,34 +179,111 @@ impl FileSet {
             }
             Err(fs::TryLockError::Error(e)) => return Err(io_err(&lock_path)(e)),
         }
+        // A run killed mid-write leaves temporaries; they are poolc's own.
+        sweep_temporaries(root);
         let changes = self.changes(root)?;
+
+        let mut staged = Staged::default();
         for change in &changes {
-            let full = root.join(change.path());
-            match change {
-                Change::Added(path) | Change::Changed(path) => {
-                    for dir in Path::new(path).ancestors().skip(1) {
-                        refuse_symlink(&root.join(dir))?;
-                    }
-                    refuse_symlink(&full)?;
-                    if let Some(parent) = full.parent() {
-                        fs::create_dir_all(parent).map_err(io_err(parent))?;
-                    }
-                    write_atomically(&full, self.files[path].as_bytes())?;
+            if let Change::Added(path) | Change::Changed(path) = change {
+                if let Err(e) = staged.stage(root, path, self.files[path].as_bytes()) {
+                    staged.roll_back();
+                    return Err(e);
                 }
-                Change::Removed(_) => {
-                    // Only a regular file poolc wrote; never a link or a directory.
-                    let meta = fs::symlink_metadata(&full).map_err(io_err(&full))?;
-                    if meta.is_file() {
-                        fs::remove_file(&full).map_err(io_err(&full))?;
-                        remove_empty_parents(root, &full);
-                    }
+            }
+        }
+        staged.commit()?;
+        for change in &changes {
+            if let Change::Removed(path) = change {
+                let full = root.join(path);
+                // Only a regular file poolc wrote; never a link or a directory.
+                let meta = fs::symlink_metadata(&full).map_err(io_err(&full))?;
+                if meta.is_file() {
+                    fs::remove_file(&full).map_err(io_err(&full))?;
+                    remove_empty_parents(root, &full);
                 }
             }
         }
         let manifest: String = self.files.keys().map(|p| format!("{p}\n")).collect();
-        write_atomically(&root.join(MANIFEST), manifest.as_bytes())?;
+        let mut manifest_write = Staged::default();
+        manifest_write.stage(root, MANIFEST, manifest.as_bytes())?;
+        manifest_write.commit()?;
         drop(lock);
         Ok(changes)
+    }
+}
+
+/// Temporaries written beside their targets, and the directories made for them.
+#[derive(Default)]
+struct Staged {
+    files: Vec<(PathBuf, PathBuf)>,
+    made_dirs: Vec<PathBuf>,
+}
+
+impl Staged {
+    fn stage(&mut self, root: &Path, path: &str, bytes: &[u8]) -> Result<(), FileSetError> {
+        let full = root.join(path);
+        for dir in Path::new(path).ancestors().skip(1) {
+            refuse_symlink(&root.join(dir))?;
+        }
+        refuse_symlink(&full)?;
+        if let Some(parent) = full.parent() {
+            let missing: Vec<PathBuf> = parent
+                .ancestors()
+                .take_while(|d| *d != root && !d.exists())
+                .map(Path::to_path_buf)
+                .collect();
+            fs::create_dir_all(parent).map_err(io_err(parent))?;
+            self.made_dirs.extend(missing.into_iter().rev());
+        }
+        let tmp = temporary_name(&full);
+        self.files.push((tmp.clone(), full.clone()));
+        let mut f = fs::File::create(&tmp).map_err(io_err(&full))?;
+        f.write_all(bytes).map_err(io_err(&full))?;
+        f.sync_all().map_err(io_err(&full))
+    }
+
+    fn roll_back(self) {
+        for (tmp, _) in &self.files {
+            let _ = fs::remove_file(tmp);
+        }
+        for dir in self.made_dirs.iter().rev() {
+            let _ = fs::remove_dir(dir);
+        }
+    }
+
+    fn commit(self) -> Result<(), FileSetError> {
+        for (tmp, target) in &self.files {
+            fs::rename(tmp, target).map_err(io_err(target))?;
+        }
+        Ok(())
+    }
+}
+
+const TEMP_MARK: &str = ".poolc-tmp-";
+
+fn temporary_name(path: &Path) -> PathBuf {
+    let name = path
+        .file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_default();
+    path.with_file_name(format!(".{name}{TEMP_MARK}{}", std::process::id()))
+}
+
+fn sweep_temporaries(dir: &Path) {
+    let Ok(entries) = fs::read_dir(dir) else {
+        return;
+    };
+    for entry in entries.flatten() {
+        let Ok(kind) = entry.file_type() else {
+            continue;
+        };
+        let path = entry.path();
+        if kind.is_dir() {
+            sweep_temporaries(&path);
+        } else if kind.is_file() && entry.file_name().to_string_lossy().contains(TEMP_MARK) {
+            let _ = fs::remove_file(&path);
+        }
     }
 }
 
@@ -214,25 +294,6 @@ fn refuse_symlink(path: &Path) -> Result<(), FileSetError> {
         }
         _ => Ok(()),
     }
-}
-
-fn write_atomically(path: &Path, bytes: &[u8]) -> Result<(), FileSetError> {
-    let name = path
-        .file_name()
-        .map(|n| n.to_string_lossy().into_owned())
-        .unwrap_or_default();
-    let tmp = path.with_file_name(format!(".{name}.poolc-tmp-{}", std::process::id()));
-    let result = (|| {
-        let mut f = fs::File::create(&tmp)?;
-        f.write_all(bytes)?;
-        f.sync_all()?;
-        fs::rename(&tmp, path)
-    })();
-    if let Err(e) = result {
-        let _ = fs::remove_file(&tmp);
-        return Err(io_err(path)(e));
-    }
-    Ok(())
 }
 
 fn remove_empty_parents(root: &Path, file: &Path) {

@@ -48,9 +48,11 @@ fn explain_pool(target: &str, specs: &std::path::Path) -> ExitCode {
         Ok(model) => model,
         Err(failure) => return fail(failure),
     };
-    let found = model.clusters.iter().find(|c| c.name == cluster_name).and_then(|c| {
-        c.pools.iter().find(|p| p.name == pool_name).map(|p| (c, p))
-    });
+    let found = model
+        .clusters
+        .iter()
+        .find(|c| c.name == cluster_name)
+        .and_then(|c| c.pools.iter().find(|p| p.name == pool_name).map(|p| (c, p)));
     match found {
         Some((cluster, pool)) => {
             print!("{}", poolc::capacity::explain(cluster, pool));
@@ -60,9 +62,16 @@ fn explain_pool(target: &str, specs: &std::path::Path) -> ExitCode {
             let known: Vec<String> = model
                 .clusters
                 .iter()
-                .flat_map(|c| c.pools.iter().map(move |p| format!("{}/{}", c.name, p.name)))
+                .flat_map(|c| {
+                    c.pools
+                        .iter()
+                        .map(move |p| format!("{}/{}", c.name, p.name))
+                })
                 .collect();
-            eprintln!("error: no pool {target}; the specs define {}", known.join(", "));
+            eprintln!(
+                "error: no pool {target}; the specs define {}",
+                known.join(", ")
+            );
             ExitCode::from(2)
         }
     }
@@ -78,7 +87,10 @@ fn init(cluster: &str, specs: &std::path::Path) -> ExitCode {
     };
     let path = specs.join(format!("{cluster}.yaml"));
     if path.exists() {
-        eprintln!("error: {} exists; poolc init never overwrites a spec", path.display());
+        eprintln!(
+            "error: {} exists; poolc init never overwrites a spec",
+            path.display()
+        );
         return ExitCode::from(2);
     }
     let written = std::fs::create_dir_all(specs).and_then(|()| std::fs::write(&path, text));

@@ -17,8 +17,16 @@ fn generate_then_check_is_clean_and_repeatable() {
 
     let second = poolc(&dir, &["generate"]);
     assert_eq!(second.status.code(), Some(0));
-    assert_eq!(tree(&dir.join("generated")), tree1, "two runs must be byte-identical");
-    assert!(stdout(&second).contains(", 0 changed"), "{}", stdout(&second));
+    assert_eq!(
+        tree(&dir.join("generated")),
+        tree1,
+        "two runs must be byte-identical"
+    );
+    assert!(
+        stdout(&second).contains(", 0 changed"),
+        "{}",
+        stdout(&second)
+    );
 
     let check = poolc(&dir, &["check"]);
     assert_eq!(check.status.code(), Some(0), "{}", stderr(&check));
@@ -37,8 +45,14 @@ fn check_exits_1_with_a_diff_after_a_spec_number_changes() {
     let check = poolc(&dir, &["check"]);
     assert_eq!(check.status.code(), Some(1), "{}", stderr(&check));
     let diff = stdout(&check);
-    assert!(diff.contains("--- a/staging/"), "no unified diff header:\n{diff}");
-    assert!(diff.contains("+") && diff.contains("12"), "diff lacks the new max:\n{diff}");
+    assert!(
+        diff.contains("--- a/staging/"),
+        "no unified diff header:\n{diff}"
+    );
+    assert!(
+        diff.contains("+") && diff.contains("12"),
+        "diff lacks the new max:\n{diff}"
+    );
     assert!(stderr(&check).contains("is stale"), "{}", stderr(&check));
 }
 
@@ -53,8 +67,14 @@ fn generate_removes_only_files_it_owns() {
     fs::remove_file(dir.join("specs/production.yaml")).unwrap();
     let run = poolc(&dir, &["generate"]);
     assert_eq!(run.status.code(), Some(0), "{}", stderr(&run));
-    assert!(!out.join("production").exists(), "stale cluster dir left behind");
-    assert_eq!(fs::read_to_string(out.join("staging/NOTES.md")).unwrap(), "mine\n");
+    assert!(
+        !out.join("production").exists(),
+        "stale cluster dir left behind"
+    );
+    assert_eq!(
+        fs::read_to_string(out.join("staging/NOTES.md")).unwrap(),
+        "mine\n"
+    );
     let check = poolc(&dir, &["check"]);
     assert_eq!(check.status.code(), Some(0), "{}", stdout(&check));
 }
@@ -70,7 +90,11 @@ fn generate_never_writes_through_a_symlink() {
     let run = poolc(&dir, &["generate"]);
     assert_eq!(run.status.code(), Some(2), "{}", stderr(&run));
     assert!(stderr(&run).contains("symlink"), "{}", stderr(&run));
-    assert_eq!(fs::read_dir(&elsewhere).unwrap().count(), 0, "wrote through the link");
+    assert_eq!(
+        fs::read_dir(&elsewhere).unwrap().count(),
+        0,
+        "wrote through the link"
+    );
 }
 
 #[test]
@@ -91,5 +115,11 @@ fn specs_with_a_bom_and_crlf_line_endings_compile_the_same() {
     let text = fs::read_to_string(&spec).unwrap();
     fs::write(&spec, format!("\u{feff}{}", text.replace('\n', "\r\n"))).unwrap();
     let check = poolc(&dir, &["check"]);
-    assert_eq!(check.status.code(), Some(0), "{}{}", stdout(&check), stderr(&check));
+    assert_eq!(
+        check.status.code(),
+        Some(0),
+        "{}{}",
+        stdout(&check),
+        stderr(&check)
+    );
 }
