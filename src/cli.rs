@@ -24,6 +24,19 @@ pub enum Command {
     /// Exit 1 and print a unified diff if generated/ is not what generate would write.
     #[command(after_help = "Example:\n  poolc check || echo 'run just generate and commit'")]
     Check(Paths),
+    /// Show what `generate` would change, object by object and field by field.
+    #[command(
+        after_help = "Examples:\n  poolc plan\n  poolc plan --format markdown > plan.md   # a PR comment\n  poolc plan --detailed-exitcode           # 0 no changes, 2 changes, 1 error"
+    )]
+    Plan {
+        #[command(flatten)]
+        paths: Paths,
+        #[arg(long, value_enum, default_value_t = PlanFormat::Text)]
+        format: PlanFormat,
+        /// Exit 0 when nothing changes, 2 when something does, 1 on error.
+        #[arg(long)]
+        detailed_exitcode: bool,
+    },
     /// Explain a pool's capacity (`explain pool <cluster>/<pool>`) or a lint code.
     #[command(
         after_help = "Examples:\n  poolc explain pool production/amd64\n  poolc explain PC001"
@@ -42,6 +55,13 @@ pub enum Command {
         #[arg(long, default_value = "specs")]
         specs: PathBuf,
     },
+}
+
+#[derive(Debug, Clone, Copy, clap::ValueEnum)]
+pub enum PlanFormat {
+    Text,
+    Markdown,
+    Json,
 }
 
 #[derive(Debug, clap::Args)]

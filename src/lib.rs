@@ -11,6 +11,7 @@ pub mod fileset;
 pub mod instance_types;
 pub mod model;
 pub mod pipeline;
+pub mod plan;
 pub mod render;
 pub mod spec;
 pub mod starter;

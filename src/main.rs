@@ -14,8 +14,38 @@ fn main() -> ExitCode {
     match cli.command {
         Command::Generate(paths) => generate(&paths),
         Command::Check(paths) => check(&paths),
+        Command::Plan {
+            paths,
+            format,
+            detailed_exitcode,
+        } => plan(&paths, format, detailed_exitcode),
         Command::Explain { what, specs } => explain(&what, &specs),
         Command::Init { cluster, specs } => init(&cluster, &specs),
+    }
+}
+
+fn plan(paths: &cli::Paths, format: cli::PlanFormat, detailed: bool) -> ExitCode {
+    let error_code = if detailed { 1 } else { 2 };
+    let planned = pipeline::compile(&paths.specs)
+        .map_err(|f| f.to_string())
+        .and_then(|set| poolc::plan::plan(&set, &paths.out).map_err(|e| format!("error: {e}")));
+    let plan = match planned {
+        Ok(plan) => plan,
+        Err(message) => {
+            eprintln!("{message}");
+            return ExitCode::from(error_code);
+        }
+    };
+    let text = match format {
+        cli::PlanFormat::Text => poolc::plan::render_text(&plan),
+        cli::PlanFormat::Markdown => poolc::plan::render_markdown(&plan),
+        cli::PlanFormat::Json => poolc::plan::render_json(&plan),
+    };
+    print!("{text}");
+    if detailed && !plan.is_empty() {
+        ExitCode::from(2)
+    } else {
+        ExitCode::SUCCESS
     }
 }
 

@@ -1,0 +1,323 @@
+//! `poolc plan`: what `generate` would change in `generated/`, object by
+//! object and field by field, the way reviewers read `tofu plan`. A raw YAML
+//! diff hides that "max 8 → 12" also moved NodePool limits and LB slots; the
+//! plan lists every such consequence under the object it touches.
+
+use std::collections::BTreeMap;
+use std::fmt::Write as _;
+use std::path::Path;
+
+use serde::Serialize;
+use serde_json::Value;
+
+use crate::fileset::{Change, FileSet, FileSetError};
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Action {
+    Added,
+    Removed,
+    Changed,
+}
+
+/// One object (a Kubernetes object, a dashboard, a config file) and how it changes.
+#[derive(Debug, Clone, Serialize)]
+pub struct ObjectChange {
+    pub file: String,
+    pub kind: String,
+    pub namespace: Option<String>,
+    pub name: String,
+    pub action: Action,
+    pub fields: Vec<FieldChange>,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct FieldChange {
+    pub path: String,
+    pub old: Option<String>,
+    pub new: Option<String>,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct Plan {
+    pub changes: Vec<ObjectChange>,
+}
+
+impl Plan {
+    pub fn is_empty(&self) -> bool {
+        self.changes.is_empty()
+    }
+
+    fn count(&self, action: Action) -> usize {
+        self.changes.iter().filter(|c| c.action == action).count()
+    }
+}
+
+/// Compares what would be generated with what is in `root`.
+pub fn plan(set: &FileSet, root: &Path) -> Result<Plan, FileSetError> {
+    let mut changes = Vec::new();
+    for change in set.changes(root)? {
+        let path = change.path().to_string();
+        let old = match change {
+            Change::Added(_) => None,
+            _ => Some(read_lossy(&root.join(&path))?),
+        };
+        let new = set.get(&path);
+        changes.extend(compare_file(&path, old.as_deref(), new));
+    }
+    Ok(Plan { changes })
+}
+
+fn read_lossy(path: &Path) -> Result<String, FileSetError> {
+    std::fs::read(path)
+        .map(|b| String::from_utf8_lossy(&b).into_owned())
+        .map_err(|source| FileSetError::Io {
+            path: path.display().to_string(),
+            source,
+        })
+}
+
+type Key = (String, Option<String>, String);
+
+fn compare_file(path: &str, old: Option<&str>, new: Option<&str>) -> Vec<ObjectChange> {
+    let old_objects = old.map(|t| objects(path, t)).unwrap_or_default();
+    let new_objects = new.map(|t| objects(path, t)).unwrap_or_default();
+    let mut out = Vec::new();
+    for (key, new_value) in &new_objects {
+        let (action, fields) = match old_objects.get(key) {
+            None => (Action::Added, Vec::new()),
+            Some(old_value) if old_value == new_value => continue,
+            Some(old_value) => {
+                let mut fields = Vec::new();
+                diff_values("", old_value, new_value, &mut fields);
+                (Action::Changed, fields)
+            }
+        };
+        out.push(object_change(path, key, action, fields));
+    }
+    for key in old_objects.keys().filter(|k| !new_objects.contains_key(*k)) {
+        out.push(object_change(path, key, Action::Removed, Vec::new()));
+    }
+    out
+}
+
+fn object_change(path: &str, key: &Key, action: Action, fields: Vec<FieldChange>) -> ObjectChange {
+    ObjectChange {
+        file: path.to_string(),
+        kind: key.0.clone(),
+        namespace: key.1.clone(),
+        name: key.2.clone(),
+        action,
+        fields,
+    }
+}
+
+/// The objects in a file: Kubernetes documents by (kind, namespace, name), a
+/// dashboard by its uid, and any other text file as one object of lines.
+fn objects(path: &str, text: &str) -> BTreeMap<Key, Value> {
+    let file_name = path.rsplit('/').next().unwrap_or(path).to_string();
+    if path.ends_with(".json") {
+        if let Ok(v) = serde_json::from_str::<Value>(text) {
+            let name = v
+                .get("uid")
+                .and_then(Value::as_str)
+                .unwrap_or(&file_name)
+                .to_string();
+            return BTreeMap::from([(("Dashboard".to_string(), None, name), v)]);
+        }
+    }
+    if path.ends_with(".yaml") {
+        if let Ok(docs) = serde_saphyr::from_multiple::<Value>(text) {
+            let mut out = BTreeMap::new();
+            for (i, doc) in docs.into_iter().enumerate() {
+                let kind = doc.get("kind").and_then(Value::as_str);
+                let name = doc.pointer("/metadata/name").and_then(Value::as_str);
+                let key = match (kind, name) {
+                    (Some(kind), Some(name)) => (
+                        kind.to_string(),
+                        doc.pointer("/metadata/namespace")
+                            .and_then(Value::as_str)
+                            .map(str::to_string),
+                        name.to_string(),
+                    ),
+                    _ if i == 0 && kind.is_none() => ("File".to_string(), None, path.to_string()),
+                    _ => ("File".to_string(), None, format!("{path}#{i}")),
+                };
+                out.insert(key, doc);
+            }
+            return out;
+        }
+    }
+    let lines = text.lines().map(|l| Value::String(l.to_string())).collect();
+    BTreeMap::from([(
+        ("File".to_string(), None, path.to_string()),
+        Value::Array(lines),
+    )])
+}
+
+/// Field-level differences. Lists of named things (rules, containers,
+/// policies) are matched by name so an insertion reads as one change.
+fn diff_values(path: &str, old: &Value, new: &Value, out: &mut Vec<FieldChange>) {
+    match (old, new) {
+        (Value::Object(a), Value::Object(b)) => {
+            let keys: std::collections::BTreeSet<&String> = a.keys().chain(b.keys()).collect();
+            for k in keys {
+                let p = if path.is_empty() {
+                    k.clone()
+                } else {
+                    format!("{path}.{k}")
+                };
+                match (a.get(k), b.get(k)) {
+                    (Some(x), Some(y)) => diff_values(&p, x, y, out),
+                    (x, y) => out.push(field(&p, x, y)),
+                }
+            }
+        }
+        (Value::Array(a), Value::Array(b)) if named(a) && named(b) => {
+            let index = |items: &Vec<Value>| -> BTreeMap<String, Value> {
+                items
+                    .iter()
+                    .filter_map(|v| item_name(v).map(|n| (n, v.clone())))
+                    .collect()
+            };
+            let (ia, ib) = (index(a), index(b));
+            let names: std::collections::BTreeSet<&String> = ia.keys().chain(ib.keys()).collect();
+            for n in names {
+                let p = format!("{path}[{n}]");
+                match (ia.get(n), ib.get(n)) {
+                    (Some(x), Some(y)) => diff_values(&p, x, y, out),
+                    (x, y) => out.push(field(&p, x, y)),
+                }
+            }
+        }
+        (Value::Array(a), Value::Array(b)) if a.len() == b.len() => {
+            for (i, (x, y)) in a.iter().zip(b).enumerate() {
+                diff_values(&format!("{path}[{i}]"), x, y, out);
+            }
+        }
+        (a, b) if a != b => out.push(field(path, Some(a), Some(b))),
+        _ => {}
+    }
+}
+
+fn named(items: &[Value]) -> bool {
+    !items.is_empty() && items.iter().all(|v| item_name(v).is_some())
+}
+
+fn item_name(v: &Value) -> Option<String> {
+    let o = v.as_object()?;
+    for key in ["alert", "record", "name", "title", "type"] {
+        if let Some(Value::String(s)) = o.get(key) {
+            let mut name = s.clone();
+            // Alerts repeat per pool; the pool label tells them apart.
+            if let Some(pool) = v.pointer("/labels/pool").and_then(Value::as_str) {
+                name = format!("{name} pool={pool}");
+            }
+            return Some(name);
+        }
+    }
+    None
+}
+
+fn field(path: &str, old: Option<&Value>, new: Option<&Value>) -> FieldChange {
+    FieldChange {
+        path: path.to_string(),
+        old: old.map(short),
+        new: new.map(short),
+    }
+}
+
+fn short(v: &Value) -> String {
+    let text = match v {
+        Value::String(s) => s.clone(),
+        other => other.to_string(),
+    };
+    let one_line = text.split_whitespace().collect::<Vec<_>>().join(" ");
+    if one_line.chars().count() > 120 {
+        format!("{}…", one_line.chars().take(119).collect::<String>())
+    } else {
+        one_line
+    }
+}
+
+fn object_title(c: &ObjectChange) -> String {
+    match &c.namespace {
+        Some(ns) => format!("{} {ns}/{}", c.kind, c.name),
+        None => format!("{} {}", c.kind, c.name),
+    }
+}
+
+fn arrow(f: &FieldChange) -> String {
+    match (&f.old, &f.new) {
+        (Some(o), Some(n)) => format!("{o} → {n}"),
+        (None, Some(n)) => format!("(added) {n}"),
+        (Some(o), None) => format!("{o} (removed)"),
+        (None, None) => String::new(),
+    }
+}
+
+fn summary(plan: &Plan) -> String {
+    format!(
+        "{} to add, {} to change, {} to remove",
+        plan.count(Action::Added),
+        plan.count(Action::Changed),
+        plan.count(Action::Removed)
+    )
+}
+
+pub fn render_text(plan: &Plan) -> String {
+    if plan.is_empty() {
+        return "No changes: generated/ is current.\n".to_string();
+    }
+    let mut s = format!("Plan: {}.\n\n", summary(plan));
+    for c in &plan.changes {
+        let sign = match c.action {
+            Action::Added => "+",
+            Action::Removed => "-",
+            Action::Changed => "~",
+        };
+        let _ = writeln!(s, "{sign} {} ({})", object_title(c), c.file);
+        for f in &c.fields {
+            let _ = writeln!(s, "    {}: {}", f.path, arrow(f));
+        }
+    }
+    s
+}
+
+pub fn render_markdown(plan: &Plan) -> String {
+    if plan.is_empty() {
+        return "### poolc plan\n\nNo changes: `generated/` is current.\n".to_string();
+    }
+    let mut s = format!("### poolc plan\n\n**{}.**\n\n", summary(plan));
+    for c in &plan.changes {
+        let verb = match c.action {
+            Action::Added => "added",
+            Action::Removed => "removed",
+            Action::Changed => "changed",
+        };
+        let _ = writeln!(s, "- `{}` {verb}", object_title(c));
+    }
+    s.push_str("\n<details><summary>Field changes</summary>\n\n");
+    for c in plan.changes.iter().filter(|c| !c.fields.is_empty()) {
+        let _ = writeln!(s, "#### {} (`{}`)\n", object_title(c), c.file);
+        s.push_str("| field | old | new |\n| --- | --- | --- |\n");
+        for f in &c.fields {
+            let cell = |v: &Option<String>| {
+                v.as_deref()
+                    .map(|t| format!("`{}`", t.replace('|', "\\|").replace('`', "'")))
+                    .unwrap_or_default()
+            };
+            let _ = writeln!(s, "| `{}` | {} | {} |", f.path, cell(&f.old), cell(&f.new));
+        }
+        s.push('\n');
+    }
+    s.push_str("</details>\n");
+    s
+}
+
+pub fn render_json(plan: &Plan) -> String {
+    let mut s =
+        serde_json::to_string_pretty(plan).unwrap_or_else(|e| format!("{{\"error\": \"{e}\"}}"));
+    s.push('\n');
+    s
+}
