@@ -37,6 +37,9 @@ pub enum Command {
         #[arg(long)]
         detailed_exitcode: bool,
     },
+    /// Print the spec's JSON Schema (also written to generated/poolc.schema.json).
+    #[command(after_help = "Example:\n  poolc schema > poolc.schema.json")]
+    Schema,
     /// Explain a pool's capacity (`explain pool <cluster>/<pool>`) or a lint code.
     #[command(
         after_help = "Examples:\n  poolc explain pool production/amd64\n  poolc explain PC001"

@@ -19,6 +19,10 @@ fn main() -> ExitCode {
             format,
             detailed_exitcode,
         } => plan(&paths, format, detailed_exitcode),
+        Command::Schema => {
+            print!("{}", poolc::spec::json_schema());
+            ExitCode::SUCCESS
+        }
         Command::Explain { what, specs } => explain(&what, &specs),
         Command::Init { cluster, specs } => init(&cluster, &specs),
     }

@@ -8,7 +8,7 @@ use serde_saphyr::{Location, Spanned};
 
 use crate::catalog::{MetricDecl, Versions};
 use crate::instance_types::{self, InstanceType, PodSize};
-use crate::spec::{self, Arch, CapacityType, Mode, Seconds, SpecError, SpecFile};
+use crate::spec::{self, Arch, CapacityType, Located, Mode, Seconds, SpecError, SpecFile};
 
 /// All clusters, in spec-file order.
 #[derive(Debug, Clone)]
@@ -223,7 +223,7 @@ impl Validator<'_> {
         ));
     }
 
-    fn dns_label(&mut self, what: &str, name: &Spanned<String>, max: usize) -> bool {
+    fn dns_label(&mut self, what: &str, name: &Located<String>, max: usize) -> bool {
         if let Err(problem) = check_dns_label(&name.value, max) {
             self.error(
                 &name.referenced,
@@ -244,10 +244,12 @@ impl Validator<'_> {
         self.dns_label("cluster name", &c.name, 63);
         self.dns_label("environment", &c.environment, 63);
         self.dns_label("namespace", &c.namespace, 63);
-        let app = c.app.clone().unwrap_or_else(|| Spanned {
-            value: "buildkitd".to_string(),
-            referenced: c.name.referenced,
-            defined: c.name.defined,
+        let app = c.app.clone().unwrap_or_else(|| {
+            Located(Spanned {
+                value: "buildkitd".to_string(),
+                referenced: c.name.referenced,
+                defined: c.name.defined,
+            })
         });
         self.dns_label("app", &app, 20);
         let scrape_interval = c
@@ -284,7 +286,7 @@ impl Validator<'_> {
             .clone()
             .map(|ns| {
                 self.dns_label("monitoring namespace", &ns, 63);
-                ns.value
+                ns.value.clone()
             })
             .unwrap_or_else(|| "monitoring".to_string());
         let declared = self.declared_types();
@@ -386,7 +388,7 @@ impl Validator<'_> {
 
     /// Text that is rendered into YAML strings and annotations: no control
     /// characters, so nothing can break out of its line.
-    fn plain_text(&mut self, what: &str, value: &Spanned<String>) {
+    fn plain_text(&mut self, what: &str, value: &Located<String>) {
         if value.value.chars().any(char::is_control) || value.value.len() > 256 {
             self.error(
                 &value.referenced,

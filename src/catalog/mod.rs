@@ -11,7 +11,7 @@ use serde::Deserialize;
 /// The exporter versions deployed in one environment. Metric names and labels
 /// depend on them (KEDA renamed its error counters in 2.14 and removed the old
 /// ones in 2.17).
-#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields, rename_all = "kebab-case")]
 pub struct Versions {
     pub haproxy: Version,
@@ -36,7 +36,17 @@ impl Versions {
 /// The Prometheus metric types that matter to the checks: counters must be
 /// read through rate/increase, gauges must not.
 #[derive(
-    Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Deserialize, serde::Serialize,
+    Debug,
+    Clone,
+    Copy,
+    PartialEq,
+    Eq,
+    Hash,
+    PartialOrd,
+    Ord,
+    Deserialize,
+    serde::Serialize,
+    schemars::JsonSchema,
 )]
 #[serde(rename_all = "lowercase")]
 pub enum MetricType {
@@ -49,7 +59,7 @@ pub enum MetricType {
 
 /// A metric the user declares: one their own exporter exposes, such as a CI
 /// system's queue depth.
-#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct MetricDecl {
     pub name: String,

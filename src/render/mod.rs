@@ -29,9 +29,14 @@ pub enum RenderError {
     FileSet(#[from] FileSetError),
 }
 
+/// The spec's JSON Schema, at the top of `generated/`.
+pub const SCHEMA_FILE: &str = "poolc.schema.json";
+
 /// Renders every cluster into one FileSet, `<cluster>/<artifact>`.
 pub fn render(model: &Model) -> Result<FileSet, RenderError> {
     let mut set = FileSet::new();
+    // Beside the outputs, so a spec's yaml-language-server modeline can point at it.
+    set.insert(File::new(SCHEMA_FILE, crate::spec::json_schema()))?;
     for cluster in &model.clusters {
         set.extend(render_cluster(cluster)?)?;
     }

@@ -101,3 +101,19 @@ mod tests {
         assert!(Seconds::parse("400d").is_err());
     }
 }
+
+impl schemars::JsonSchema for Seconds {
+    fn schema_name() -> std::borrow::Cow<'static, str> {
+        "Duration".into()
+    }
+
+    fn json_schema(_: &mut schemars::SchemaGenerator) -> schemars::Schema {
+        schemars::json_schema!({
+            "description": "A duration: whole seconds, or a number with s, m, h or d (90s, 15m, 2h).",
+            "anyOf": [
+                {"type": "integer", "minimum": 0},
+                {"type": "string", "pattern": "^[0-9]+[smhd]?$"}
+            ]
+        })
+    }
+}

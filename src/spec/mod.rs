@@ -6,9 +6,20 @@
 mod duration;
 mod error;
 mod load;
+mod located;
 mod raw;
 
 pub use duration::Seconds;
 pub use error::SpecError;
 pub use load::{load_dir, load_file, SpecFile, MAX_SPEC_BYTES};
+pub use located::Located;
 pub use raw::*;
+
+/// The spec's JSON Schema, derived from the types above so it cannot drift
+/// from what `poolc` accepts. Editors use it for completion and inline errors.
+pub fn json_schema() -> String {
+    let schema = schemars::schema_for!(Spec);
+    let mut text = serde_json::to_string_pretty(&schema).unwrap_or_default();
+    text.push('\n');
+    text
+}

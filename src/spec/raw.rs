@@ -5,14 +5,14 @@
 
 use std::collections::BTreeMap;
 
+use schemars::JsonSchema;
 use serde::Deserialize;
-use serde_saphyr::Spanned;
 
-use super::Seconds;
+use super::{Located, Seconds};
 use crate::catalog::{MetricDecl, Versions};
 
 /// One cluster: the top level of `specs/<cluster>.yaml`.
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct Spec {
     pub cluster: Cluster,
@@ -21,35 +21,35 @@ pub struct Spec {
     pub defaults: PoolSettings,
     /// Instance types missing from poolc's built-in table.
     #[serde(default)]
-    pub instance_types: Vec<Spanned<InstanceTypeDecl>>,
-    pub pools: Spanned<Vec<Spanned<Pool>>>,
+    pub instance_types: Vec<Located<InstanceTypeDecl>>,
+    pub pools: Located<Vec<Located<Pool>>>,
     /// Alerts and recording rules the team adds by hand; `$pool` in an
     /// expression is replaced by each pool's name.
     #[serde(default)]
     pub rules: ExtraRules,
 }
 
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct Cluster {
-    pub name: Spanned<String>,
-    pub environment: Spanned<String>,
+    pub name: Located<String>,
+    pub environment: Located<String>,
     /// Namespace of the workers, the LB and the KEDA objects.
-    pub namespace: Spanned<String>,
+    pub namespace: Located<String>,
     /// Name prefix of every workload (`<app>-<pool>`, `<app>-lb`). Default `buildkitd`.
     #[serde(default)]
-    pub app: Option<Spanned<String>>,
+    pub app: Option<Located<String>>,
     /// Exporter versions deployed in this cluster; metric names depend on them.
-    pub exporters: Spanned<Versions>,
+    pub exporters: Located<Versions>,
     /// Prometheus scrape interval. Default 60s.
     #[serde(default)]
-    pub scrape_interval: Option<Spanned<Seconds>>,
+    pub scrape_interval: Option<Located<Seconds>>,
     /// Labels every generated alert carries for routing (team, priority).
     #[serde(default)]
-    pub alert_labels: BTreeMap<String, Spanned<String>>,
+    pub alert_labels: BTreeMap<String, Located<String>>,
     /// Base URL of the runbooks; alerts link `<base>/<AlertName>`.
     #[serde(default)]
-    pub runbook_url: Option<Spanned<String>>,
+    pub runbook_url: Option<Located<String>>,
     /// Metrics of the team's own exporters (a CI system's queue depth, say),
     /// known to the PromQL gate like built-in ones.
     #[serde(default)]
@@ -63,7 +63,7 @@ pub struct Cluster {
 }
 
 /// The HAProxy load balancer in front of the service pools.
-#[derive(Debug, Clone, Default, Deserialize)]
+#[derive(Debug, Clone, Default, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct LoadBalancer {
     /// Default `haproxy:<exporters.haproxy>-alpine`, so the catalog matches the binary.
@@ -71,14 +71,14 @@ pub struct LoadBalancer {
     pub image: Option<String>,
     /// Port of the Prometheus exporter frontend. Default 9404.
     #[serde(default)]
-    pub metrics_port: Option<Spanned<u16>>,
+    pub metrics_port: Option<Located<u16>>,
     /// LB replicas. Default 1.
     #[serde(default)]
-    pub replicas: Option<Spanned<u32>>,
+    pub replicas: Option<Located<u32>>,
 }
 
 /// The Karpenter EC2NodeClass shared by the cluster's NodePools.
-#[derive(Debug, Clone, Default, Deserialize)]
+#[derive(Debug, Clone, Default, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct NodeClass {
     /// IAM role of the nodes. Default `KarpenterNodeRole-<cluster>`.
@@ -90,16 +90,16 @@ pub struct NodeClass {
     pub discovery_tag: Option<String>,
     /// Root volume size in GiB. Default 100.
     #[serde(default)]
-    pub root_volume_gib: Option<Spanned<u32>>,
+    pub root_volume_gib: Option<Located<u32>>,
 }
 
 /// Where the monitoring objects go and how Prometheus finds them.
-#[derive(Debug, Clone, Default, Deserialize)]
+#[derive(Debug, Clone, Default, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct Monitoring {
     /// Namespace of ServiceMonitors and the PrometheusRule. Default `monitoring`.
     #[serde(default)]
-    pub namespace: Option<Spanned<String>>,
+    pub namespace: Option<Located<String>>,
     /// Labels the Prometheus operator selects ServiceMonitors and rules by.
     #[serde(default)]
     pub labels: BTreeMap<String, String>,
@@ -118,19 +118,19 @@ pub struct Monitoring {
     pub keep: BTreeMap<String, Vec<String>>,
 }
 
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct InstanceTypeDecl {
-    pub name: Spanned<String>,
+    pub name: Located<String>,
     pub arch: Arch,
-    pub vcpu: Spanned<u32>,
-    pub memory_gib: Spanned<u32>,
+    pub vcpu: Located<u32>,
+    pub memory_gib: Located<u32>,
     /// Pods the node may run (the ENI limit). Default 110.
     #[serde(default)]
     pub max_pods: Option<u32>,
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Deserialize, JsonSchema)]
 #[serde(rename_all = "lowercase")]
 pub enum Arch {
     Amd64,
@@ -149,7 +149,7 @@ impl Arch {
 /// `service`: long-lived pods behind the LB, scaled by a KEDA ScaledObject on
 /// the LB's own session count. `jobs`: one-shot agents created per unit of
 /// pending work by a KEDA ScaledJob.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Deserialize, JsonSchema)]
 #[serde(rename_all = "lowercase")]
 pub enum Mode {
     #[default]
@@ -157,7 +157,7 @@ pub enum Mode {
     Jobs,
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Deserialize, JsonSchema)]
 #[serde(rename_all = "kebab-case")]
 pub enum CapacityType {
     #[default]
@@ -174,27 +174,27 @@ impl CapacityType {
     }
 }
 
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct Pool {
-    pub name: Spanned<String>,
+    pub name: Located<String>,
     #[serde(default)]
     pub mode: Mode,
-    pub arch: Spanned<Arch>,
+    pub arch: Located<Arch>,
     /// Ordered: the first sizes the pod, the others are lower-weight
     /// fallbacks that must fit their declared pod count.
-    pub instance_types: Spanned<Vec<Spanned<InstanceChoice>>>,
-    pub min: Spanned<u32>,
-    pub max: Spanned<u32>,
+    pub instance_types: Located<Vec<Located<InstanceChoice>>>,
+    pub min: Located<u32>,
+    pub max: Located<u32>,
     /// KEDA fallback: replicas to hold when the scaler fails. None = no fallback.
     #[serde(default)]
-    pub fallback: Option<Spanned<Fallback>>,
+    pub fallback: Option<Located<Fallback>>,
     /// LB frontend port clients connect to (service pools only).
     #[serde(default)]
-    pub port: Option<Spanned<u16>>,
+    pub port: Option<Located<u16>>,
     /// The ScaledJob's trigger (jobs pools only).
     #[serde(default)]
-    pub jobs: Option<Spanned<Jobs>>,
+    pub jobs: Option<Located<Jobs>>,
     #[serde(default)]
     pub capacity_type: Option<CapacityType>,
     #[serde(default)]
@@ -204,9 +204,9 @@ pub struct Pool {
     #[serde(default)]
     pub worker: Option<Worker>,
     #[serde(default)]
-    pub drain: Option<Spanned<Seconds>>,
+    pub drain: Option<Located<Seconds>>,
     #[serde(default)]
-    pub grace_period: Option<Spanned<Seconds>>,
+    pub grace_period: Option<Located<Seconds>>,
     #[serde(default)]
     pub alerts: Option<Alerts>,
 }
@@ -228,33 +228,33 @@ impl Pool {
     }
 }
 
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct InstanceChoice {
     #[serde(rename = "type")]
-    pub name: Spanned<String>,
-    pub pods_per_node: Spanned<u32>,
+    pub name: Located<String>,
+    pub pods_per_node: Located<u32>,
 }
 
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct Fallback {
     /// Consecutive scaler failures before KEDA pins the pool. Default 3.
     #[serde(default)]
-    pub failure_threshold: Option<Spanned<u32>>,
-    pub replicas: Spanned<u32>,
+    pub failure_threshold: Option<Located<u32>>,
+    pub replicas: Located<u32>,
 }
 
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct Jobs {
     /// PromQL whose value is the pending work for this pool.
-    pub query: Spanned<String>,
+    pub query: Located<String>,
     /// Prometheus the trigger queries.
-    pub server_address: Spanned<String>,
+    pub server_address: Located<String>,
     /// Pending units per Job. Default 1.
     #[serde(default)]
-    pub target: Option<Spanned<u32>>,
+    pub target: Option<Located<u32>>,
     /// default, custom, accurate or eager. Default `accurate`.
     #[serde(default)]
     pub scaling_strategy: Option<ScalingStrategy>,
@@ -269,7 +269,7 @@ pub struct Jobs {
     pub active_deadline: Option<Seconds>,
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, JsonSchema)]
 #[serde(rename_all = "lowercase")]
 pub enum ScalingStrategy {
     Default,
@@ -290,7 +290,7 @@ impl ScalingStrategy {
 }
 
 /// Everything a pool may inherit from `defaults`.
-#[derive(Debug, Clone, Default, Deserialize)]
+#[derive(Debug, Clone, Default, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct PoolSettings {
     #[serde(default)]
@@ -303,16 +303,16 @@ pub struct PoolSettings {
     pub worker: Option<Worker>,
     /// Longest a draining pod waits for its last build. Default 15m.
     #[serde(default)]
-    pub drain: Option<Spanned<Seconds>>,
+    pub drain: Option<Located<Seconds>>,
     /// terminationGracePeriodSeconds; must exceed haproxy.timeout_server + drain.
     /// Default timeout_server + drain + 5m.
     #[serde(default)]
-    pub grace_period: Option<Spanned<Seconds>>,
+    pub grace_period: Option<Located<Seconds>>,
     #[serde(default)]
     pub alerts: Option<Alerts>,
 }
 
-#[derive(Debug, Clone, Default, Deserialize)]
+#[derive(Debug, Clone, Default, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct Scaling {
     /// KEDA cooldownPeriod. Default 1200s.
@@ -320,7 +320,7 @@ pub struct Scaling {
     pub cooldown: Option<Seconds>,
     /// KEDA pollingInterval. Default 30s.
     #[serde(default)]
-    pub polling_interval: Option<Spanned<Seconds>>,
+    pub polling_interval: Option<Located<Seconds>>,
     /// HPA scale-down stabilization window. Default 1200s.
     #[serde(default)]
     pub stabilization: Option<Seconds>,
@@ -328,27 +328,27 @@ pub struct Scaling {
     #[serde(default)]
     pub scale_down_pods: Option<u32>,
     #[serde(default)]
-    pub scale_down_percent: Option<Spanned<u32>>,
+    pub scale_down_percent: Option<Located<u32>>,
     #[serde(default)]
     pub scale_down_period: Option<Seconds>,
     /// Sessions per pod the ScaledObject aims for. Default 1 (one build per pod).
     #[serde(default)]
-    pub target_sessions: Option<Spanned<u32>>,
+    pub target_sessions: Option<Located<u32>>,
 }
 
-#[derive(Debug, Clone, Default, Deserialize)]
+#[derive(Debug, Clone, Default, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct Haproxy {
     /// server-template slots. Default max; must be >= max.
     #[serde(default)]
-    pub slots: Option<Spanned<u32>>,
+    pub slots: Option<Located<u32>>,
     /// Defaults 5s, 120m, 120m.
     #[serde(default)]
     pub timeout_connect: Option<Seconds>,
     #[serde(default)]
     pub timeout_client: Option<Seconds>,
     #[serde(default)]
-    pub timeout_server: Option<Spanned<Seconds>>,
+    pub timeout_server: Option<Located<Seconds>>,
     /// How long a connection may wait in the backend queue. Default unset:
     /// HAProxy then uses timeout_connect.
     #[serde(default)]
@@ -357,19 +357,19 @@ pub struct Haproxy {
 
 /// The worker container. `env`, `volumes` and `volume_mounts` are Kubernetes
 /// objects passed through unchanged.
-#[derive(Debug, Clone, Default, Deserialize)]
+#[derive(Debug, Clone, Default, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct Worker {
     #[serde(default)]
-    pub image: Option<Spanned<String>>,
+    pub image: Option<Located<String>>,
     #[serde(default)]
     pub args: Option<Vec<String>>,
     /// Port the worker serves builds on. Default 1234.
     #[serde(default)]
-    pub port: Option<Spanned<u16>>,
+    pub port: Option<Located<u16>>,
     /// Port of the worker's own metrics. Default none.
     #[serde(default)]
-    pub metrics_port: Option<Spanned<u16>>,
+    pub metrics_port: Option<Located<u16>>,
     #[serde(default)]
     pub metrics_path: Option<String>,
     #[serde(default)]
@@ -383,12 +383,12 @@ pub struct Worker {
 }
 
 /// Alert thresholds. The defaults avoid firing on healthy bursts.
-#[derive(Debug, Clone, Default, Deserialize)]
+#[derive(Debug, Clone, Default, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct Alerts {
     /// Queued connections on the LB backend. Default 20.
     #[serde(default)]
-    pub queue_backlog: Option<Spanned<u32>>,
+    pub queue_backlog: Option<Located<u32>>,
     /// Default 15m.
     #[serde(default)]
     pub queue_backlog_for: Option<Seconds>,
@@ -400,7 +400,7 @@ pub struct Alerts {
     pub warm_deficit_for: Option<Seconds>,
     /// Pending units a jobs pool may have. Default 2 × max.
     #[serde(default)]
-    pub pending_jobs: Option<Spanned<u32>>,
+    pub pending_jobs: Option<Located<u32>>,
     /// Default 15m.
     #[serde(default)]
     pub pending_jobs_for: Option<Seconds>,
@@ -411,20 +411,20 @@ pub struct Alerts {
 
 /// Rules the team writes by hand next to the generated ones. They go through
 /// the same PromQL gate.
-#[derive(Debug, Clone, Default, Deserialize)]
+#[derive(Debug, Clone, Default, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct ExtraRules {
     #[serde(default)]
-    pub alerts: Vec<Spanned<ExtraAlert>>,
+    pub alerts: Vec<Located<ExtraAlert>>,
     #[serde(default)]
-    pub recording: Vec<Spanned<ExtraRecording>>,
+    pub recording: Vec<Located<ExtraRecording>>,
 }
 
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct ExtraAlert {
-    pub alert: Spanned<String>,
-    pub expr: Spanned<String>,
+    pub alert: Located<String>,
+    pub expr: Located<String>,
     #[serde(default, rename = "for")]
     pub for_: Option<Seconds>,
     #[serde(default)]
@@ -437,11 +437,11 @@ pub struct ExtraAlert {
     pub per_pool: Option<bool>,
 }
 
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct ExtraRecording {
-    pub record: Spanned<String>,
-    pub expr: Spanned<String>,
+    pub record: Located<String>,
+    pub expr: Located<String>,
     #[serde(default)]
     pub labels: BTreeMap<String, String>,
 }
