@@ -67,6 +67,22 @@ impl<'de> serde::Deserialize<'de> for Version {
     }
 }
 
+impl schemars::JsonSchema for Version {
+    fn schema_name() -> std::borrow::Cow<'static, str> {
+        "Version".into()
+    }
+
+    fn json_schema(_: &mut schemars::SchemaGenerator) -> schemars::Schema {
+        schemars::json_schema!({
+            "description": "An exporter version, MAJOR.MINOR (a patch level is ignored). Quote it: \"2.16\".",
+            "anyOf": [
+                {"type": "string", "pattern": "^v?[0-9]+\\.[0-9]+(\\.[0-9]+)?$"},
+                {"type": "number"}
+            ]
+        })
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -83,21 +99,5 @@ mod tests {
     #[test]
     fn orders_numerically() {
         assert!(Version::new(2, 9) < Version::new(2, 14));
-    }
-}
-
-impl schemars::JsonSchema for Version {
-    fn schema_name() -> std::borrow::Cow<'static, str> {
-        "Version".into()
-    }
-
-    fn json_schema(_: &mut schemars::SchemaGenerator) -> schemars::Schema {
-        schemars::json_schema!({
-            "description": "An exporter version, MAJOR.MINOR (a patch level is ignored). Quote it: \"2.16\".",
-            "anyOf": [
-                {"type": "string", "pattern": "^v?[0-9]+\\.[0-9]+(\\.[0-9]+)?$"},
-                {"type": "number"}
-            ]
-        })
     }
 }

@@ -41,9 +41,9 @@ impl Seconds {
         let s = self.0;
         if s == 0 {
             "0s".to_string()
-        } else if s % 3600 == 0 {
+        } else if s.is_multiple_of(3600) {
             format!("{}h", s / 3600)
-        } else if s % 60 == 0 {
+        } else if s.is_multiple_of(60) {
             format!("{}m", s / 60)
         } else {
             format!("{s}s")
@@ -85,6 +85,22 @@ impl<'de> serde::Deserialize<'de> for Seconds {
     }
 }
 
+impl schemars::JsonSchema for Seconds {
+    fn schema_name() -> std::borrow::Cow<'static, str> {
+        "Duration".into()
+    }
+
+    fn json_schema(_: &mut schemars::SchemaGenerator) -> schemars::Schema {
+        schemars::json_schema!({
+            "description": "A duration: whole seconds, or a number with s, m, h or d (90s, 15m, 2h).",
+            "anyOf": [
+                {"type": "integer", "minimum": 0},
+                {"type": "string", "pattern": "^[0-9]+[smhd]?$"}
+            ]
+        })
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -99,21 +115,5 @@ mod tests {
         assert!(Seconds::parse("5 min").is_err());
         assert!(Seconds::parse("99999999999999999999d").is_err());
         assert!(Seconds::parse("400d").is_err());
-    }
-}
-
-impl schemars::JsonSchema for Seconds {
-    fn schema_name() -> std::borrow::Cow<'static, str> {
-        "Duration".into()
-    }
-
-    fn json_schema(_: &mut schemars::SchemaGenerator) -> schemars::Schema {
-        schemars::json_schema!({
-            "description": "A duration: whole seconds, or a number with s, m, h or d (90s, 15m, 2h).",
-            "anyOf": [
-                {"type": "integer", "minimum": 0},
-                {"type": "string", "pattern": "^[0-9]+[smhd]?$"}
-            ]
-        })
     }
 }
