@@ -39,8 +39,12 @@ fn explain_matches_the_manifests_for_every_pool() {
 
             for np in &pool.node_pools {
                 let manifest = find(&karpenter, "NodePool", &np.name);
-                let cpu = manifest["spec"]["limits"]["cpu"].as_str().expect("limits.cpu");
-                let memory = manifest["spec"]["limits"]["memory"].as_str().expect("limits.memory");
+                let cpu = manifest["spec"]["limits"]["cpu"]
+                    .as_str()
+                    .expect("limits.cpu");
+                let memory = manifest["spec"]["limits"]["memory"]
+                    .as_str()
+                    .expect("limits.memory");
                 let row = text
                     .lines()
                     .find(|l| l.trim_start().starts_with(&np.name))
@@ -48,18 +52,37 @@ fn explain_matches_the_manifests_for_every_pool() {
                 let cells: Vec<&str> = row.split_whitespace().collect();
                 assert_eq!(cells[4], cpu, "{target}: cpu limit in {row}");
                 assert_eq!(cells[5], memory, "{target}: memory limit in {row}");
-                assert_eq!(cells[1], manifest["spec"]["weight"].to_string(), "{target}: weight");
+                assert_eq!(
+                    cells[1],
+                    manifest["spec"]["weight"].to_string(),
+                    "{target}: weight"
+                );
             }
-            let kind = if pool.lb.is_some() { "ScaledObject" } else { "ScaledJob" };
+            let kind = if pool.lb.is_some() {
+                "ScaledObject"
+            } else {
+                "ScaledJob"
+            };
             let scaler = find(&keda, kind, &pool.workload);
-            let max = scaler["spec"]["maxReplicaCount"].as_u64().expect("maxReplicaCount");
+            let max = scaler["spec"]["maxReplicaCount"]
+                .as_u64()
+                .expect("maxReplicaCount");
             let min = scaler["spec"]["minReplicaCount"].as_u64().unwrap_or(0);
-            assert!(text.contains(&format!("replicas          min {min}, max {max}")), "{target}:\n{text}");
+            assert!(
+                text.contains(&format!("replicas          min {min}, max {max}")),
+                "{target}:\n{text}"
+            );
             if let Some(lb) = &pool.lb {
                 let cfg = std::fs::read_to_string(out.join("haproxy.cfg")).unwrap();
                 let slots = format!("server-template w {} ", lb.slots);
-                assert!(cfg.contains(&slots), "{target}: haproxy.cfg lacks `{slots}`");
-                assert!(text.contains(&format!("{} slots", lb.slots)), "{target}:\n{text}");
+                assert!(
+                    cfg.contains(&slots),
+                    "{target}: haproxy.cfg lacks `{slots}`"
+                );
+                assert!(
+                    text.contains(&format!("{} slots", lb.slots)),
+                    "{target}:\n{text}"
+                );
             }
         }
     }

@@ -12,9 +12,15 @@ const ARM_POOL_START: &str = "  - name: arm64\n";
 fn edits() -> Vec<(&'static str, fn(&str) -> String)> {
     vec![
         ("no_change", |s| s.to_string()),
-        ("max_changed", |s| s.replacen("    max: 8\n", "    max: 12\n", 1)),
+        ("max_changed", |s| {
+            s.replacen("    max: 8\n", "    max: 12\n", 1)
+        }),
         ("threshold_changed", |s| {
-            s.replacen("    max: 8\n", "    max: 8\n    alerts:\n      queue_backlog: 30\n", 1)
+            s.replacen(
+                "    max: 8\n",
+                "    max: 8\n    alerts:\n      queue_backlog: 30\n",
+                1,
+            )
         }),
         ("instance_type_added", |s| {
             s.replacen(
@@ -25,7 +31,10 @@ fn edits() -> Vec<(&'static str, fn(&str) -> String)> {
         }),
         ("pool_removed", |s| {
             let start = s.find(ARM_POOL_START).expect("arm64 pool");
-            let end = s[start + 1..].find("\n  - name: ").map(|i| start + 2 + i).unwrap_or(s.len());
+            let end = s[start + 1..]
+                .find("\n  - name: ")
+                .map(|i| start + 2 + i)
+                .unwrap_or(s.len());
             format!("{}{}", &s[..start], &s[end..])
         }),
         ("pool_added", |s| {
@@ -46,12 +55,21 @@ fn plan_reports_each_edit_in_every_format() {
         let spec = dir.join("specs/staging.yaml");
         let text = fs::read_to_string(&spec).unwrap();
         let edited = edit(&text);
-        assert_eq!(edited == text, name == "no_change", "{name}: the edit did not apply");
+        assert_eq!(
+            edited == text,
+            name == "no_change",
+            "{name}: the edit did not apply"
+        );
         fs::write(&spec, edited).unwrap();
         for format in ["text", "markdown", "json"] {
             let out = poolc(&dir, &["plan", "--format", format, "--detailed-exitcode"]);
             let expected = if name == "no_change" { 0 } else { 2 };
-            assert_eq!(out.status.code(), Some(expected), "{name} {format}: {}", stderr(&out));
+            assert_eq!(
+                out.status.code(),
+                Some(expected),
+                "{name} {format}: {}",
+                stderr(&out)
+            );
             insta::assert_snapshot!(format!("{name}__{format}"), stdout(&out));
         }
     }
@@ -67,7 +85,10 @@ fn plan_names_the_consequences_of_a_max_change() {
     let out = stdout(&poolc(&dir, &["plan"]));
     // One number in the spec moves the autoscaler, the LB and the NodePool limits.
     assert!(out.contains("spec.maxReplicaCount: 8 → 12"), "{out}");
-    assert!(out.contains("limits.cpu: \"768\" → \"1152\"") || out.contains("limits.cpu: 768 → 1152"), "{out}");
+    assert!(
+        out.contains("limits.cpu: \"768\" → \"1152\"") || out.contains("limits.cpu: 768 → 1152"),
+        "{out}"
+    );
     assert!(out.contains("haproxy.cfg"), "{out}");
 }
 
