@@ -94,10 +94,7 @@ pub fn explain(cluster: &Cluster, pool: &Pool) -> String {
         let _ = writeln!(
             s,
             "                  timeout server {}, queue {}",
-            lb.timeout_server,
-            lb.timeout_queue
-                .map(|q| q.to_string())
-                .unwrap_or_else(|| format!("unset (connect timeout {})", lb.timeout_connect))
+            lb.timeout_server, lb.timeout_queue
         );
     }
     if let Some(jobs) = &pool.jobs {

@@ -132,7 +132,7 @@ pub struct Backend {
     pub timeout_connect: Seconds,
     pub timeout_client: Seconds,
     pub timeout_server: Seconds,
-    pub timeout_queue: Option<Seconds>,
+    pub timeout_queue: Seconds,
 }
 
 #[derive(Debug, Clone)]
@@ -175,7 +175,7 @@ pub struct Alerts {
 /// values and file paths; a DNS-1123 label is safe in all of them.
 const MAX_POOL_NAME: usize = 40;
 /// Ports the LB itself listens on besides the pools' frontends.
-const LB_STATS_PORT: u16 = 8404;
+pub const LB_STATS_PORT: u16 = 8404;
 
 /// Validates every spec into the Model, or returns every error found.
 pub fn build(files: &[SpecFile]) -> Result<Model, Vec<SpecError>> {
@@ -695,6 +695,10 @@ impl Validator<'_> {
                         "remove `jobs`, or set `mode: jobs`",
                     );
                 }
+                let timeout_client =
+                    h.0.timeout_client
+                        .or(h.1.timeout_client)
+                        .unwrap_or(Seconds(7200));
                 Some(Backend {
                     backend: format!("bk_{name}"),
                     frontend: format!("ft_{name}"),
@@ -706,13 +710,13 @@ impl Validator<'_> {
                         .timeout_connect
                         .or(h.1.timeout_connect)
                         .unwrap_or(Seconds(5)),
-                    timeout_client: h
-                        .0
-                        .timeout_client
-                        .or(h.1.timeout_client)
-                        .unwrap_or(Seconds(7200)),
+                    timeout_client,
                     timeout_server,
-                    timeout_queue: h.0.timeout_queue.or(h.1.timeout_queue),
+                    timeout_queue: h
+                        .0
+                        .timeout_queue
+                        .or(h.1.timeout_queue)
+                        .unwrap_or(timeout_client),
                 })
             }
             Mode::Jobs => {

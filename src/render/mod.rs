@@ -12,6 +12,7 @@ pub mod pdb;
 pub mod promtool_tests;
 pub mod rules;
 pub mod servicemonitor;
+pub mod template;
 pub mod workers;
 
 use serde::Serialize;

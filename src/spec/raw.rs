@@ -349,8 +349,9 @@ pub struct Haproxy {
     pub timeout_client: Option<Seconds>,
     #[serde(default)]
     pub timeout_server: Option<Located<Seconds>>,
-    /// How long a connection may wait in the backend queue. Default unset:
-    /// HAProxy then uses timeout_connect.
+    /// How long a build may wait in the backend queue for a free worker.
+    /// Default: timeout_client, because HAProxy would otherwise fall back to
+    /// timeout_connect (seconds) while scale-up takes minutes.
     #[serde(default)]
     pub timeout_queue: Option<Seconds>,
 }
