@@ -12,6 +12,7 @@ pub mod instance_types;
 pub mod model;
 pub mod pipeline;
 pub mod plan;
+pub mod promql;
 pub mod render;
 pub mod spec;
 pub mod starter;

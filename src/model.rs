@@ -6,7 +6,7 @@ use std::collections::{BTreeMap, BTreeSet};
 
 use serde_saphyr::{Location, Spanned};
 
-use crate::catalog::{MetricDecl, Versions};
+use crate::catalog::{MetricDecl, Version, Versions};
 use crate::instance_types::{self, InstanceType, PodSize};
 use crate::spec::{self, Arch, CapacityType, Located, Mode, Seconds, SpecError, SpecFile};
 
@@ -303,6 +303,28 @@ impl Validator<'_> {
             }
         }
         let exporters = c.exporters.value.clone();
+        let has_service_pool = pools.iter().flatten().any(|p| p.mode == Mode::Service);
+        if has_service_pool && exporters.keda < Version::new(2, 14) {
+            self.error(
+                &c.exporters.referenced,
+                format!(
+                    "KEDA {} cannot read the LB's Prometheus exporter: the metrics-api trigger's `format: prometheus` needs KEDA 2.14 or newer",
+                    exporters.keda
+                ),
+                "upgrade KEDA to 2.14+, and set exporters.keda to the deployed version",
+            );
+        }
+        if lb_replicas > 1 && has_service_pool && exporters.keda < Version::new(2, 19) {
+            let at = c.lb.replicas.as_ref().map(|r| r.referenced).unwrap_or(c.name.referenced);
+            self.error(
+                &at,
+                format!(
+                    "lb.replicas is {lb_replicas}, but KEDA {} reads one LB replica's sessions only, so pools would scale to 1/{lb_replicas} of their load",
+                    exporters.keda
+                ),
+                "run 1 LB replica, or upgrade KEDA to 2.19+ (poolc then sums over every replica with aggregateFromKubeServiceEndpoints)",
+            );
+        }
         let root_volume_gib = c
             .node_class
             .root_volume_gib

@@ -114,3 +114,34 @@ pools:
       query: sum(buildkite_queues_scheduled_jobs_count{queue="default"})
       server_address: http://prometheus.monitoring.svc:9090
 "#;
+
+/// The path of an external tool the test needs, or None after saying clearly
+/// that the test is skipped. Under `CI=true` a missing tool fails the test:
+/// CI installs them all, so a skip there would hide a broken setup.
+pub fn tool(name: &str, install: &str) -> Option<PathBuf> {
+    let path = std::env::var_os("PATH").unwrap_or_default();
+    let found = std::env::split_paths(&path)
+        .chain([PathBuf::from("/usr/sbin"), PathBuf::from("/sbin")])
+        .map(|dir| dir.join(name))
+        .find(|candidate| candidate.is_file());
+    if found.is_none() {
+        let message = format!("`{name}` is not installed (install it with: {install})");
+        if std::env::var("CI").is_ok_and(|v| v == "true") {
+            panic!("{message}; CI=true requires it");
+        }
+        eprintln!("SKIPPED: {message}");
+    }
+    found
+}
+
+/// Compiles the repository's specs in memory, as `poolc generate` would.
+pub fn repo_fileset() -> poolc::fileset::FileSet {
+    // Relative, as a user runs it: the path appears in every file's header.
+    // Cargo runs integration tests from the package root.
+    poolc::pipeline::compile(Path::new("specs")).unwrap_or_else(|e| panic!("specs/ compile: {e}"))
+}
+
+/// Every YAML document of a generated multi-document file.
+pub fn documents(text: &str) -> Vec<serde_json::Value> {
+    serde_saphyr::from_multiple(text).expect("generated YAML parses")
+}

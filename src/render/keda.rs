@@ -170,6 +170,12 @@ fn scaled_object(cluster: &Cluster, pool: &Pool, backend: &Backend) -> ScaledObj
     metadata.insert("format", "prometheus".to_string());
     metadata.insert("valueLocation", value_location(&backend.backend));
     metadata.insert("targetValue", s.target_sessions.to_string());
+    if cluster.lb.replicas > 1 {
+        // Each LB replica counts only its own sessions; the Model allows more
+        // than one only where KEDA can sum over all of them.
+        metadata.insert("aggregateFromKubeServiceEndpoints", "true".to_string());
+        metadata.insert("aggregationType", "sum".to_string());
+    }
     ScaledObject {
         api_version: "keda.sh/v1alpha1",
         kind: "ScaledObject",

@@ -1,0 +1,272 @@
+//! The generated manifests against the real things: insta snapshots per spec
+//! per artifact, every custom resource validated against its upstream CRD
+//! schema, `haproxy -c` on every config, and `kubectl kustomize` on every
+//! cluster directory.
+
+mod common;
+
+use std::collections::BTreeMap;
+use std::fs;
+use std::path::Path;
+use std::process::Command;
+
+use common::{documents, repo_fileset, scratch, tool};
+use serde_json::Value;
+
+#[test]
+fn snapshots_per_spec_per_artifact() {
+    insta::glob!("../specs", "*.yaml", |path| {
+        let name = path.file_name().unwrap().to_string_lossy().into_owned();
+        let spec = poolc::spec::load_file(&Path::new("specs").join(&name)).expect("spec loads");
+        let model = poolc::model::build(&[spec]).expect("spec is valid");
+        let files = poolc::render::render_cluster(&model.clusters[0]).expect("renders");
+        assert!(files.len() >= 7, "{name}: only {} files", files.len());
+        for file in files {
+            let artifact = file.path.split_once('/').map_or(&*file.path, |(_, a)| a);
+            insta::assert_snapshot!(artifact.replace('/', "__"), file.contents);
+        }
+    });
+}
+
+/// Upstream schemas, by `apiVersion` group and kind.
+fn schemas() -> BTreeMap<(String, String), jsonschema::Validator> {
+    let crds = Path::new(env!("CARGO_MANIFEST_DIR")).join("../shared/crds");
+    let mut out = BTreeMap::new();
+    for file in [
+        "keda.sh_scaledobjects.yaml",
+        "keda.sh_scaledjobs.yaml",
+        "karpenter.sh_nodepools.yaml",
+        "karpenter.k8s.aws_ec2nodeclasses.yaml",
+        "monitoring.coreos.com_prometheusrules.yaml",
+        "monitoring.coreos.com_servicemonitors.yaml",
+    ] {
+        let text = fs::read_to_string(crds.join(file)).unwrap_or_else(|e| panic!("{file}: {e}"));
+        let crd: Value = serde_saphyr::from_str(&text).expect("CRD parses");
+        let group = crd["spec"]["group"].as_str().unwrap().to_string();
+        let kind = crd["spec"]["names"]["kind"].as_str().unwrap().to_string();
+        for version in crd["spec"]["versions"].as_array().unwrap() {
+            if version["storage"] != true {
+                continue;
+            }
+            let api_version = format!("{group}/{}", version["name"].as_str().unwrap());
+            let mut schema = version["schema"]["openAPIV3Schema"].clone();
+            strict(&mut schema);
+            let validator = jsonschema::validator_for(&schema).expect("CRD schema compiles");
+            out.insert((api_version, kind.clone()), validator);
+        }
+    }
+    let pdb: Value = serde_json::from_str(
+        &fs::read_to_string(crds.join("poddisruptionbudget-policy-v1.json")).unwrap(),
+    )
+    .unwrap();
+    let validator = jsonschema::options()
+        .with_draft(jsonschema::Draft::Draft4)
+        .build(&pdb)
+        .expect("PDB schema compiles");
+    out.insert(
+        ("policy/v1".to_string(), "PodDisruptionBudget".to_string()),
+        validator,
+    );
+    out
+}
+
+/// The API server prunes unknown fields silently, so a misspelled field would
+/// apply and do nothing. Like a strict kubeconform, reject them: every object
+/// schema that lists its properties allows only those.
+fn strict(schema: &mut Value) {
+    if let Value::Object(map) = schema {
+        let preserves = map.get("x-kubernetes-preserve-unknown-fields") == Some(&Value::Bool(true));
+        if map.contains_key("properties") && !map.contains_key("additionalProperties") && !preserves
+        {
+            map.insert("additionalProperties".to_string(), Value::Bool(false));
+        }
+        for value in map.values_mut() {
+            strict(value);
+        }
+    } else if let Value::Array(items) = schema {
+        for item in items {
+            strict(item);
+        }
+    }
+}
+
+fn validate(
+    schemas: &BTreeMap<(String, String), jsonschema::Validator>,
+    doc: &Value,
+) -> Option<Vec<String>> {
+    let key = (
+        doc["apiVersion"].as_str()?.to_string(),
+        doc["kind"].as_str()?.to_string(),
+    );
+    let validator = schemas.get(&key)?;
+    Some(
+        validator
+            .iter_errors(doc)
+            .map(|e| format!("{e} at {}", e.instance_path()))
+            .collect(),
+    )
+}
+
+#[test]
+fn every_custom_resource_validates_against_its_upstream_schema() {
+    let schemas = schemas();
+    let mut checked: BTreeMap<String, usize> = BTreeMap::new();
+    for (path, contents) in repo_fileset().iter() {
+        if !path.ends_with(".yaml")
+            || path.ends_with("kustomization.yaml")
+            || path.contains("/prometheus/")
+        {
+            continue;
+        }
+        for doc in documents(contents) {
+            if let Some(errors) = validate(&schemas, &doc) {
+                assert!(
+                    errors.is_empty(),
+                    "{path}: {} {}: {errors:#?}",
+                    doc["kind"],
+                    doc["metadata"]["name"]
+                );
+                *checked
+                    .entry(doc["kind"].as_str().unwrap().to_string())
+                    .or_default() += 1;
+            }
+        }
+    }
+    for kind in [
+        "ScaledObject",
+        "ScaledJob",
+        "NodePool",
+        "EC2NodeClass",
+        "PodDisruptionBudget",
+    ] {
+        assert!(
+            checked.contains_key(kind),
+            "no {kind} was validated: {checked:?}"
+        );
+    }
+}
+
+#[test]
+fn the_schema_check_catches_a_broken_manifest() {
+    let schemas = schemas();
+    let set = repo_fileset();
+    let keda = documents(set.get("staging/keda.yaml").expect("keda.yaml"));
+    let mut doc = keda[0].clone();
+    assert!(validate(&schemas, &doc).unwrap().is_empty());
+    // A misspelled field (pruned silently by the API server), a wrong type,
+    // and a trigger without its type.
+    let spec = doc["spec"].as_object_mut().unwrap();
+    let min = spec.remove("minReplicaCount").unwrap();
+    spec.insert("minReplicas".to_string(), min);
+    spec.insert("cooldownPeriod".to_string(), Value::String("20m".into()));
+    doc["spec"]["triggers"][0]
+        .as_object_mut()
+        .unwrap()
+        .remove("type");
+    let errors = validate(&schemas, &doc).unwrap();
+    assert_eq!(errors.len(), 3, "{errors:#?}");
+
+    let karpenter = documents(set.get("staging/karpenter.yaml").unwrap());
+    let mut pool = karpenter
+        .into_iter()
+        .find(|d| d["kind"] == "NodePool")
+        .unwrap();
+    pool["spec"]["disruption"]["consolidationPolicy"] = Value::String("WhenIdle".into());
+    assert_eq!(validate(&schemas, &pool).unwrap().len(), 1);
+}
+
+#[test]
+fn haproxy_accepts_every_generated_config() {
+    let Some(haproxy) = tool("haproxy", "apt-get install -y haproxy") else {
+        return;
+    };
+    let dir = scratch("haproxy-c");
+    let mut checked = 0;
+    for (path, contents) in repo_fileset().iter() {
+        if !path.ends_with("/haproxy.cfg") {
+            continue;
+        }
+        let file = dir.join(path.replace('/', "_"));
+        fs::write(&file, contents).unwrap();
+        let out = Command::new(&haproxy)
+            .arg("-c")
+            .arg("-f")
+            .arg(&file)
+            .output()
+            .unwrap();
+        let text = String::from_utf8_lossy(&out.stdout).into_owned()
+            + &String::from_utf8_lossy(&out.stderr);
+        assert!(out.status.success(), "haproxy -c rejected {path}:\n{text}");
+        // Warnings are how HAProxy says a setting does not do what it reads like.
+        assert!(
+            !text.contains("[WARNING]"),
+            "haproxy -c warned on {path}:\n{text}"
+        );
+        checked += 1;
+    }
+    assert_eq!(checked, 2, "one haproxy.cfg per cluster");
+
+    // And the check is real: a config with a slot-less backend line fails.
+    let broken = dir.join("broken.cfg");
+    fs::write(
+        &broken,
+        "defaults\n    mode tcp\nbackend bk\n    server-template w 0 x:1\n",
+    )
+    .unwrap();
+    let out = Command::new(&haproxy)
+        .arg("-c")
+        .arg("-f")
+        .arg(&broken)
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+}
+
+#[test]
+fn kubectl_kustomize_builds_every_cluster() {
+    let Some(kubectl) = tool("kubectl", "apt-get install -y kubernetes-client") else {
+        return;
+    };
+    let dir = scratch("kustomize");
+    repo_fileset().write(&dir.join("generated")).expect("write");
+    for cluster in ["production", "staging"] {
+        let out = Command::new(&kubectl)
+            .args(["kustomize"])
+            .arg(dir.join("generated").join(cluster))
+            .output()
+            .unwrap();
+        let text = String::from_utf8_lossy(&out.stdout).into_owned();
+        assert!(
+            out.status.success(),
+            "{cluster}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        let docs = documents(&text);
+        let kinds: Vec<&str> = docs.iter().filter_map(|d| d["kind"].as_str()).collect();
+        for kind in [
+            "ConfigMap",
+            "Deployment",
+            "Service",
+            "ScaledObject",
+            "NodePool",
+            "EC2NodeClass",
+            "PodDisruptionBudget",
+        ] {
+            assert!(kinds.contains(&kind), "{cluster}: no {kind} in {kinds:?}");
+        }
+        // The LB mounts the ConfigMap the kustomization generates, by name.
+        let config_map = docs.iter().find(|d| d["kind"] == "ConfigMap").unwrap();
+        let lb = docs
+            .iter()
+            .find(|d| d["kind"] == "Deployment" && d["metadata"]["name"] == "buildkitd-lb")
+            .unwrap();
+        assert_eq!(
+            lb["spec"]["template"]["spec"]["volumes"][0]["configMap"]["name"],
+            config_map["metadata"]["name"]
+        );
+        assert!(config_map["data"]["haproxy.cfg"]
+            .as_str()
+            .unwrap()
+            .contains("backend bk_amd64"));
+    }
+}
