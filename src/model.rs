@@ -315,7 +315,11 @@ impl Validator<'_> {
             );
         }
         if lb_replicas > 1 && has_service_pool && exporters.keda < Version::new(2, 19) {
-            let at = c.lb.replicas.as_ref().map(|r| r.referenced).unwrap_or(c.name.referenced);
+            let at =
+                c.lb.replicas
+                    .as_ref()
+                    .map(|r| r.referenced)
+                    .unwrap_or(c.name.referenced);
             self.error(
                 &at,
                 format!(

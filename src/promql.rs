@@ -32,8 +32,15 @@ pub fn substitute_variables(expr: &str) -> String {
     let mut out = String::with_capacity(text.len());
     let mut chars = text.chars().peekable();
     while let Some(c) = chars.next() {
-        if c == '$' && chars.peek().is_some_and(|n| n.is_ascii_alphabetic() || *n == '_') {
-            while chars.peek().is_some_and(|n| n.is_ascii_alphanumeric() || *n == '_') {
+        if c == '$'
+            && chars
+                .peek()
+                .is_some_and(|n| n.is_ascii_alphabetic() || *n == '_')
+        {
+            while chars
+                .peek()
+                .is_some_and(|n| n.is_ascii_alphanumeric() || *n == '_')
+            {
                 chars.next();
             }
             out.push_str("placeholder");

@@ -9,7 +9,10 @@ use common::{poolc, stderr, stdout, with_repo_specs};
 
 const ARM_POOL_START: &str = "  - name: arm64\n";
 
-fn edits() -> Vec<(&'static str, fn(&str) -> String)> {
+/// A named edit of the staging spec.
+type Edit = (&'static str, fn(&str) -> String);
+
+fn edits() -> Vec<Edit> {
     vec![
         ("no_change", |s| s.to_string()),
         ("max_changed", |s| {

@@ -16,7 +16,10 @@ use crate::model::Cluster;
 pub const TEST_FILE: &str = "prometheus/rules.test.yaml";
 
 pub fn render(cluster: &Cluster) -> Result<Vec<File>, RenderError> {
-    let rule_file = PLAIN_RULE_FILE.rsplit('/').next().unwrap_or(PLAIN_RULE_FILE);
+    let rule_file = PLAIN_RULE_FILE
+        .rsplit('/')
+        .next()
+        .unwrap_or(PLAIN_RULE_FILE);
     let mut tests = Vec::new();
     for alert in rules::alerts(cluster) {
         let rule = &alert.rule;

@@ -153,7 +153,9 @@ fn normalize(metric: &str, ns: &str, label: &str, prefix: &str, pools: &[&str]) 
 }
 
 fn recording_rules(cluster: &Cluster) -> Vec<Rule> {
-    let pools: Vec<&str> = service_pools(cluster).map(|(p, _)| p.name.as_str()).collect();
+    let pools: Vec<&str> = service_pools(cluster)
+        .map(|(p, _)| p.name.as_str())
+        .collect();
     if pools.is_empty() {
         return Vec::new();
     }
@@ -167,7 +169,13 @@ fn recording_rules(cluster: &Cluster) -> Vec<Rule> {
     vec![
         record(
             BUSY,
-            normalize("haproxy_backend_current_sessions", ns, "proxy", "bk_", &pools),
+            normalize(
+                "haproxy_backend_current_sessions",
+                ns,
+                "proxy",
+                "bk_",
+                &pools,
+            ),
         ),
         record(
             QUEUE,
@@ -278,7 +286,14 @@ struct AlertBuilder<'a> {
 }
 
 impl AlertBuilder<'_> {
-    fn rule(&self, alert: &str, expr: String, for_: Option<u64>, summary: String, description: String) -> Rule {
+    fn rule(
+        &self,
+        alert: &str,
+        expr: String,
+        for_: Option<u64>,
+        summary: String,
+        description: String,
+    ) -> Rule {
         let mut labels = self.cluster.alert_labels.clone();
         labels.insert("severity".to_string(), self.pool.alerts.severity.clone());
         labels.insert("pool".to_string(), self.pool.name.clone());
@@ -351,7 +366,12 @@ impl AlertBuilder<'_> {
         // Batches of 2 arriving at minutes 0, 3, 10 and 14 keep the queue
         // non-empty while scale-up takes 7–8 minutes: healthy.
         let bursts = "2 2 2 4 4 4 4 4 2 2 4 4 4 4 6 6 6 4 4 2 2 0 0 0 0 0 0 0 0 0 0".to_string();
-        let spike = format!("0 {}x{} 0x{}", t + 5, minutes.saturating_sub(5).max(1), minutes + 10);
+        let spike = format!(
+            "0 {}x{} 0x{}",
+            t + 5,
+            minutes.saturating_sub(5).max(1),
+            minutes + 10
+        );
         let scenarios = vec![
             Scenario {
                 name: format!("{p}: healthy bursts queue a few builds for a while"),
@@ -360,7 +380,10 @@ impl AlertBuilder<'_> {
                 fires: None,
             },
             Scenario {
-                name: format!("{p}: a spike above {t} shorter than {}", crate::spec::Seconds(hold).compact()),
+                name: format!(
+                    "{p}: a spike above {t} shorter than {}",
+                    crate::spec::Seconds(hold).compact()
+                ),
                 series: series(spike),
                 eval_minutes: minutes + 5,
                 fires: None,
@@ -401,7 +424,10 @@ impl AlertBuilder<'_> {
                 values,
             )]
         };
-        let fired = self.fired(&rule, &[("namespace", self.ns()), ("proxy", &backend.backend)]);
+        let fired = self.fired(
+            &rule,
+            &[("namespace", self.ns()), ("proxy", &backend.backend)],
+        );
         let min = self.pool.min;
         self.alert(
             rule,
@@ -527,7 +553,11 @@ impl AlertBuilder<'_> {
         );
         let minutes = hold / 60;
         let series = |target: String| {
-            self.deficit_series(&format!("{max}x{}", minutes + 20), &target, &format!("{max}x{}", minutes + 20))
+            self.deficit_series(
+                &format!("{max}x{}", minutes + 20),
+                &target,
+                &format!("{max}x{}", minutes + 20),
+            )
         };
         let fired = self.fired(&rule, &[("namespace", self.ns())]);
         let min = self.pool.min;
@@ -614,8 +644,17 @@ impl AlertBuilder<'_> {
                 }
             ),
         );
-        let kind = if self.pool.jobs.is_some() { "scaledjob" } else { "scaledobject" };
-        let series = |values: &str| vec![(scaler_series(metric, version, self.ns(), so, kind), values.to_string())];
+        let kind = if self.pool.jobs.is_some() {
+            "scaledjob"
+        } else {
+            "scaledobject"
+        };
+        let series = |values: &str| {
+            vec![(
+                scaler_series(metric, version, self.ns(), so, kind),
+                values.to_string(),
+            )]
+        };
         let fired = self.fired(&rule, &[("namespace", self.ns()), ("scaledObject", so)]);
         self.alert(
             rule,
@@ -640,9 +679,19 @@ impl AlertBuilder<'_> {
         let p = &self.pool.name;
         let names = keda_errors(self.cluster.exporters.keda);
         let (alert, metric, label, what) = if self.pool.jobs.is_some() {
-            (SCALED_JOB_ERRORS, names.scaled_job?, "scaledJob", "ScaledJob")
+            (
+                SCALED_JOB_ERRORS,
+                names.scaled_job?,
+                "scaledJob",
+                "ScaledJob",
+            )
         } else {
-            (SCALED_OBJECT_ERRORS, names.scaled_object, "scaledObject", "ScaledObject")
+            (
+                SCALED_OBJECT_ERRORS,
+                names.scaled_object,
+                "scaledObject",
+                "ScaledObject",
+            )
         };
         let f = self.pool.failure_threshold;
         let name = &self.pool.workload;
@@ -769,7 +818,11 @@ fn extra_alerts(cluster: &Cluster) -> Vec<Rule> {
             .per_pool
             .unwrap_or_else(|| extra.expr.value.contains("$pool"));
         let pools: Vec<Option<&str>> = if per_pool {
-            cluster.pools.iter().map(|p| Some(p.name.as_str())).collect()
+            cluster
+                .pools
+                .iter()
+                .map(|p| Some(p.name.as_str()))
+                .collect()
         } else {
             vec![None]
         };

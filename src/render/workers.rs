@@ -20,7 +20,7 @@ pub const FILE: &str = "workers.yaml";
 pub fn render(cluster: &Cluster) -> Result<Vec<File>, RenderError> {
     let mut objects = Vec::new();
     for pool in cluster.pools.iter().filter(|p| p.mode == Mode::Service) {
-        objects.push(Object::Deployment(deployment(cluster, pool)?));
+        objects.push(Object::Deployment(Box::new(deployment(cluster, pool)?)));
         if let Some(service) = pods_service(cluster, pool) {
             objects.push(Object::Service(service));
         }
@@ -34,7 +34,7 @@ pub fn render(cluster: &Cluster) -> Result<Vec<File>, RenderError> {
 #[derive(Serialize)]
 #[serde(untagged)]
 enum Object {
-    Deployment(Deployment),
+    Deployment(Box<Deployment>),
     Service(Service),
 }
 
@@ -255,6 +255,21 @@ pub fn pod_template(
 
 fn pods_service(cluster: &Cluster, pool: &Pool) -> Option<Service> {
     let backend = pool.lb.as_ref()?;
+    let mut ports = vec![ServicePort {
+        name: "build".to_string(),
+        port: pool.worker.port,
+        target_port: "build".to_string(),
+        protocol: "TCP",
+    }];
+    // The workers' ServiceMonitor scrapes through this Service too.
+    if let Some(port) = pool.worker.metrics_port {
+        ports.push(ServicePort {
+            name: "metrics".to_string(),
+            port,
+            target_port: "metrics".to_string(),
+            protocol: "TCP",
+        });
+    }
     Some(Service {
         api_version: "v1",
         kind: "Service",
@@ -264,12 +279,7 @@ fn pods_service(cluster: &Cluster, pool: &Pool) -> Option<Service> {
             // Headless: HAProxy's server-template resolves one A record per pod.
             cluster_ip: "None",
             selector: pool_selector(pool),
-            ports: vec![ServicePort {
-                name: "build".to_string(),
-                port: pool.worker.port,
-                target_port: "build".to_string(),
-                protocol: "TCP",
-            }],
+            ports,
         },
     })
 }
