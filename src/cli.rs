@@ -42,7 +42,7 @@ pub enum Command {
     Schema,
     /// Explain a pool's capacity (`explain pool <cluster>/<pool>`) or a lint code.
     #[command(
-        after_help = "Examples:\n  poolc explain pool production/amd64\n  poolc explain PC001"
+        after_help = "Examples:\n  poolc explain pool production/amd64\n  poolc explain P002"
     )]
     Explain {
         /// `pool <cluster>/<pool>`, or a lint code.
@@ -51,6 +51,24 @@ pub enum Command {
         #[arg(long, default_value = "specs")]
         specs: PathBuf,
     },
+    /// Check PromQL in rule files, dashboards, KEDA objects and ServiceMonitors
+    /// against the metric catalog. Exit 0 clean, 1 findings, 2 bad input.
+    #[command(
+        after_help = "Examples:\n  poolc lint generated/\n  poolc lint --catalog catalog.yaml --format github rules/ dashboards/"
+    )]
+    Lint {
+        /// Files or directories (*.yaml, *.yml, *.json, *.cfg).
+        #[arg(required = true)]
+        paths: Vec<PathBuf>,
+        /// Exporter versions, own metrics, scrape mapping; default: newest versions.
+        #[arg(long)]
+        catalog: Option<PathBuf>,
+        #[arg(long, value_enum, default_value_t = LintFormat::Human)]
+        format: LintFormat,
+        /// `--deny warnings`: warnings also exit 1.
+        #[arg(long, value_parser = ["warnings"])]
+        deny: Option<String>,
+    },
     /// Write a commented starter spec for a new cluster to specs/<cluster>.yaml.
     #[command(after_help = "Example:\n  poolc init staging-eu && poolc generate")]
     Init {
@@ -58,6 +76,14 @@ pub enum Command {
         #[arg(long, default_value = "specs")]
         specs: PathBuf,
     },
+}
+
+#[derive(Debug, Clone, Copy, clap::ValueEnum)]
+pub enum LintFormat {
+    Human,
+    Json,
+    Github,
+    Sarif,
 }
 
 #[derive(Debug, Clone, Copy, clap::ValueEnum)]

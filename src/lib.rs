@@ -7,12 +7,15 @@
 
 pub mod capacity;
 pub mod catalog;
+pub mod diagnostic;
 pub mod fileset;
 pub mod instance_types;
+pub mod lint;
 pub mod model;
 pub mod pipeline;
 pub mod plan;
 pub mod promql;
 pub mod render;
+pub mod report;
 pub mod spec;
 pub mod starter;

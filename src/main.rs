@@ -25,6 +25,42 @@ fn main() -> ExitCode {
         }
         Command::Explain { what, specs } => explain(&what, &specs),
         Command::Init { cluster, specs } => init(&cluster, &specs),
+        Command::Lint {
+            paths,
+            catalog,
+            format,
+            deny,
+        } => lint(&paths, catalog.as_deref(), format, deny.is_some()),
+    }
+}
+
+fn lint(
+    paths: &[std::path::PathBuf],
+    catalog: Option<&std::path::Path>,
+    format: cli::LintFormat,
+    deny_warnings: bool,
+) -> ExitCode {
+    let diagnostics = match poolc::lint::lint_paths(paths, catalog) {
+        Ok(d) => d,
+        Err(message) => {
+            eprintln!("error: {message}");
+            return ExitCode::from(2);
+        }
+    };
+    let format = match format {
+        cli::LintFormat::Human => poolc::report::Format::Human,
+        cli::LintFormat::Json => poolc::report::Format::Json,
+        cli::LintFormat::Github => poolc::report::Format::Github,
+        cli::LintFormat::Sarif => poolc::report::Format::Sarif,
+    };
+    print!("{}", poolc::report::render(format, &diagnostics));
+    let failing = diagnostics
+        .iter()
+        .any(|d| d.severity == poolc::diagnostic::Severity::Error || deny_warnings);
+    if failing {
+        ExitCode::from(1)
+    } else {
+        ExitCode::SUCCESS
     }
 }
 
@@ -56,9 +92,9 @@ fn plan(paths: &cli::Paths, format: cli::PlanFormat, detailed: bool) -> ExitCode
 fn explain(what: &[String], specs: &std::path::Path) -> ExitCode {
     match what {
         [kind, target] if kind == "pool" => explain_pool(target, specs),
-        [code] => match lint_doc(code) {
-            Some(doc) => {
-                println!("{doc}");
+        [code] => match poolc::lint::checks::find(code) {
+            Some(check) => {
+                print!("{}", poolc::lint::checks::explain(check));
                 ExitCode::SUCCESS
             }
             None => {
@@ -189,9 +225,5 @@ fn check(paths: &cli::Paths) -> ExitCode {
 
 fn fail(failure: Failure) -> ExitCode {
     eprintln!("{failure}");
-    ExitCode::from(2)
-}
-
-fn lint_doc(_code: &str) -> Option<&'static str> {
-    None
+    ExitCode::from(failure.exit_code())
 }

@@ -14,6 +14,18 @@ use crate::spec::{self, SpecError};
 pub enum Failure {
     Spec(Vec<SpecError>),
     Render(RenderError),
+    /// The PromQL gate found errors in what would be written (exit 1).
+    Lint(Vec<crate::diagnostic::Diagnostic>),
+}
+
+impl Failure {
+    /// 2 for bad input, 1 for findings.
+    pub fn exit_code(&self) -> u8 {
+        match self {
+            Failure::Lint(_) => 1,
+            _ => 2,
+        }
+    }
 }
 
 impl fmt::Display for Failure {
@@ -31,6 +43,11 @@ impl fmt::Display for Failure {
                 )
             }
             Failure::Render(e) => write!(f, "error: {e}; nothing was written"),
+            Failure::Lint(d) => write!(
+                f,
+                "{}the PromQL gate failed; nothing was written",
+                crate::report::human::render(d)
+            ),
         }
     }
 }
@@ -44,5 +61,13 @@ pub fn load_model(specs_dir: &Path) -> Result<Model, Failure> {
 /// Everything `poolc generate` would write.
 pub fn compile(specs_dir: &Path) -> Result<FileSet, Failure> {
     let model = load_model(specs_dir)?;
-    render::render(&model).map_err(Failure::Render)
+    let set = render::render(&model).map_err(Failure::Render)?;
+    let findings = crate::lint::lint_fileset(&model, &set);
+    if findings
+        .iter()
+        .any(|d| d.severity == crate::diagnostic::Severity::Error)
+    {
+        return Err(Failure::Lint(findings));
+    }
+    Ok(set)
 }

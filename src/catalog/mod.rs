@@ -2,8 +2,10 @@
 //! types and labels, plus the metrics a user declares for their own exporters.
 //! The PromQL gate checks every expression against it.
 
+pub mod builtin;
 mod version;
 
+pub use builtin::{Exporter, KnownMetric};
 pub use version::{Version, VersionError};
 
 use serde::Deserialize;
@@ -27,7 +29,7 @@ impl Versions {
         Versions {
             haproxy: Version::new(3, 4),
             keda: Version::new(2, 20),
-            kube_state_metrics: Version::new(2, 17),
+            kube_state_metrics: Version::new(2, 20),
             karpenter: Version::new(1, 14),
         }
     }

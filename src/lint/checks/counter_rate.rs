@@ -1,0 +1,124 @@
+//! P006: counters read raw, and rate/increase over gauges.
+
+use promql_parser::parser::Expr;
+
+use super::{parsed, Check};
+use crate::catalog::MetricType;
+use crate::diagnostic::{Diagnostic, Severity};
+use crate::lint::{at, inputs::Expression, Context, Workspace};
+use crate::promql;
+
+pub const CHECK: Check = Check {
+    code: "P006",
+    name: "counter-gauge-misuse",
+    severity: Severity::Error,
+    summary: "rate()/increase() over a gauge, or a counter compared without rate()/increase().",
+    doc: r#"
+What it does: uses the catalog's metric types. `rate`, `irate` and `increase`
+over a gauge are errors (they treat every drop as a counter reset). A counter
+read without `rate`, `irate`, `increase`, `resets` or `changes` is a warning:
+its raw value depends on when the process last restarted.
+
+Why it matters: `keda_resource_registered_total` is a gauge despite its name;
+`rate()` of it is nonsense. `keda_scaler_detail_errors_total > 3` fires
+forever once three errors ever happened.
+
+Example:
+    expr: keda_scaled_object_errors_total > 3
+
+Instead:
+    expr: increase(keda_scaled_object_errors_total[15m]) > 3
+"#,
+    run,
+};
+
+const RATES: &[&str] = &["rate", "irate", "increase"];
+const COUNTER_OK: &[&str] = &[
+    "rate",
+    "irate",
+    "increase",
+    "resets",
+    "changes",
+    "absent",
+    "absent_over_time",
+    "present_over_time",
+    "timestamp",
+];
+
+fn walk(
+    ws: &Workspace,
+    ctx: &Context,
+    e: &Expression,
+    expr: &Expr,
+    under: Option<&str>,
+    out: &mut Vec<Diagnostic>,
+) {
+    match expr {
+        Expr::Call(c) => {
+            let name = c.func.name;
+            for arg in &c.args.args {
+                walk(ws, ctx, e, arg, Some(name), out);
+            }
+        }
+        Expr::Aggregate(a) => {
+            // count()/group() do not read values.
+            let op = a.op.to_string();
+            let next = if op == "count" || op == "group" {
+                Some("count")
+            } else {
+                under
+            };
+            walk(ws, ctx, e, &a.expr, next, out);
+        }
+        Expr::Paren(p) => walk(ws, ctx, e, &p.expr, under, out),
+        Expr::Unary(u) => walk(ws, ctx, e, &u.expr, under, out),
+        Expr::Subquery(s) => walk(ws, ctx, e, &s.expr, under, out),
+        Expr::Binary(b) => {
+            walk(ws, ctx, e, &b.lhs, None, out);
+            walk(ws, ctx, e, &b.rhs, None, out);
+        }
+        Expr::VectorSelector(_) | Expr::MatrixSelector(_) => {
+            let vs = match expr {
+                Expr::MatrixSelector(m) => &m.vs,
+                Expr::VectorSelector(v) => v,
+                _ => return,
+            };
+            let Some(name) = promql::metric_name(vs) else {
+                return;
+            };
+            let Some(entry) = ctx.catalog.get(name) else {
+                return;
+            };
+            match (entry.kind, under) {
+                (MetricType::Gauge, Some(f)) if RATES.contains(&f) => out.push(at(
+                    ws,
+                    e,
+                    CHECK.code,
+                    Severity::Error,
+                    format!("`{f}()` over `{name}`, which is a gauge"),
+                    format!("use `{name}` directly, or `deriv()`/`delta()` for its change"),
+                )),
+                (MetricType::Counter, f)
+                    if !f.is_some_and(|f| COUNTER_OK.contains(&f) || f == "count") =>
+                {
+                    out.push(at(
+                        ws,
+                        e,
+                        CHECK.code,
+                        Severity::Warning,
+                        format!("counter `{name}` is read without rate() or increase()"),
+                        format!("use `increase({name}[15m])` or `rate({name}[5m])`"),
+                    ))
+                }
+                _ => {}
+            }
+        }
+        _ => {}
+    }
+}
+
+fn run(ws: &Workspace, ctx: &Context, out: &mut Vec<Diagnostic>) {
+    for (e, expr) in parsed(ws) {
+        walk(ws, ctx, e, &expr, None, out);
+    }
+}

@@ -1,0 +1,106 @@
+//! P003: metrics the scrape's keep/drop filter removes before storage.
+
+use regex::Regex;
+
+use super::{parsed, Check};
+use crate::catalog::Exporter;
+use crate::diagnostic::{Diagnostic, Severity};
+use crate::lint::{at, Context, Workspace};
+use crate::promql;
+
+pub const CHECK: Check = Check {
+    code: "P003",
+    name: "dropped-by-scrape-filter",
+    severity: Severity::Error,
+    summary: "A ServiceMonitor's metricRelabelings drop the metric, so it is never stored.",
+    doc: r#"
+What it does: turns every `keep`/`drop` metricRelabeling on `__name__` of the
+ServiceMonitors among the inputs into a filter for the exporter that
+ServiceMonitor scrapes (from the catalog file's `scrape`, the
+`poolc.dev/exporter` label, or the metric prefix its regex names). The
+regex is anchored, as Prometheus anchors it. A metric that does not pass is
+reported with the ServiceMonitor and its regex.
+
+Why it matters: the queue alert of the reference system could never fire
+because `haproxy_backend_current_queue` was missing from the keep regex.
+
+Example:
+    regex: haproxy_backend_current_sessions|haproxy_backend_active_servers
+    expr: haproxy_backend_current_queue > 20
+
+Instead:
+    regex: haproxy_backend_current_sessions|haproxy_backend_active_servers|haproxy_backend_current_queue
+"#,
+    run,
+};
+
+fn exporter_of(ctx: &Context, f: &crate::lint::inputs::ScrapeFilter) -> Option<Exporter> {
+    if let Some(e) = ctx.scrape.get(&f.servicemonitor) {
+        return Some(*e);
+    }
+    if let Some(e) = f.exporter_label.as_deref().and_then(Exporter::parse) {
+        return Some(e);
+    }
+    let first = f
+        .regex
+        .trim_start_matches(['(', '^'])
+        .split(['|', ')'])
+        .next()?;
+    if first.starts_with("haproxy_") {
+        Some(Exporter::Haproxy)
+    } else if first.starts_with("keda_") {
+        Some(Exporter::Keda)
+    } else if first.starts_with("kube_") {
+        Some(Exporter::KubeStateMetrics)
+    } else if first.starts_with("karpenter_") {
+        Some(Exporter::Karpenter)
+    } else {
+        None
+    }
+}
+
+fn run(ws: &Workspace, ctx: &Context, out: &mut Vec<Diagnostic>) {
+    let filters: Vec<(Exporter, &crate::lint::inputs::ScrapeFilter, Regex)> = ws
+        .filters
+        .iter()
+        .filter_map(|f| {
+            let exporter = exporter_of(ctx, f)?;
+            let re = Regex::new(&format!("^(?:{})$", f.regex)).ok()?;
+            Some((exporter, f, re))
+        })
+        .collect();
+    if filters.is_empty() {
+        return;
+    }
+    for (e, expr) in parsed(ws) {
+        for vs in promql::selectors(&expr) {
+            let Some(name) = promql::metric_name(vs) else {
+                continue;
+            };
+            let Some(exporter) = ctx.catalog.get(name).and_then(|m| m.exporter) else {
+                continue;
+            };
+            for (fe, f, re) in &filters {
+                if *fe != exporter || re.is_match(name) == f.keep {
+                    continue;
+                }
+                let (verb, fix) = if f.keep {
+                    ("does not keep", format!("add `{name}` to the keep regex"))
+                } else {
+                    ("drops", format!("remove `{name}` from the drop regex"))
+                };
+                out.push(at(
+                    ws,
+                    e,
+                    CHECK.code,
+                    CHECK.severity,
+                    format!(
+                        "`{name}` is never stored: ServiceMonitor {} {verb} it (regex `{}`), so this can never match",
+                        f.servicemonitor, f.regex
+                    ),
+                    format!("{fix} of ServiceMonitor {} at {}:{}", f.servicemonitor, f.path, f.line),
+                ));
+            }
+        }
+    }
+}

@@ -1,0 +1,89 @@
+//! P002: metric names that the deployed exporter versions do not expose.
+
+use super::{parsed, Check};
+use crate::catalog::builtin;
+use crate::diagnostic::{Diagnostic, Severity};
+use crate::lint::{at, nearest, Context, Workspace};
+use crate::promql;
+
+pub const CHECK: Check = Check {
+    code: "P002",
+    name: "unknown-metric",
+    severity: Severity::Error,
+    summary: "The metric does not exist in the deployed exporter versions.",
+    doc: r#"
+What it does: looks up every metric name in the catalog: the HAProxy, KEDA,
+kube-state-metrics and Karpenter metrics of the versions in the catalog file
+(or the spec), Prometheus's own series, recording rules among the inputs and
+the team's declared metrics. It suggests the nearest name and says when the
+name existed in another version.
+
+Why it matters: a selector on a metric that does not exist returns nothing,
+so the alert can never fire and nobody notices. KEDA renamed its metrics in
+2.14 and removed the old names in 2.17; `keda_scaledobject_errors_total`
+never existed.
+
+Example:
+    expr: increase(keda_scaledobject_errors_total[15m]) > 3
+
+Instead:
+    expr: increase(keda_scaled_object_errors_total[15m]) > 3
+"#,
+    run,
+};
+
+fn run(ws: &Workspace, ctx: &Context, out: &mut Vec<Diagnostic>) {
+    for (e, expr) in parsed(ws) {
+        for vs in promql::selectors(&expr) {
+            let Some(name) = promql::metric_name(vs) else {
+                continue;
+            };
+            if ctx.catalog.get(name).is_some() {
+                continue;
+            }
+            let suggestion = nearest(name, ctx.catalog.metrics.keys().map(String::as_str));
+            let other_version = builtin::all().iter().find(|m| m.name == name).map(|m| {
+                let deployed = ctx
+                    .catalog
+                    .versions
+                    .as_ref()
+                    .map(|v| m.exporter.version(v).to_string())
+                    .unwrap_or_default();
+                match m.until {
+                    Some(until)
+                        if ctx
+                            .catalog
+                            .versions
+                            .as_ref()
+                            .is_some_and(|v| m.exporter.version(v) >= until) =>
+                    {
+                        format!(
+                            "; it was removed in {} {until} (deployed: {deployed})",
+                            m.exporter.title()
+                        )
+                    }
+                    _ => format!(
+                        "; it exists from {} {} (deployed: {deployed})",
+                        m.exporter.title(),
+                        m.since
+                    ),
+                }
+            });
+            let help = match suggestion {
+                Some(s) => format!("did you mean `{s}`?"),
+                None => "declare the metric in the catalog file (`metrics:`) or the spec (`cluster.metrics`) if your own exporter exposes it".into(),
+            };
+            out.push(at(
+                ws,
+                e,
+                CHECK.code,
+                CHECK.severity,
+                format!(
+                    "unknown metric `{name}`{}",
+                    other_version.unwrap_or_default()
+                ),
+                help,
+            ));
+        }
+    }
+}

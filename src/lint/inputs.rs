@@ -1,0 +1,430 @@
+//! Reading the files `poolc lint` is given (and the ones `generate`
+//! produces) into the expressions and facts the checks look at: every PromQL
+//! expression with its file, line and role, the scrape filters of
+//! ServiceMonitors, HAProxy backend names and KEDA fallback thresholds.
+//! Files are read leniently: only the fields the checks need are typed.
+
+use std::collections::{BTreeMap, BTreeSet};
+
+use serde::Deserialize;
+use serde_saphyr::Spanned;
+
+use crate::promql;
+
+/// One PromQL expression found in an input.
+#[derive(Debug, Clone)]
+pub struct Expression {
+    pub path: String,
+    pub line: usize,
+    pub column: usize,
+    pub text: String,
+    pub role: Role,
+}
+
+#[derive(Debug, Clone)]
+pub enum Role {
+    Rule(RuleContext),
+    /// A Grafana panel target (with `$variables`).
+    Dashboard {
+        uid: String,
+    },
+    /// A KEDA metrics-api `valueLocation`.
+    ValueLocation,
+    /// A KEDA prometheus trigger query.
+    TriggerQuery,
+}
+
+#[derive(Debug, Clone, Default)]
+pub struct RuleContext {
+    pub group: String,
+    pub alert: Option<String>,
+    pub record: Option<String>,
+    pub for_: Option<String>,
+    pub labels: BTreeMap<String, String>,
+    pub annotations: BTreeMap<String, String>,
+    /// Line of the rule's first key, where a suppression comment sits above.
+    pub rule_line: usize,
+}
+
+#[derive(Debug, Clone)]
+pub struct ScrapeFilter {
+    pub path: String,
+    pub line: usize,
+    pub column: usize,
+    /// `namespace/name` of the ServiceMonitor.
+    pub servicemonitor: String,
+    /// Its `poolc.dev/exporter` label, if any.
+    pub exporter_label: Option<String>,
+    pub keep: bool,
+    pub regex: String,
+}
+
+#[derive(Debug, Clone)]
+pub struct DatasourceRef {
+    pub path: String,
+    pub line: usize,
+    pub uid: String,
+}
+
+/// Everything read from the inputs.
+#[derive(Debug, Default)]
+pub struct Workspace {
+    pub files: BTreeMap<String, String>,
+    pub expressions: Vec<Expression>,
+    pub filters: Vec<ScrapeFilter>,
+    /// Backend and frontend names from haproxy.cfg: the known `proxy` values.
+    pub proxies: BTreeSet<String>,
+    /// `scaledObject name → fallback.failureThreshold`.
+    pub fallbacks: BTreeMap<String, u32>,
+    pub datasources: Vec<DatasourceRef>,
+    /// Files that could not be read as what their name says, as (path, line, message).
+    pub unreadable: Vec<(String, usize, String)>,
+}
+
+impl Workspace {
+    pub fn source_line(&self, path: &str, line: usize) -> String {
+        self.files
+            .get(path)
+            .and_then(|t| t.lines().nth(line.saturating_sub(1)))
+            .unwrap_or("")
+            .to_string()
+    }
+
+    /// Adds one file, by its name and content.
+    pub fn add(&mut self, path: &str, text: &str) {
+        self.files.insert(path.to_string(), text.to_string());
+        if path.ends_with(".cfg") {
+            self.haproxy(text);
+        } else if path.ends_with(".json") {
+            self.dashboard(path, text);
+        } else if path.ends_with(".yaml") || path.ends_with(".yml") {
+            self.yaml(path, text);
+        }
+    }
+
+    fn haproxy(&mut self, text: &str) {
+        for line in text.lines() {
+            let mut words = line.split_whitespace();
+            if let (Some("backend" | "frontend" | "listen"), Some(name)) =
+                (words.next(), words.next())
+            {
+                self.proxies.insert(name.to_string());
+            }
+        }
+    }
+
+    fn yaml(&mut self, path: &str, text: &str) {
+        let docs: Vec<Doc> = match serde_saphyr::from_multiple(text) {
+            Ok(docs) => docs,
+            Err(e) => {
+                self.unreadable
+                    .push((path.to_string(), 1, format!("not readable as YAML: {e}")));
+                return;
+            }
+        };
+        for doc in docs {
+            let groups = doc
+                .groups
+                .or_else(|| doc.spec.as_ref().and_then(|s| s.groups.clone()))
+                .unwrap_or_default();
+            for group in groups {
+                for rule in group.rules {
+                    let Some(expr) = rule.expr else { continue };
+                    let first = rule
+                        .alert
+                        .as_ref()
+                        .or(rule.record.as_ref())
+                        .map(|s| line_of(&s.referenced))
+                        .unwrap_or_else(|| line_of(&expr.referenced));
+                    let (line, column) = expr_position(text, &expr);
+                    self.expressions.push(Expression {
+                        path: path.to_string(),
+                        line,
+                        column,
+                        text: expr.value.clone(),
+                        role: Role::Rule(RuleContext {
+                            group: group.name.clone(),
+                            alert: rule.alert.map(|a| a.value),
+                            record: rule.record.map(|r| r.value),
+                            for_: rule.for_,
+                            labels: rule.labels,
+                            annotations: rule.annotations,
+                            rule_line: first,
+                        }),
+                    });
+                }
+            }
+            let kind = doc.kind.as_deref().unwrap_or("");
+            let name = doc
+                .metadata
+                .as_ref()
+                .map(|m| m.name.clone())
+                .unwrap_or_default();
+            let namespace = doc
+                .metadata
+                .as_ref()
+                .and_then(|m| m.namespace.clone())
+                .unwrap_or_else(|| "default".to_string());
+            let Some(spec) = doc.spec else { continue };
+            if kind == "ScaledObject" || kind == "ScaledJob" {
+                if let Some(f) = &spec.fallback {
+                    self.fallbacks.insert(name.clone(), f.failure_threshold);
+                }
+                for trigger in &spec.triggers {
+                    let (key, role) = match trigger.kind.as_str() {
+                        "metrics-api"
+                            if trigger.metadata.get("format").map(|f| &f.value[..])
+                                == Some("prometheus") =>
+                        {
+                            ("valueLocation", Role::ValueLocation)
+                        }
+                        "prometheus" => ("query", Role::TriggerQuery),
+                        _ => continue,
+                    };
+                    if let Some(value) = trigger.metadata.get(key) {
+                        let (line, column) = expr_position(text, value);
+                        self.expressions.push(Expression {
+                            path: path.to_string(),
+                            line,
+                            column,
+                            text: value.value.clone(),
+                            role,
+                        });
+                    }
+                }
+            }
+            if kind == "ServiceMonitor" {
+                let exporter_label = doc
+                    .metadata
+                    .as_ref()
+                    .and_then(|m| m.labels.get("poolc.dev/exporter").cloned());
+                for endpoint in &spec.endpoints {
+                    for r in &endpoint.metric_relabelings {
+                        let on_name =
+                            r.source_labels.len() == 1 && r.source_labels[0] == "__name__";
+                        let action = r.action.as_deref().unwrap_or("replace").to_lowercase();
+                        if !on_name || (action != "keep" && action != "drop") {
+                            continue;
+                        }
+                        let Some(regex) = &r.regex else { continue };
+                        self.filters.push(ScrapeFilter {
+                            path: path.to_string(),
+                            line: line_of(&regex.referenced),
+                            column: column_of(&regex.referenced),
+                            servicemonitor: format!("{namespace}/{name}"),
+                            exporter_label: exporter_label.clone(),
+                            keep: action == "keep",
+                            regex: regex.value.clone(),
+                        });
+                    }
+                }
+            }
+        }
+    }
+
+    fn dashboard(&mut self, path: &str, text: &str) {
+        let value: serde_json::Value = match serde_json::from_str(text) {
+            Ok(v) => v,
+            Err(e) => {
+                self.unreadable.push((
+                    path.to_string(),
+                    e.line(),
+                    format!("not readable as JSON: {e}"),
+                ));
+                return;
+            }
+        };
+        let uid = value["uid"].as_str().unwrap_or("").to_string();
+        let mut cursor = 0;
+        let mut panels = Vec::new();
+        collect_panels(&value, &mut panels);
+        for panel in panels {
+            for target in panel["targets"].as_array().into_iter().flatten() {
+                let Some(expr) = target["expr"].as_str() else {
+                    continue;
+                };
+                let needle = serde_json::to_string(expr).unwrap_or_default();
+                let (line, column, at) = find_from(text, &needle, cursor);
+                cursor = at;
+                self.expressions.push(Expression {
+                    path: path.to_string(),
+                    line,
+                    column: column + 1,
+                    text: expr.to_string(),
+                    role: Role::Dashboard { uid: uid.clone() },
+                });
+            }
+        }
+        let mut refs = Vec::new();
+        collect_datasources(&value, &mut refs);
+        let mut cursor = 0;
+        for uid in refs {
+            let (line, _, at) = find_from(text, &format!("\"{uid}\""), cursor);
+            cursor = at;
+            self.datasources.push(DatasourceRef {
+                path: path.to_string(),
+                line,
+                uid,
+            });
+        }
+    }
+}
+
+fn collect_panels<'a>(value: &'a serde_json::Value, out: &mut Vec<&'a serde_json::Value>) {
+    for panel in value["panels"].as_array().into_iter().flatten() {
+        out.push(panel);
+        collect_panels(panel, out);
+    }
+}
+
+fn collect_datasources(value: &serde_json::Value, out: &mut Vec<String>) {
+    match value {
+        serde_json::Value::Object(map) => {
+            for (k, v) in map {
+                if k == "datasource" {
+                    match v {
+                        serde_json::Value::Object(d) => {
+                            if let Some(uid) = d.get("uid").and_then(|u| u.as_str()) {
+                                out.push(uid.to_string());
+                            }
+                        }
+                        serde_json::Value::String(s) => out.push(s.clone()),
+                        _ => {}
+                    }
+                } else {
+                    collect_datasources(v, out);
+                }
+            }
+        }
+        serde_json::Value::Array(items) => items.iter().for_each(|v| collect_datasources(v, out)),
+        _ => {}
+    }
+}
+
+/// Line, 0-based column and byte offset just past the next `needle` at or after `from`.
+fn find_from(text: &str, needle: &str, from: usize) -> (usize, usize, usize) {
+    let Some(at) = text
+        .get(from..)
+        .and_then(|t| t.find(needle))
+        .map(|i| i + from)
+    else {
+        return (1, 0, from);
+    };
+    let before = &text[..at];
+    let line = before.matches('\n').count() + 1;
+    let column = before.rsplit('\n').next().map_or(0, |l| l.chars().count());
+    (line, column, at + needle.len())
+}
+
+fn line_of(loc: &serde_saphyr::Location) -> usize {
+    usize::try_from(loc.line()).unwrap_or(1).max(1)
+}
+
+fn column_of(loc: &serde_saphyr::Location) -> usize {
+    usize::try_from(loc.column()).unwrap_or(1).max(1)
+}
+
+/// Where an expression's text starts: for a block scalar (`expr: |`) the
+/// next line, otherwise the scalar's own position.
+fn expr_position(text: &str, value: &Spanned<String>) -> (usize, usize) {
+    let line = line_of(&value.referenced);
+    let column = column_of(&value.referenced);
+    let source = text.lines().nth(line - 1).unwrap_or("");
+    let rest: String = source.chars().skip(column - 1).collect();
+    if rest.starts_with('|') || rest.starts_with('>') {
+        let next = text.lines().nth(line).unwrap_or("");
+        let indent = next.len() - next.trim_start().len();
+        return (line + 1, indent + 1);
+    }
+    if rest.starts_with('"') || rest.starts_with('\'') {
+        return (line, column + 1);
+    }
+    (line, column)
+}
+
+/// Parses an expression as its role needs (dashboards substitute variables).
+pub fn parse(e: &Expression) -> Result<promql_parser::parser::Expr, String> {
+    match e.role {
+        Role::Dashboard { .. } => promql::parse_dashboard(&e.text),
+        _ => promql::parse(&e.text),
+    }
+}
+
+#[derive(Deserialize)]
+struct Doc {
+    kind: Option<String>,
+    metadata: Option<Meta>,
+    groups: Option<Vec<GroupRaw>>,
+    spec: Option<SpecRaw>,
+}
+
+#[derive(Deserialize)]
+struct Meta {
+    #[serde(default)]
+    name: String,
+    namespace: Option<String>,
+    #[serde(default)]
+    labels: BTreeMap<String, String>,
+}
+
+#[derive(Deserialize, Clone)]
+struct GroupRaw {
+    #[serde(default)]
+    name: String,
+    #[serde(default)]
+    rules: Vec<RuleRaw>,
+}
+
+#[derive(Deserialize, Clone)]
+struct RuleRaw {
+    alert: Option<Spanned<String>>,
+    record: Option<Spanned<String>>,
+    expr: Option<Spanned<String>>,
+    #[serde(rename = "for")]
+    for_: Option<String>,
+    #[serde(default)]
+    labels: BTreeMap<String, String>,
+    #[serde(default)]
+    annotations: BTreeMap<String, String>,
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct SpecRaw {
+    groups: Option<Vec<GroupRaw>>,
+    #[serde(default)]
+    triggers: Vec<TriggerRaw>,
+    fallback: Option<FallbackRaw>,
+    #[serde(default)]
+    endpoints: Vec<EndpointRaw>,
+}
+
+#[derive(Deserialize)]
+struct TriggerRaw {
+    #[serde(rename = "type", default)]
+    kind: String,
+    #[serde(default)]
+    metadata: BTreeMap<String, Spanned<String>>,
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct FallbackRaw {
+    failure_threshold: u32,
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct EndpointRaw {
+    #[serde(default)]
+    metric_relabelings: Vec<RelabelRaw>,
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct RelabelRaw {
+    #[serde(default)]
+    source_labels: Vec<String>,
+    action: Option<String>,
+    regex: Option<Spanned<String>>,
+}

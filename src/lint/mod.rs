@@ -1,0 +1,384 @@
+//! The PromQL gate. Every expression in the inputs (rules, dashboards, KEDA
+//! triggers) is parsed and checked against the catalog: the metrics the
+//! deployed exporter versions expose, with their types and labels, narrowed
+//! by what the scrape filters keep. One check per file in `checks/`.
+
+pub mod catalog_file;
+pub mod checks;
+pub mod inputs;
+pub mod labels;
+
+use std::collections::{BTreeMap, BTreeSet};
+
+use crate::catalog::{builtin, Exporter, MetricDecl, MetricType, Versions};
+use crate::diagnostic::{Diagnostic, Severity};
+pub use inputs::Workspace;
+
+/// What the checks know about one metric name.
+#[derive(Debug, Clone)]
+pub struct Entry {
+    pub kind: MetricType,
+    pub labels: Vec<String>,
+    /// None for the user's own metrics and recording rules.
+    pub exporter: Option<Exporter>,
+    /// Fixed value sets of some labels (`state`, `code`, `resource_type`, `proxy`).
+    pub values: BTreeMap<String, BTreeSet<String>>,
+}
+
+impl Entry {
+    /// Labels every scraped series carries besides its own: Prometheus's
+    /// `job`/`instance` and prometheus-operator's target labels. Recording
+    /// rules carry only what their expression keeps.
+    pub fn target_labels(&self) -> &'static [&'static str] {
+        match self.exporter {
+            Some(_) => &[
+                "job",
+                "instance",
+                "namespace",
+                "service",
+                "pod",
+                "container",
+                "endpoint",
+            ],
+            None => &[],
+        }
+    }
+}
+
+/// The resolved catalog for one lint run.
+#[derive(Debug, Clone, Default)]
+pub struct Catalog {
+    pub versions: Option<Versions>,
+    pub metrics: BTreeMap<String, Entry>,
+}
+
+impl Catalog {
+    pub fn get(&self, name: &str) -> Option<&Entry> {
+        self.metrics.get(name)
+    }
+
+    /// The built-in exporters at `versions`, Prometheus's own series, and
+    /// the user's metrics.
+    pub fn new(versions: &Versions, user: &[MetricDecl]) -> Catalog {
+        let mut metrics = BTreeMap::new();
+        for m in builtin::for_versions(versions) {
+            metrics.insert(
+                m.name.clone(),
+                Entry {
+                    kind: m.kind,
+                    labels: m.labels.clone(),
+                    exporter: Some(m.exporter),
+                    values: known_values(&m.name, &m.labels),
+                },
+            );
+        }
+        let own = |labels: &[&str]| Entry {
+            kind: MetricType::Gauge,
+            labels: labels.iter().map(|s| s.to_string()).collect(),
+            exporter: None,
+            values: BTreeMap::new(),
+        };
+        metrics.insert(
+            "up".into(),
+            own(&[
+                "job",
+                "instance",
+                "namespace",
+                "service",
+                "pod",
+                "container",
+                "endpoint",
+            ]),
+        );
+        for name in [
+            "scrape_duration_seconds",
+            "scrape_samples_scraped",
+            "scrape_samples_post_metric_relabeling",
+            "scrape_series_added",
+        ] {
+            metrics.insert(
+                name.into(),
+                own(&[
+                    "job",
+                    "instance",
+                    "namespace",
+                    "service",
+                    "pod",
+                    "container",
+                    "endpoint",
+                ]),
+            );
+        }
+        let mut alerts = own(&["alertname", "alertstate"]);
+        alerts.values.insert(
+            "alertstate".into(),
+            ["firing", "pending"].map(String::from).into(),
+        );
+        metrics.insert("ALERTS".into(), alerts);
+        metrics.insert("ALERTS_FOR_STATE".into(), own(&["alertname"]));
+        for m in user {
+            metrics.insert(
+                m.name.clone(),
+                Entry {
+                    kind: m.kind,
+                    labels: m.labels.clone(),
+                    exporter: None,
+                    values: BTreeMap::new(),
+                },
+            );
+        }
+        Catalog {
+            versions: Some(versions.clone()),
+            metrics,
+        }
+    }
+}
+
+fn known_values(name: &str, labels: &[String]) -> BTreeMap<String, BTreeSet<String>> {
+    let mut values = BTreeMap::new();
+    let set = |v: &[&str]| v.iter().map(|s| s.to_string()).collect::<BTreeSet<_>>();
+    for label in labels {
+        match label.as_str() {
+            "state" if name.starts_with("haproxy_") => {
+                let states = if name.ends_with("check_status") {
+                    set(&[
+                        "HANA", "SOCKERR", "L4OK", "L4TOUT", "L4CON", "L6OK", "L6TOUT", "L6RSP",
+                        "L7TOUT", "L7RSP", "L7OK", "L7OKC", "L7STS", "PROCERR", "PROCTOUT",
+                        "PROCOK", "DOWN", "UP", "MAINT", "DRAIN", "NOLB",
+                    ])
+                } else if name.starts_with("haproxy_backend_status")
+                    || name.starts_with("haproxy_frontend_status")
+                {
+                    set(&["DOWN", "UP"])
+                } else {
+                    set(&["DOWN", "UP", "MAINT", "DRAIN", "NOLB"])
+                };
+                values.insert(label.clone(), states);
+            }
+            "code" if name.starts_with("haproxy_") => {
+                values.insert(
+                    label.clone(),
+                    set(&["1xx", "2xx", "3xx", "4xx", "5xx", "other"]),
+                );
+            }
+            "resource_type" if name.starts_with("karpenter_nodepools_") => {
+                values.insert(
+                    label.clone(),
+                    set(&["cpu", "memory", "ephemeral_storage", "pods", "nodes"]),
+                );
+            }
+            _ => {}
+        }
+    }
+    values
+}
+
+/// Everything a check may consult.
+pub struct Context {
+    pub catalog: Catalog,
+    pub scrape_interval: u64,
+    pub external_labels: Vec<String>,
+    /// ServiceMonitor (`namespace/name`) → exporter, from the catalog file.
+    pub scrape: BTreeMap<String, Exporter>,
+}
+
+/// Runs every check; findings sorted by file and position, suppressed ones removed.
+pub fn run(ws: &Workspace, ctx: &Context) -> Vec<Diagnostic> {
+    let mut out = Vec::new();
+    for (path, line, message) in &ws.unreadable {
+        out.push(Diagnostic {
+            path: path.clone(),
+            line: *line,
+            column: 1,
+            code: checks::syntax::CHECK.code,
+            severity: Severity::Error,
+            message: message.clone(),
+            help: "fix the file's syntax".into(),
+            source_line: ws.source_line(path, *line),
+        });
+    }
+    // Recording rules of the inputs are metrics too, labelled as their expressions leave them.
+    let mut ctx_with_records = Context {
+        catalog: ctx.catalog.clone(),
+        scrape_interval: ctx.scrape_interval,
+        external_labels: ctx.external_labels.clone(),
+        scrape: ctx.scrape.clone(),
+    };
+    for _ in 0..2 {
+        for e in &ws.expressions {
+            if let inputs::Role::Rule(r) = &e.role {
+                if let (Some(record), Ok(parsed)) = (&r.record, inputs::parse(e)) {
+                    let mut l = labels::labels(&ctx_with_records, &parsed);
+                    for k in r.labels.keys() {
+                        l.guaranteed.insert(k.clone());
+                    }
+                    ctx_with_records.catalog.metrics.insert(
+                        record.clone(),
+                        Entry {
+                            kind: MetricType::Gauge,
+                            labels: if l.open {
+                                Vec::new()
+                            } else {
+                                l.guaranteed.into_iter().collect()
+                            },
+                            exporter: None,
+                            values: BTreeMap::new(),
+                        },
+                    );
+                }
+            }
+        }
+    }
+    for check in checks::ALL {
+        (check.run)(ws, &ctx_with_records, &mut out);
+    }
+    out.retain(|d| !suppressed(ws, d));
+    out.sort();
+    out.dedup();
+    out
+}
+
+/// `# poolc: ignore CODE reason` on the line above the rule (or the
+/// finding) silences that code there. A reason is required.
+fn suppressed(ws: &Workspace, d: &Diagnostic) -> bool {
+    let rule_line = ws
+        .expressions
+        .iter()
+        .filter(|e| e.path == d.path && e.line <= d.line)
+        .filter_map(|e| match &e.role {
+            inputs::Role::Rule(r) => Some(r.rule_line),
+            _ => None,
+        })
+        .max();
+    let candidates = [Some(d.line), rule_line];
+    candidates.into_iter().flatten().any(|line| {
+        (1..=2).any(|back| {
+            let Some(l) = line.checked_sub(back).filter(|l| *l > 0) else {
+                return false;
+            };
+            let text = ws.source_line(&d.path, l);
+            let Some(rest) = text.trim().strip_prefix("# poolc: ignore ") else {
+                return false;
+            };
+            let mut words = rest.split_whitespace();
+            words.next() == Some(d.code) && words.next().is_some()
+        })
+    })
+}
+
+/// A diagnostic at an expression, with the source line filled in.
+pub fn at(
+    ws: &Workspace,
+    e: &inputs::Expression,
+    code: &'static str,
+    severity: Severity,
+    message: String,
+    help: String,
+) -> Diagnostic {
+    Diagnostic {
+        path: e.path.clone(),
+        line: e.line,
+        column: e.column,
+        code,
+        severity,
+        message,
+        help,
+        source_line: ws.source_line(&e.path, e.line),
+    }
+}
+
+/// The nearest name in `candidates`, for "did you mean".
+pub fn nearest<'a>(name: &str, candidates: impl Iterator<Item = &'a str>) -> Option<&'a str> {
+    candidates
+        .map(|c| (crate::model::edit_distance(name, c), c))
+        .filter(|(d, c)| *d <= (name.len().max(c.len()) / 3).max(2))
+        .min()
+        .map(|(_, c)| c)
+}
+
+/// `poolc lint PATH...`: reads every file (directories recursively, in name
+/// order) and runs the checks with the catalog file's context.
+pub fn lint_paths(
+    paths: &[std::path::PathBuf],
+    catalog: Option<&std::path::Path>,
+) -> Result<Vec<Diagnostic>, String> {
+    let file = match catalog {
+        Some(path) => {
+            let text =
+                std::fs::read_to_string(path).map_err(|e| format!("{}: {e}", path.display()))?;
+            catalog_file::CatalogFile::parse(&text)
+                .map_err(|e| format!("{}: {e}", path.display()))?
+        }
+        None => catalog_file::CatalogFile::default(),
+    };
+    let ctx = file.context().map_err(|e| match catalog {
+        Some(p) => format!("{}: {e}", p.display()),
+        None => e,
+    })?;
+    let mut files = Vec::new();
+    for path in paths {
+        collect_files(path, &mut files)?;
+    }
+    let mut ws = Workspace::default();
+    for path in files {
+        let text =
+            std::fs::read_to_string(&path).map_err(|e| format!("{}: {e}", path.display()))?;
+        ws.add(&path.to_string_lossy().replace('\\', "/"), &text);
+    }
+    Ok(run(&ws, &ctx))
+}
+
+fn collect_files(path: &std::path::Path, out: &mut Vec<std::path::PathBuf>) -> Result<(), String> {
+    let meta = std::fs::metadata(path).map_err(|e| format!("{}: {e}", path.display()))?;
+    if meta.is_file() {
+        out.push(path.to_path_buf());
+        return Ok(());
+    }
+    let mut entries: Vec<std::path::PathBuf> = std::fs::read_dir(path)
+        .map_err(|e| format!("{}: {e}", path.display()))?
+        .filter_map(|e| e.ok().map(|e| e.path()))
+        .collect();
+    entries.sort();
+    for entry in entries {
+        if entry.is_dir() {
+            collect_files(&entry, out)?;
+        } else if matches!(
+            entry.extension().and_then(|e| e.to_str()),
+            Some("yaml" | "yml" | "json" | "cfg")
+        ) {
+            out.push(entry);
+        }
+    }
+    Ok(())
+}
+
+/// The context a cluster's spec implies for its generated files.
+pub fn cluster_context(cluster: &crate::model::Cluster) -> Context {
+    let mut scrape = BTreeMap::new();
+    scrape.insert(
+        format!("{}/{}", cluster.namespace, cluster.lb.name),
+        Exporter::Haproxy,
+    );
+    Context {
+        catalog: Catalog::new(&cluster.exporters, &cluster.metrics),
+        scrape_interval: cluster.scrape_interval.0,
+        external_labels: cluster.monitoring.external_labels.clone(),
+        scrape,
+    }
+}
+
+/// Lints what `generate` would write, cluster by cluster.
+pub fn lint_fileset(model: &crate::model::Model, set: &crate::fileset::FileSet) -> Vec<Diagnostic> {
+    let mut out = Vec::new();
+    for cluster in &model.clusters {
+        let prefix = format!("{}/", cluster.name);
+        let mut ws = Workspace::default();
+        for (path, text) in set.iter() {
+            if path.starts_with(&prefix) && !path.ends_with("kustomization.yaml") {
+                ws.add(&format!("generated/{path}"), text);
+            }
+        }
+        out.extend(run(&ws, &cluster_context(cluster)));
+    }
+    out
+}
