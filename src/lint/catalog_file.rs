@@ -11,7 +11,7 @@ use super::{Catalog, Context};
 use crate::catalog::{Exporter, MetricDecl, Versions};
 use crate::spec::Seconds;
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Default, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct CatalogFile {
     #[serde(default)]
@@ -60,17 +60,5 @@ impl CatalogFile {
                 .unwrap_or_else(|| vec!["cluster".into(), "env".into()]),
             scrape,
         })
-    }
-}
-
-impl Default for CatalogFile {
-    fn default() -> Self {
-        CatalogFile {
-            exporters: None,
-            metrics: Vec::new(),
-            scrape: Vec::new(),
-            scrape_interval: None,
-            external_labels: None,
-        }
     }
 }

@@ -1,0 +1,308 @@
+//! `poolc lint` end to end: a fixture per check with its rendered
+//! diagnostics as a snapshot, the three bugs of the first alert review and
+//! their fixes, realistic rules that must lint clean, every code explained,
+//! and the HAProxy catalog against a real HAProxy's /metrics.
+
+mod common;
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::io::{Read, Write};
+use std::net::{TcpListener, TcpStream};
+use std::path::Path;
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
+
+use common::{poolc, repo_fileset, scratch, stdout, tool};
+
+const CATALOG: &str = "tests/lint/catalog.yaml";
+
+fn lint(args: &[&str]) -> std::process::Output {
+    let mut all = vec!["lint", "--catalog", CATALOG];
+    all.extend_from_slice(args);
+    poolc(Path::new(env!("CARGO_MANIFEST_DIR")), &all)
+}
+
+#[test]
+fn every_check_has_a_fixture_that_triggers_it() {
+    let mut covered = BTreeSet::new();
+    insta::glob!("lint/fixtures/*", |path| {
+        let name = path.file_name().unwrap().to_string_lossy().into_owned();
+        let code = name.split('-').next().unwrap().to_string();
+        let rel = format!("tests/lint/fixtures/{name}");
+        let out = lint(&["--deny", "warnings", &rel]);
+        let text = stdout(&out);
+        assert_eq!(out.status.code(), Some(1), "{name}:\n{text}");
+        assert!(
+            text.contains(&format!(": {code} ")),
+            "{name} does not trigger {code}:\n{text}"
+        );
+        covered.insert(code);
+        insta::assert_snapshot!(text);
+    });
+    let codes: BTreeSet<String> = poolc::lint::checks::ALL
+        .iter()
+        .map(|c| c.code.to_string())
+        .collect();
+    assert_eq!(covered, codes, "every check has a fixture");
+}
+
+#[test]
+fn the_three_review_bugs_are_caught_and_their_fixes_are_clean() {
+    let cases = [
+        (
+            "P003-dropped-by-scrape-filter.yaml",
+            "haproxy_backend_current_queue",
+            "add `haproxy_backend_current_queue` to the keep regex",
+        ),
+        (
+            "P002-unknown-metric.yaml",
+            "keda_scaledobject_errors_total",
+            "did you mean `keda_scaled_object_errors_total`?",
+        ),
+        (
+            "P005-label-not-guaranteed.yaml",
+            "$labels.scaledObject",
+            "keep `scaledObject` in the aggregation",
+        ),
+    ];
+    for (file, names, fix) in cases {
+        let out = lint(&[&format!("tests/lint/fixtures/{file}")]);
+        let text = stdout(&out);
+        assert_eq!(out.status.code(), Some(1), "{file}");
+        assert!(
+            text.contains(names) && text.contains(fix),
+            "{file}:\n{text}"
+        );
+    }
+    let out = lint(&["--deny", "warnings", "tests/lint/fixed"]);
+    assert_eq!(out.status.code(), Some(0), "{}", stdout(&out));
+    assert!(stdout(&out).contains("0 errors, 0 warnings"));
+}
+
+#[test]
+fn realistic_rules_lint_without_errors() {
+    let path = "tests/lint/valid/realistic-rules.yaml";
+    let text = std::fs::read_to_string(Path::new(env!("CARGO_MANIFEST_DIR")).join(path)).unwrap();
+    assert!(text.matches("- alert:").count() >= 40);
+    let out = lint(&["--deny", "warnings", path]);
+    assert_eq!(out.status.code(), Some(0), "{}", stdout(&out));
+}
+
+#[test]
+fn generated_output_lints_clean_with_the_specs_context() {
+    let model = poolc::pipeline::load_model(Path::new("specs")).unwrap();
+    let set = repo_fileset();
+    let findings = poolc::lint::lint_fileset(&model, &set);
+    assert!(
+        findings.is_empty(),
+        "{}",
+        poolc::report::human::render(&findings)
+    );
+}
+
+#[test]
+fn json_and_github_formats() {
+    for format in ["json", "github", "sarif"] {
+        let out = lint(&[
+            "--format",
+            format,
+            "tests/lint/fixtures/P002-unknown-metric.yaml",
+        ]);
+        assert_eq!(out.status.code(), Some(1));
+        let text = stdout(&out);
+        if format != "github" {
+            serde_json::from_str::<serde_json::Value>(&text).expect("valid JSON");
+        }
+        insta::assert_snapshot!(format!("format_{format}"), text);
+    }
+}
+
+#[test]
+fn explain_prints_every_code() {
+    for check in poolc::lint::checks::ALL {
+        let out = poolc(Path::new("."), &["explain", check.code]);
+        assert_eq!(out.status.code(), Some(0), "{}", check.code);
+        let text = stdout(&out);
+        for part in ["What it does:", "Why it matters:", "Example:", "Instead:"] {
+            assert!(text.contains(part), "{}: no `{part}`", check.code);
+        }
+    }
+    assert_eq!(
+        poolc(Path::new("."), &["explain", "P999"]).status.code(),
+        Some(2)
+    );
+}
+
+#[test]
+fn bad_input_to_lint_exits_2() {
+    let dir = scratch("lint-bad");
+    std::fs::write(
+        dir.join("catalog.yaml"),
+        "exporters:\n  keda: 2.16\n  nope: 1\n",
+    )
+    .unwrap();
+    let out = poolc(&dir, &["lint", "--catalog", "catalog.yaml", "."]);
+    assert_eq!(out.status.code(), Some(2));
+    let out = poolc(&dir, &["lint", "missing-dir"]);
+    assert_eq!(out.status.code(), Some(2));
+}
+
+#[test]
+fn suppression_needs_a_reason() {
+    let dir = scratch("lint-suppress");
+    let rule = "groups:\n  - name: g\n    rules:\n      # poolc: ignore P002{reason}\n      - alert: A\n        expr: nope_total > 1\n        labels: {severity: warning}\n        annotations: {summary: s}\n";
+    std::fs::write(
+        dir.join("with.yaml"),
+        rule.replace("{reason}", " exporter ships next week"),
+    )
+    .unwrap();
+    std::fs::write(dir.join("without.yaml"), rule.replace("{reason}", "")).unwrap();
+    assert_eq!(poolc(&dir, &["lint", "with.yaml"]).status.code(), Some(0));
+    assert_eq!(
+        poolc(&dir, &["lint", "without.yaml"]).status.code(),
+        Some(1)
+    );
+}
+
+fn free_port() -> u16 {
+    TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+fn scrape(port: u16) -> Option<String> {
+    let mut stream = TcpStream::connect(("127.0.0.1", port)).ok()?;
+    stream.set_read_timeout(Some(Duration::from_secs(5))).ok()?;
+    stream
+        .write_all(b"GET /metrics HTTP/1.0\r\nHost: localhost\r\n\r\n")
+        .ok()?;
+    let mut body = String::new();
+    stream.read_to_string(&mut body).ok()?;
+    let (head, body) = body.split_once("\r\n\r\n")?;
+    if !head
+        .to_ascii_lowercase()
+        .contains("transfer-encoding: chunked")
+    {
+        return Some(body.to_string());
+    }
+    // Chunked even for HTTP/1.0 clients: size line, data, CRLF, until 0.
+    let mut out = String::new();
+    let mut rest = body;
+    loop {
+        let (size, after) = rest.split_once("\r\n")?;
+        let size = usize::from_str_radix(size.trim(), 16).ok()?;
+        if size == 0 {
+            return Some(out);
+        }
+        out.push_str(after.get(..size)?);
+        rest = after.get(size + 2..)?;
+    }
+}
+
+#[test]
+fn the_haproxy_catalog_matches_a_real_haproxy() {
+    let Some(haproxy) = tool("haproxy", "apt-get install -y haproxy") else {
+        return;
+    };
+    let version =
+        String::from_utf8_lossy(&Command::new(&haproxy).arg("-v").output().unwrap().stdout)
+            .into_owned();
+    let number = version.split_whitespace().nth(2).unwrap_or("");
+    let minor: poolc::catalog::Version = number
+        .split('.')
+        .take(2)
+        .collect::<Vec<_>>()
+        .join(".")
+        .parse()
+        .unwrap();
+
+    // The generated staging config, bound to free loopback ports.
+    let set = repo_fileset();
+    let mut config = set.get("staging/haproxy.cfg").unwrap().to_string();
+    let metrics_port = free_port();
+    config = config.replace("bind :9404", &format!("bind 127.0.0.1:{metrics_port}"));
+    for port in [8404, 3234, 2234] {
+        config = config.replace(
+            &format!("bind :{port}"),
+            &format!("bind 127.0.0.1:{}", free_port()),
+        );
+    }
+    let dir = scratch("haproxy-run");
+    std::fs::write(dir.join("haproxy.cfg"), &config).unwrap();
+    let mut child = Command::new(&haproxy)
+        .args(["-db", "-f"])
+        .arg(dir.join("haproxy.cfg"))
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let deadline = Instant::now() + Duration::from_secs(10);
+    let body = loop {
+        if let Some(body) = scrape(metrics_port) {
+            break body;
+        }
+        assert!(Instant::now() < deadline, "haproxy did not serve /metrics");
+        std::thread::sleep(Duration::from_millis(100));
+    };
+    let _ = child.kill();
+    let _ = child.wait();
+
+    let versions = poolc::catalog::Versions {
+        haproxy: minor,
+        ..poolc::catalog::Versions::newest()
+    };
+    let catalog: BTreeMap<&str, &poolc::catalog::KnownMetric> =
+        poolc::catalog::builtin::for_versions(&versions)
+            .into_iter()
+            .filter(|m| m.exporter == poolc::catalog::Exporter::Haproxy)
+            .map(|m| (m.name.as_str(), m))
+            .collect();
+    let mut families = 0;
+    for line in body.lines() {
+        if let Some(rest) = line.strip_prefix("# TYPE ") {
+            let mut words = rest.split_whitespace();
+            let (name, kind) = (words.next().unwrap(), words.next().unwrap());
+            let entry = catalog.get(name).unwrap_or_else(|| {
+                panic!("HAProxy {number} exposes {name}, the catalog does not know it")
+            });
+            assert_eq!(format!("{:?}", entry.kind).to_lowercase(), kind, "{name}");
+            families += 1;
+        } else if !line.starts_with('#') && !line.is_empty() {
+            let name = line.split(['{', ' ']).next().unwrap();
+            let labels: Vec<&str> = line
+                .split_once('{')
+                .and_then(|(_, rest)| rest.split_once('}'))
+                .map(|(labels, _)| {
+                    labels
+                        .split(',')
+                        .filter_map(|kv| kv.split_once('=').map(|(k, _)| k))
+                        .collect()
+                })
+                .unwrap_or_default();
+            let entry = catalog
+                .get(name)
+                .unwrap_or_else(|| panic!("series {line}: not in the catalog"));
+            for label in labels {
+                assert!(
+                    entry.labels.iter().any(|l| l == label),
+                    "{name} has label {label}, the catalog says {:?}",
+                    entry.labels
+                );
+            }
+        }
+    }
+    assert!(families > 100, "only {families} families scraped");
+    // The names poolc's own rules depend on are really there.
+    for name in [
+        "haproxy_backend_current_queue",
+        "haproxy_backend_current_sessions",
+        "haproxy_backend_active_servers",
+    ] {
+        assert!(
+            body.contains(&format!("{name}{{proxy=\"bk_amd64\"}}")),
+            "{name}"
+        );
+    }
+}
