@@ -25,6 +25,10 @@ fmt:
 clippy:
     cargo clippy --all-targets -- -D warnings
 
+# The PromQL gate over everything generated.
+lint:
+    cargo run --quiet --release -- lint generated/
+
 # What CI runs, on this machine.
 ci:
     bash .ci/run
