@@ -76,7 +76,7 @@ defaults:
 pools:
 "#,
         env = cluster % 3,
-        keda = [13, 16, 20][cluster % 3],
+        keda = [14, 16, 20][cluster % 3],
     );
     for p in 0..pools {
         let arm = p % 3 == 1;
