@@ -3,13 +3,17 @@
 default:
     @just --list
 
+# The poolc to run: an installed binary when POOLC names one (CI), else a
+# release build of this checkout.
+poolc := env_var_or_default("POOLC", "cargo run --quiet --release --")
+
 # Compile specs/ into generated/ (nothing is written if anything fails).
 generate:
-    cargo run --quiet --release -- generate
+    {{poolc}} generate
 
 # Exit 1 with a diff if generated/ is not what `generate` would write.
 check:
-    cargo run --quiet --release -- check
+    {{poolc}} check
 
 # The whole test suite (real promtool, haproxy and kubectl where installed).
 test:
@@ -27,7 +31,7 @@ clippy:
 
 # The PromQL gate over everything generated.
 lint:
-    cargo run --quiet --release -- lint generated/
+    {{poolc}} lint generated/
 
 # What CI runs, on this machine.
 ci:

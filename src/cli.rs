@@ -8,6 +8,7 @@ use clap::{Parser, Subcommand};
 #[command(
     name = "poolc",
     version,
+    propagate_version = true,
     about = "Compile autoscaled CI build-worker pool specs into KEDA, HAProxy, Karpenter and monitoring artifacts",
     after_help = "Exit codes: 0 ok, 1 findings or stale generated/, 2 bad input or usage."
 )]
@@ -68,6 +69,23 @@ pub enum Command {
         /// `--deny warnings`: warnings also exit 1.
         #[arg(long, value_parser = ["warnings"])]
         deny: Option<String>,
+    },
+    /// Print a shell completion script.
+    #[command(
+        after_help = "Examples:\n  poolc completions bash > /etc/bash_completion.d/poolc\n  poolc completions zsh > \"${fpath[1]}/_poolc\""
+    )]
+    Completions {
+        #[arg(value_enum)]
+        shell: clap_complete::Shell,
+    },
+    /// Print the man page (roff), or write one page per command to a directory.
+    #[command(
+        after_help = "Examples:\n  poolc man | man -l -\n  poolc man --dir /usr/local/share/man/man1 && man poolc-plan"
+    )]
+    Man {
+        /// Write poolc.1 and poolc-<command>.1 here instead of printing poolc.1.
+        #[arg(long)]
+        dir: Option<PathBuf>,
     },
     /// Write a commented starter spec for a new cluster to specs/<cluster>.yaml.
     #[command(after_help = "Example:\n  poolc init staging-eu && poolc generate")]

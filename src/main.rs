@@ -5,7 +5,7 @@ mod cli;
 
 use std::process::ExitCode;
 
-use clap::Parser;
+use clap::{CommandFactory, Parser};
 use cli::{Cli, Command};
 use poolc::pipeline::{self, Failure};
 
@@ -25,6 +25,12 @@ fn main() -> ExitCode {
         }
         Command::Explain { what, specs } => explain(&what, &specs),
         Command::Init { cluster, specs } => init(&cluster, &specs),
+        Command::Completions { shell } => {
+            let mut command = Cli::command();
+            clap_complete::generate(shell, &mut command, "poolc", &mut std::io::stdout());
+            ExitCode::SUCCESS
+        }
+        Command::Man { dir } => man(dir.as_deref()),
         Command::Lint {
             paths,
             catalog,
@@ -142,6 +148,26 @@ fn explain_pool(target: &str, specs: &std::path::Path) -> ExitCode {
                 "error: no pool {target}; the specs define {}",
                 known.join(", ")
             );
+            ExitCode::from(2)
+        }
+    }
+}
+
+/// Without a directory, the top page on stdout; with one, a page per
+/// command (poolc.1, poolc-generate.1, ...) as `man poolc-generate` expects.
+fn man(dir: Option<&std::path::Path>) -> ExitCode {
+    // `poolc help` is --help in another form; it gets no page of its own.
+    let command = Cli::command().disable_help_subcommand(true);
+    let written = match dir {
+        Some(dir) => std::fs::create_dir_all(dir)
+            .and_then(|()| clap_mangen::generate_to(command, dir))
+            .map(|()| println!("poolc: wrote man pages to {}", dir.display())),
+        None => clap_mangen::Man::new(command).render(&mut std::io::stdout()),
+    };
+    match written {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("error: cannot write the man pages: {e}");
             ExitCode::from(2)
         }
     }

@@ -40,6 +40,9 @@ pub struct FieldChange {
 
 #[derive(Debug, Clone, Serialize)]
 pub struct Plan {
+    /// What a reviewer must not miss, one line each: capacity limits, LB
+    /// slots, replica bounds and alert thresholds that moved.
+    pub consequences: Vec<String>,
     pub changes: Vec<ObjectChange>,
 }
 
@@ -56,6 +59,7 @@ impl Plan {
 /// Compares what would be generated with what is in `root`.
 pub fn plan(set: &FileSet, root: &Path) -> Result<Plan, FileSetError> {
     let mut changes = Vec::new();
+    let mut consequences = Vec::new();
     for change in set.changes(root)? {
         let path = change.path().to_string();
         let old = match change {
@@ -63,9 +67,18 @@ pub fn plan(set: &FileSet, root: &Path) -> Result<Plan, FileSetError> {
             _ => Some(read_lossy(&root.join(&path))?),
         };
         let new = set.get(&path);
-        changes.extend(compare_file(&path, old.as_deref(), new));
+        let (objects, found) = compare_file(&path, old.as_deref(), new);
+        changes.extend(objects);
+        for line in found {
+            if !consequences.contains(&line) {
+                consequences.push(line);
+            }
+        }
     }
-    Ok(Plan { changes })
+    Ok(Plan {
+        consequences,
+        changes,
+    })
 }
 
 fn read_lossy(path: &Path) -> Result<String, FileSetError> {
@@ -79,10 +92,15 @@ fn read_lossy(path: &Path) -> Result<String, FileSetError> {
 
 type Key = (String, Option<String>, String);
 
-fn compare_file(path: &str, old: Option<&str>, new: Option<&str>) -> Vec<ObjectChange> {
+fn compare_file(
+    path: &str,
+    old: Option<&str>,
+    new: Option<&str>,
+) -> (Vec<ObjectChange>, Vec<String>) {
     let old_objects = old.map(|t| objects(path, t)).unwrap_or_default();
     let new_objects = new.map(|t| objects(path, t)).unwrap_or_default();
     let mut out = Vec::new();
+    let mut found = Vec::new();
     for (key, new_value) in &new_objects {
         let (action, fields) = match old_objects.get(key) {
             None => (Action::Added, Vec::new()),
@@ -90,6 +108,7 @@ fn compare_file(path: &str, old: Option<&str>, new: Option<&str>) -> Vec<ObjectC
             Some(old_value) => {
                 let mut fields = Vec::new();
                 diff_values("", old_value, new_value, &mut fields);
+                found.extend(consequences(key, new_value, &fields));
                 (Action::Changed, fields)
             }
         };
@@ -98,7 +117,124 @@ fn compare_file(path: &str, old: Option<&str>, new: Option<&str>) -> Vec<ObjectC
     for key in old_objects.keys().filter(|k| !new_objects.contains_key(*k)) {
         out.push(object_change(path, key, Action::Removed, Vec::new()));
     }
+    (out, found)
+}
+
+/// The changed fields that carry a pool's capacity or its alerting, said
+/// the way a reviewer would say them.
+fn consequences(key: &Key, new: &Value, fields: &[FieldChange]) -> Vec<String> {
+    let (kind, name) = (key.0.as_str(), key.2.as_str());
+    let mut out = Vec::new();
+    for f in fields {
+        let (Some(old_v), Some(new_v)) = (&f.old, &f.new) else {
+            continue;
+        };
+        let moved = format!("{old_v} → {new_v}");
+        match kind {
+            "NodePool" => {
+                if let Some(resource) = f.path.strip_prefix("spec.limits.") {
+                    out.push(format!("NodePool {name} limits.{resource} {moved}"));
+                }
+            }
+            "ScaledObject" | "ScaledJob" => {
+                if let Some(bound) = ["minReplicaCount", "maxReplicaCount"]
+                    .into_iter()
+                    .find(|b| f.path == format!("spec.{b}"))
+                {
+                    out.push(format!("{kind} {name} {bound} {moved}"));
+                }
+                if f.path.starts_with("spec.fallback.") {
+                    let what = f.path.trim_start_matches("spec.fallback.");
+                    out.push(format!("{kind} {name} fallback {what} {moved}"));
+                }
+            }
+            "PodDisruptionBudget" => {
+                if let Some(bound) = f.path.strip_prefix("spec.") {
+                    out.push(format!("PodDisruptionBudget {name} {bound} {moved}"));
+                }
+            }
+            "PrometheusRule" => out.extend(threshold_change(f)),
+            "File" if name.ends_with("haproxy.cfg") => out.extend(slots_change(new, f)),
+            _ => {}
+        }
+    }
     out
+}
+
+/// `rules[PoolQueueBacklog pool=amd64].expr` whose numbers alone changed:
+/// "PoolQueueBacklog threshold for amd64 20 → 30".
+fn threshold_change(f: &FieldChange) -> Option<String> {
+    let rule = f.path.strip_suffix("].expr")?.rsplit_once(".rules[")?.1;
+    let (alert, pool) = match rule.split_once(" pool=") {
+        Some((alert, pool)) => (alert, format!(" for {pool}")),
+        None => (rule, String::new()),
+    };
+    let (old, new) = (f.old.as_deref()?, f.new.as_deref()?);
+    let (old_shape, old_numbers) = numbers(old);
+    let (new_shape, new_numbers) = numbers(new);
+    if old_shape != new_shape {
+        return None;
+    }
+    let moved: Vec<String> = old_numbers
+        .iter()
+        .zip(&new_numbers)
+        .filter(|(a, b)| a != b)
+        .map(|(a, b)| format!("{a} → {b}"))
+        .collect();
+    (!moved.is_empty()).then(|| format!("{alert} threshold{pool} {}", moved.join(", ")))
+}
+
+/// An expression with its numbers cut out, and the numbers in order.
+fn numbers(expr: &str) -> (String, Vec<String>) {
+    let mut shape = String::new();
+    let mut found = Vec::new();
+    let mut current = String::new();
+    let mut in_quotes = false;
+    for c in expr.chars() {
+        if c == '"' {
+            in_quotes = !in_quotes;
+        }
+        let numeric = c.is_ascii_digit() || (c == '.' && !current.is_empty());
+        let starts_word = shape.ends_with(|p: char| p.is_alphanumeric() || p == '_' || p == ':');
+        if !in_quotes && numeric && (!current.is_empty() || !starts_word) {
+            current.push(c);
+            continue;
+        }
+        if !current.is_empty() {
+            found.push(std::mem::take(&mut current));
+            shape.push('#');
+        }
+        shape.push(c);
+    }
+    if !current.is_empty() {
+        found.push(current);
+        shape.push('#');
+    }
+    (shape, found)
+}
+
+/// A changed `server-template` line: the backend it belongs to and its slots.
+fn slots_change(new: &Value, f: &FieldChange) -> Option<String> {
+    let slots = |line: &str| -> Option<String> {
+        let mut words = line.split_whitespace();
+        (words.next()? == "server-template").then_some(())?;
+        words.next()?;
+        words.next().map(str::to_string)
+    };
+    let (old, new_slots) = (slots(f.old.as_deref()?)?, slots(f.new.as_deref()?)?);
+    let index: usize = f
+        .path
+        .trim_start_matches('[')
+        .trim_end_matches(']')
+        .parse()
+        .ok()?;
+    let lines = new.as_array()?;
+    let backend = lines[..index.min(lines.len())]
+        .iter()
+        .rev()
+        .filter_map(Value::as_str)
+        .find_map(|l| l.strip_prefix("backend "))?;
+    Some(format!("HAProxy {backend} slots {old} → {new_slots}"))
 }
 
 fn object_change(path: &str, key: &Key, action: Action, fields: Vec<FieldChange>) -> ObjectChange {
@@ -270,6 +406,13 @@ pub fn render_text(plan: &Plan) -> String {
         return "No changes: generated/ is current.\n".to_string();
     }
     let mut s = format!("Plan: {}.\n\n", summary(plan));
+    if !plan.consequences.is_empty() {
+        s.push_str("Consequences:\n");
+        for line in &plan.consequences {
+            let _ = writeln!(s, "  * {line}");
+        }
+        s.push('\n');
+    }
     for c in &plan.changes {
         let sign = match c.action {
             Action::Added => "+",
@@ -289,6 +432,13 @@ pub fn render_markdown(plan: &Plan) -> String {
         return "### poolc plan\n\nNo changes: `generated/` is current.\n".to_string();
     }
     let mut s = format!("### poolc plan\n\n**{}.**\n\n", summary(plan));
+    if !plan.consequences.is_empty() {
+        s.push_str("Consequences:\n\n");
+        for line in &plan.consequences {
+            let _ = writeln!(s, "- {}", line.replace('|', "\\|"));
+        }
+        s.push_str("\nObjects:\n\n");
+    }
     for c in &plan.changes {
         let verb = match c.action {
             Action::Added => "added",

@@ -123,3 +123,101 @@ fn specs_with_a_bom_and_crlf_line_endings_compile_the_same() {
         stderr(&check)
     );
 }
+
+/// The subcommands `poolc --help` lists, so a new command is covered by the
+/// tests below without editing them.
+fn subcommands(dir: &std::path::Path) -> Vec<String> {
+    let help = stdout(&poolc(dir, &["--help"]));
+    let listed: Vec<String> = help
+        .split("Commands:")
+        .nth(1)
+        .expect("--help lists commands")
+        .lines()
+        .skip(1)
+        .take_while(|l| l.starts_with("  "))
+        .filter_map(|l| l.split_whitespace().next())
+        .filter(|c| *c != "help")
+        .map(str::to_string)
+        .collect();
+    assert!(listed.len() >= 9, "too few commands in --help:\n{help}");
+    listed
+}
+
+#[test]
+fn every_command_has_an_example_in_its_help() {
+    let dir = with_repo_specs("cli-help");
+    for command in subcommands(&dir) {
+        let out = poolc(&dir, &[&command, "--help"]);
+        assert_eq!(out.status.code(), Some(0), "{command} --help");
+        let help = stdout(&out);
+        assert!(
+            help.contains("Example") && help.contains(&format!("poolc {command}")),
+            "`poolc {command} --help` shows no example of itself:\n{help}"
+        );
+    }
+}
+
+#[test]
+fn bash_completion_loads_and_offers_every_command() {
+    let dir = with_repo_specs("cli-completions");
+    let Some(bash) = common::tool("bash", "apt-get install -y bash") else {
+        return;
+    };
+    let script = stdout(&poolc(&dir, &["completions", "bash"]));
+    fs::write(dir.join("poolc.bash"), &script).unwrap();
+    // Load the script, then ask it what follows `poolc ` and `poolc plan --format `.
+    let ask = r#"source ./poolc.bash
+complete -p poolc
+COMP_WORDS=(poolc ""); COMP_CWORD=1; COMP_LINE="poolc "; COMP_POINT=6
+_poolc poolc "" poolc; echo "top: ${COMPREPLY[*]}"
+COMP_WORDS=(poolc plan --format ""); COMP_CWORD=3; COMP_LINE="poolc plan --format "; COMP_POINT=20
+_poolc poolc "" --format; echo "format: ${COMPREPLY[*]}""#;
+    let out = std::process::Command::new(bash)
+        .args(["-c", ask])
+        .current_dir(&dir)
+        .output()
+        .unwrap();
+    let text = stdout(&out);
+    assert!(out.status.success(), "{}{}", text, stderr(&out));
+    assert!(text.contains("-F _poolc poolc"), "{text}");
+    let top = text.lines().find(|l| l.starts_with("top: ")).unwrap();
+    for command in subcommands(&dir) {
+        assert!(
+            top.split_whitespace().any(|w| w == command),
+            "{command} missing from {top}"
+        );
+    }
+    assert!(text.contains("format: text markdown json"), "{text}");
+    for shell in ["zsh", "fish", "elvish", "powershell"] {
+        let out = poolc(&dir, &["completions", shell]);
+        assert_eq!(out.status.code(), Some(0), "{shell}");
+        assert!(
+            stdout(&out).contains("init"),
+            "{shell} completion lacks commands"
+        );
+    }
+}
+
+#[test]
+fn man_pages_cover_every_command_with_its_example() {
+    let dir = with_repo_specs("cli-man");
+    let out = poolc(&dir, &["man", "--dir", "man"]);
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    let top = fs::read_to_string(dir.join("man/poolc.1")).unwrap();
+    assert!(top.contains(".TH poolc 1"), "{top}");
+    for command in subcommands(&dir) {
+        let page = fs::read_to_string(dir.join(format!("man/poolc-{command}.1")))
+            .unwrap_or_else(|e| panic!("no page for {command}: {e}"));
+        assert!(page.contains(&format!(".TH poolc-{command} 1")), "{page}");
+        assert!(page.contains("Example"), "poolc-{command}.1 has no example");
+        assert!(
+            top.contains(&format!("poolc\\-{command}(1)")),
+            "poolc.1 does not list {command}"
+        );
+    }
+    assert_eq!(
+        stdout(&poolc(&dir, &["man"])),
+        top,
+        "`poolc man` prints poolc.1"
+    );
+}

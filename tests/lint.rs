@@ -101,6 +101,48 @@ fn generated_output_lints_clean_with_the_specs_context() {
 }
 
 #[test]
+fn lint_of_a_generated_tree_takes_each_clusters_catalog() {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR"));
+    let out = poolc(root, &["lint", "generated/"]);
+    assert_eq!(out.status.code(), Some(0), "{}", stdout(&out));
+
+    // A metric only the cluster's spec declares, and one KEDA 2.16 still has
+    // but 2.17 removed: the nearest poolc-catalog.yaml decides.
+    let dir = scratch("lint-nearest-catalog");
+    let rules = "groups:\n- name: g\n  rules:\n  - record: team:jobs:sum\n    expr: sum(buildkite_queues_scheduled_jobs_count) + sum(keda_resource_totals)\n";
+    for cluster in ["old", "new"] {
+        std::fs::create_dir_all(dir.join(format!("{cluster}/prometheus"))).unwrap();
+        std::fs::write(dir.join(format!("{cluster}/prometheus/rules.yaml")), rules).unwrap();
+    }
+    let catalog =
+        std::fs::read_to_string(root.join("generated/production/poolc-catalog.yaml")).unwrap();
+    assert!(catalog.contains("keda: \"2.16\""), "{catalog}");
+    std::fs::write(dir.join("old/poolc-catalog.yaml"), &catalog).unwrap();
+    std::fs::write(
+        dir.join("new/poolc-catalog.yaml"),
+        catalog.replace("keda: \"2.16\"", "keda: \"2.17\""),
+    )
+    .unwrap();
+    let out = poolc(&dir, &["lint", "."]);
+    let report = stdout(&out);
+    assert_eq!(out.status.code(), Some(1), "{report}");
+    assert!(
+        report.contains("./new/prometheus/rules.yaml:5:")
+            && report.contains("keda_resource_totals"),
+        "{report}"
+    );
+    assert!(
+        !report.contains("./old/"),
+        "the 2.16 cluster was judged by another catalog:\n{report}"
+    );
+    assert!(
+        !report.contains("metric `buildkite_queues_scheduled_jobs_count`"),
+        "{report}"
+    );
+    assert!(report.contains("1 error"), "{report}");
+}
+
+#[test]
 fn json_and_github_formats() {
     for format in ["json", "github", "sarif"] {
         let out = lint(&[

@@ -61,7 +61,7 @@ pub enum MetricType {
 
 /// A metric the user declares: one their own exporter exposes, such as a CI
 /// system's queue depth.
-#[derive(Debug, Clone, PartialEq, Eq, Deserialize, schemars::JsonSchema)]
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize, serde::Serialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct MetricDecl {
     pub name: String,

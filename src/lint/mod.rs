@@ -296,13 +296,49 @@ pub fn nearest<'a>(name: &str, candidates: impl Iterator<Item = &'a str>) -> Opt
         .map(|(_, c)| c)
 }
 
+/// The catalog file `generate` writes beside each cluster's outputs.
+pub const CATALOG_FILE: &str = "poolc-catalog.yaml";
+
 /// `poolc lint PATH...`: reads every file (directories recursively, in name
-/// order) and runs the checks with the catalog file's context.
+/// order) and runs the checks. With `--catalog`, that file's context applies to
+/// everything; otherwise each file takes the nearest `poolc-catalog.yaml` in
+/// its directory or a parent (so `poolc lint generated/` judges each cluster by
+/// its own versions), and files with none take the newest versions.
 pub fn lint_paths(
     paths: &[std::path::PathBuf],
     catalog: Option<&std::path::Path>,
 ) -> Result<Vec<Diagnostic>, String> {
-    let file = match catalog {
+    let mut files = Vec::new();
+    for path in paths {
+        collect_files(path, &mut files)?;
+    }
+    files.retain(|f| f.file_name().is_none_or(|n| n != CATALOG_FILE));
+    // Files grouped by the catalog file that applies to them.
+    let mut groups: BTreeMap<Option<std::path::PathBuf>, Vec<std::path::PathBuf>> = BTreeMap::new();
+    for file in files {
+        let applies = match catalog {
+            Some(path) => Some(path.to_path_buf()),
+            None => nearest_catalog(&file),
+        };
+        groups.entry(applies).or_default().push(file);
+    }
+    let mut out = Vec::new();
+    for (catalog, files) in groups {
+        let ctx = read_catalog(catalog.as_deref())?;
+        let mut ws = Workspace::default();
+        for path in files {
+            let text =
+                std::fs::read_to_string(&path).map_err(|e| format!("{}: {e}", path.display()))?;
+            ws.add(&path.to_string_lossy().replace('\\', "/"), &text);
+        }
+        out.extend(run(&ws, &ctx));
+    }
+    out.sort();
+    Ok(out)
+}
+
+fn read_catalog(path: Option<&std::path::Path>) -> Result<Context, String> {
+    let file = match path {
         Some(path) => {
             let text =
                 std::fs::read_to_string(path).map_err(|e| format!("{}: {e}", path.display()))?;
@@ -311,21 +347,17 @@ pub fn lint_paths(
         }
         None => catalog_file::CatalogFile::default(),
     };
-    let ctx = file.context().map_err(|e| match catalog {
+    file.context().map_err(|e| match path {
         Some(p) => format!("{}: {e}", p.display()),
         None => e,
-    })?;
-    let mut files = Vec::new();
-    for path in paths {
-        collect_files(path, &mut files)?;
-    }
-    let mut ws = Workspace::default();
-    for path in files {
-        let text =
-            std::fs::read_to_string(&path).map_err(|e| format!("{}: {e}", path.display()))?;
-        ws.add(&path.to_string_lossy().replace('\\', "/"), &text);
-    }
-    Ok(run(&ws, &ctx))
+    })
+}
+
+fn nearest_catalog(file: &std::path::Path) -> Option<std::path::PathBuf> {
+    file.ancestors()
+        .skip(1)
+        .map(|dir| dir.join(CATALOG_FILE))
+        .find(|candidate| candidate.is_file())
 }
 
 fn collect_files(path: &std::path::Path, out: &mut Vec<std::path::PathBuf>) -> Result<(), String> {
@@ -352,33 +384,43 @@ fn collect_files(path: &std::path::Path, out: &mut Vec<std::path::PathBuf>) -> R
     Ok(())
 }
 
-/// The context a cluster's spec implies for its generated files.
-pub fn cluster_context(cluster: &crate::model::Cluster) -> Context {
-    let mut scrape = BTreeMap::new();
-    scrape.insert(
-        format!("{}/{}", cluster.namespace, cluster.lb.name),
-        Exporter::Haproxy,
-    );
-    Context {
-        catalog: Catalog::new(&cluster.exporters, &cluster.metrics),
-        scrape_interval: cluster.scrape_interval.0,
-        external_labels: cluster.monitoring.external_labels.clone(),
-        scrape,
-    }
-}
-
-/// Lints what `generate` would write, cluster by cluster.
+/// Lints what `generate` would write, cluster by cluster, with the context
+/// of the cluster's own `poolc-catalog.yaml`: the same file a later
+/// `poolc lint generated/` reads, so both always judge alike.
 pub fn lint_fileset(model: &crate::model::Model, set: &crate::fileset::FileSet) -> Vec<Diagnostic> {
     let mut out = Vec::new();
     for cluster in &model.clusters {
         let prefix = format!("{}/", cluster.name);
+        let catalog_path = format!("{prefix}{CATALOG_FILE}");
+        let ctx = set
+            .get(&catalog_path)
+            .ok_or_else(|| format!("{catalog_path} was not rendered"))
+            .and_then(catalog_file::CatalogFile::parse)
+            .and_then(|file| file.context());
+        let ctx = match ctx {
+            Ok(ctx) => ctx,
+            Err(message) => {
+                out.push(Diagnostic {
+                    path: format!("generated/{catalog_path}"),
+                    line: 1,
+                    column: 1,
+                    code: checks::syntax::CHECK.code,
+                    severity: Severity::Error,
+                    message,
+                    help: "poolc wrote a catalog it cannot read back; please report this".into(),
+                    source_line: String::new(),
+                });
+                continue;
+            }
+        };
         let mut ws = Workspace::default();
         for (path, text) in set.iter() {
-            if path.starts_with(&prefix) && !path.ends_with("kustomization.yaml") {
+            let skip = path.ends_with("kustomization.yaml") || path == catalog_path;
+            if path.starts_with(&prefix) && !skip {
                 ws.add(&format!("generated/{path}"), text);
             }
         }
-        out.extend(run(&ws, &cluster_context(cluster)));
+        out.extend(run(&ws, &ctx));
     }
     out
 }

@@ -1,6 +1,7 @@
 //! A `kustomization.yaml` per cluster, so `kubectl apply -k generated/<cluster>`
 //! applies every Kubernetes manifest poolc wrote for it (and nothing else:
-//! rule files for promtool and dashboards are not Kubernetes objects).
+//! rule files for promtool, dashboards and the lint catalog are not
+//! Kubernetes objects).
 
 use serde::Serialize;
 
@@ -43,6 +44,7 @@ pub fn render(cluster: &Cluster, files: &[File]) -> Result<Vec<File>, RenderErro
         .iter()
         .filter_map(|f| f.path.strip_prefix(&prefix))
         .filter(|rest| rest.ends_with(".yaml") && !rest.contains('/'))
+        .filter(|rest| *rest != super::catalog::FILE)
         .map(str::to_string)
         .collect();
     let config_map_generator: Vec<ConfigMapGenerator> = files

@@ -2,6 +2,7 @@
 //! `render(&Cluster) -> Result<Vec<File>, RenderError>`. Kubernetes objects are
 //! typed serde structs; minijinja is only for real text formats (haproxy.cfg).
 
+pub mod catalog;
 pub mod dashboard;
 pub mod haproxy;
 pub mod k8s;
@@ -55,6 +56,7 @@ pub fn render_cluster(cluster: &Cluster) -> Result<Vec<File>, RenderError> {
     files.extend(rules::render(cluster)?);
     files.extend(dashboard::render(cluster)?);
     files.extend(promtool_tests::render(cluster)?);
+    files.extend(catalog::render(cluster)?);
     let kustomization = kustomize::render(cluster, &files)?;
     files.extend(kustomization);
     Ok(files)
