@@ -15,7 +15,6 @@ pub fn starter_spec(cluster: &str) -> Result<String, String> {
 }
 
 const STARTER: &str = r#"# yaml-language-server: $schema=../generated/poolc.schema.json
-# yaml-language-server: $schema=../poolc.schema.json
 # The CLUSTER build-worker fleet. `poolc generate` compiles this file into
 # generated/CLUSTER/; the README's spec reference lists every field.
 cluster:

@@ -221,3 +221,48 @@ fn man_pages_cover_every_command_with_its_example() {
         "`poolc man` prints poolc.1"
     );
 }
+
+#[test]
+fn init_then_generate_and_lint_are_clean() {
+    let dir = common::scratch("cli-init");
+    let out = poolc(&dir, &["init", "edge-eu"]);
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    let spec = fs::read_to_string(dir.join("specs/edge-eu.yaml")).unwrap();
+    assert!(
+        spec.contains("name: edge-eu") && spec.contains("jobs:"),
+        "{spec}"
+    );
+
+    let out = poolc(&dir, &["generate"]);
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    for file in [
+        "keda.yaml",
+        "haproxy.cfg",
+        "karpenter.yaml",
+        "prometheus/rules.test.yaml",
+    ] {
+        assert!(
+            dir.join("generated/edge-eu").join(file).is_file(),
+            "no {file}"
+        );
+    }
+    let out = poolc(&dir, &["lint", "--deny", "warnings", "generated/"]);
+    assert_eq!(out.status.code(), Some(0), "{}", stdout(&out));
+    assert!(
+        stdout(&out).contains("0 errors, 0 warnings"),
+        "{}",
+        stdout(&out)
+    );
+
+    // Never over an existing spec; never a name that is not a DNS label.
+    let again = poolc(&dir, &["init", "edge-eu"]);
+    assert_eq!(again.status.code(), Some(2));
+    assert!(
+        stderr(&again).contains("never overwrites"),
+        "{}",
+        stderr(&again)
+    );
+    let bad = poolc(&dir, &["init", "../edge"]);
+    assert_eq!(bad.status.code(), Some(2));
+    assert!(!dir.join("edge.yaml").exists());
+}
