@@ -102,7 +102,7 @@ pub struct Monitoring {
     pub namespace: Option<Located<String>>,
     /// Labels the Prometheus operator selects ServiceMonitors and rules by.
     #[serde(default)]
-    pub labels: BTreeMap<String, String>,
+    pub labels: BTreeMap<String, Located<String>>,
     /// Also scrape the KEDA operator. Default true.
     #[serde(default)]
     pub keda_operator: Option<bool>,
