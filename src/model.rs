@@ -294,6 +294,22 @@ impl Validator<'_> {
                 ns.value.clone()
             })
             .unwrap_or_else(|| "monitoring".to_string());
+        if let Some(ns) = &c.monitoring.keda_namespace {
+            self.dns_label("KEDA namespace", ns, 63);
+        }
+        // They become label names in every dashboard selector.
+        for label in c.monitoring.external_labels.iter().flatten() {
+            if !is_label_name(&label.value) {
+                self.error(
+                    &label.referenced,
+                    format!(
+                        "external label {:?} is not a Prometheus label name",
+                        label.value
+                    ),
+                    "use letters, digits and '_', not starting with a digit",
+                );
+            }
+        }
         for (key, value) in &c.monitoring.labels {
             self.kubernetes_label(key, value);
         }
@@ -410,12 +426,13 @@ impl Validator<'_> {
                 keda_namespace: c
                     .monitoring
                     .keda_namespace
-                    .clone()
-                    .unwrap_or_else(|| "keda".to_string()),
+                    .as_ref()
+                    .map_or_else(|| "keda".to_string(), |ns| ns.value.clone()),
                 external_labels: c
                     .monitoring
                     .external_labels
-                    .clone()
+                    .as_ref()
+                    .map(|labels| labels.iter().map(|l| l.value.clone()).collect())
                     .unwrap_or_else(|| vec!["cluster".to_string(), "env".to_string()]),
                 keep: c.monitoring.keep.clone(),
             },
@@ -433,6 +450,15 @@ impl Validator<'_> {
                 &value.referenced,
                 format!("{what} contains control characters or is over 256 characters"),
                 "use a single line of plain text",
+            );
+        }
+        // Prometheus expands alert labels and annotations as Go templates:
+        // `{{` would start an action, and an unclosed one fails the rules.
+        if value.value.contains("{{") {
+            self.error(
+                &value.referenced,
+                format!("{what} contains `{{{{`, which Prometheus would expand as a template"),
+                "write the text without `{{`; poolc passes it to every alert literally",
             );
         }
     }
