@@ -5,7 +5,8 @@
 //! panic. And no string poolc accepts changes the structure of any output.
 //!
 //! Every property runs a fixed number of cases from a fixed ChaCha seed, so a
-//! failure reproduces on every machine and `cargo test` stays quick.
+//! failure reproduces on every machine and `cargo test` stays quick. For a
+//! deeper run, set `PROPTEST_CASES` (the same seed, more cases).
 
 mod common;
 
@@ -37,6 +38,12 @@ fn run<S>(
     S: Strategy,
     S::Value: Debug,
 {
+    // PROPTEST_CASES overrides the count for a deeper run by hand.
+    let cases = if std::env::var_os("PROPTEST_CASES").is_some() {
+        Config::default().cases
+    } else {
+        cases
+    };
     let config = Config {
         cases,
         max_shrink_iters: 200,
@@ -1608,6 +1615,319 @@ fn the_binary_exits_2_on_broken_specs() {
 }
 
 // ---------------------------------------------------------------------------
+// Property 3: no accepted string changes the structure of any output.
+
+/// A spec with a service and a jobs pool and every free-text field set, so
+/// each field the strings go into reaches the outputs.
+fn injection_base() -> Value {
+    json!({
+        "cluster": {
+            "name": "demo",
+            "environment": "dev",
+            "namespace": "ci",
+            "app": "buildkitd",
+            "exporters": {"keda": "2.16", "haproxy": "3.1", "kube-state-metrics": "2.13", "karpenter": "1.14"},
+            "alert_labels": {"team": "platform"},
+            "runbook_url": "https://runbooks.example.com/poolc",
+            "metrics": [{"name": "buildkite_queues_scheduled_jobs_count", "type": "gauge", "labels": ["queue"]}],
+            "lb": {"image": "haproxy:3.1-alpine"},
+            "node_class": {"role": "KarpenterNodeRole-demo", "discovery_tag": "demo"},
+            "monitoring": {
+                "namespace": "monitoring",
+                "labels": {"release": "kube-prometheus-stack"},
+                "keda_namespace": "keda",
+                "external_labels": ["cluster", "env"],
+            },
+        },
+        "pools": [
+            {
+                "name": "amd64",
+                "arch": "amd64",
+                "port": 3234,
+                "worker": {"image": "moby/buildkit:v0.29.0", "args": ["--debug"], "metrics_port": 9090, "metrics_path": "/metrics"},
+                "instance_types": [{"type": "m6id.24xlarge", "pods_per_node": 2}],
+                "min": 2,
+                "max": 8,
+                "fallback": {"replicas": 4},
+            },
+            {
+                "name": "agents",
+                "mode": "jobs",
+                "arch": "amd64",
+                "worker": {"image": "buildkite/agent:3"},
+                "instance_types": [{"type": "c6id.4xlarge", "pods_per_node": 2}],
+                "min": 0,
+                "max": 10,
+                "jobs": {
+                    "query": "sum(buildkite_queues_scheduled_jobs_count{queue=\"default\"})",
+                    "server_address": "http://prometheus.monitoring.svc:9090",
+                },
+            },
+        ],
+    })
+}
+
+/// Where the strings go: names, namespaces, label values and the other text
+/// that reaches object fields, HAProxy, PromQL and paths.
+const INJECTED_FIELDS: &[&str] = &[
+    "cluster.name",
+    "cluster.environment",
+    "cluster.namespace",
+    "cluster.app",
+    "pools.0.name",
+    "pools.1.name",
+    "cluster.alert_labels.team",
+    "cluster.runbook_url",
+    "cluster.monitoring.labels.release",
+    "cluster.monitoring.namespace",
+    "cluster.monitoring.keda_namespace",
+    "cluster.monitoring.external_labels.1",
+    "cluster.node_class.role",
+    "cluster.node_class.discovery_tag",
+    "cluster.lb.image",
+    "pools.0.worker.image",
+    "pools.0.worker.metrics_path",
+    "pools.0.worker.args.0",
+    "pools.1.jobs.server_address",
+];
+
+fn injected() -> impl Strategy<Value = String> {
+    let pieces = prop::collection::vec(
+        prop_oneof![
+            select(
+                &[
+                    "\n", "\r", "\"", "'", "{", "}", "{{", "}}", "..", "/", "\\", " ", "#", ": ",
+                    "- ", "$", "`", ",", "=~", "\"}", "é", "\u{202e}", "\u{0}", "\t", "*", "&",
+                    "|", ">", "[", "]", "%", ";", "=", "\u{85}", "\u{2028}",
+                ][..]
+            )
+            .prop_map(str::to_string),
+            "[a-z0-9]{1,4}",
+        ],
+        1..6,
+    )
+    .prop_map(|p| p.concat());
+    prop_oneof![
+        3 => "[a-z][a-z0-9-]{0,20}",
+        2 => "[a-z0-9]([a-z0-9._-]{0,12}[a-z0-9])?",
+        3 => pieces,
+        2 => "\\PC{0,24}",
+        1 => ".{0,24}",
+        1 => Just("a".repeat(300)),
+        1 => select(&["", "123", "0x1F", "1e3", "true", "null", "~", "yes", "-", "a-", "ok.", "https://x/{{ $labels.pool }}"][..]).prop_map(str::to_string),
+    ]
+}
+
+/// The structure of a compile's outputs: paths with the cluster directory
+/// abstracted; per file, the shape of each YAML/JSON document (keys and
+/// value types, and per PromQL string its selectors and matcher counts,
+/// per rule text its template actions), or per haproxy.cfg line its
+/// indentation, keyword and word count.
+fn structure(set: &poolc::fileset::FileSet, cluster: &str) -> BTreeMap<String, String> {
+    let mut out = BTreeMap::new();
+    for (path, contents) in set.iter() {
+        let rel = path
+            .strip_prefix(&format!("{cluster}/"))
+            .map(|rest| format!("<cluster>/{rest}"))
+            .unwrap_or_else(|| path.to_string());
+        let templated = path.contains("prometheus");
+        let shape = if path.ends_with(".cfg") {
+            contents
+                .lines()
+                .map(|line| {
+                    let trimmed = line.trim_start();
+                    let indent = line.len() - trimmed.len();
+                    if trimmed.starts_with('#') {
+                        format!("{indent} #")
+                    } else {
+                        let words: Vec<&str> = trimmed.split_whitespace().collect();
+                        format!("{indent} {} {}", words.first().unwrap_or(&""), words.len())
+                    }
+                })
+                .collect::<Vec<_>>()
+                .join("\n")
+        } else if path.ends_with(".json") {
+            match serde_json::from_str::<Value>(contents) {
+                Ok(doc) => shape(&doc, "", templated),
+                Err(e) => format!("unparsable JSON: {e}"),
+            }
+        } else {
+            match serde_saphyr::from_multiple::<Value>(contents) {
+                Ok(docs) => docs
+                    .iter()
+                    .map(|d| shape(d, "", templated))
+                    .collect::<Vec<_>>()
+                    .join("\n---\n"),
+                Err(e) => format!("unparsable YAML: {e}"),
+            }
+        };
+        out.insert(rel, shape);
+    }
+    out
+}
+
+fn shape(v: &Value, key: &str, templated: bool) -> String {
+    match v {
+        Value::Object(map) => {
+            let fields: Vec<String> = map
+                .iter()
+                .map(|(k, v)| format!("{k}: {}", shape(v, k, templated)))
+                .collect();
+            format!("{{{}}}", fields.join(", "))
+        }
+        Value::Array(items) => {
+            let items: Vec<String> = items.iter().map(|i| shape(i, key, templated)).collect();
+            format!("[{}]", items.join(", "))
+        }
+        Value::String(s) => {
+            let mut out = "str".to_string();
+            if matches!(
+                key,
+                "expr" | "query" | "valueLocation" | "series" | "definition"
+            ) {
+                out.push_str(&promql_shape(s));
+            }
+            if templated {
+                out.push_str(&format!(" {}{{{{", s.matches("{{").count()));
+            }
+            out
+        }
+        Value::Number(_) => "num".to_string(),
+        Value::Bool(_) => "bool".to_string(),
+        Value::Null => "null".to_string(),
+    }
+}
+
+fn promql_shape(text: &str) -> String {
+    // Grafana's `label_values(<selector>, <label>)` wraps a selector.
+    let text = text
+        .strip_prefix("label_values(")
+        .and_then(|rest| rest.rsplit_once(','))
+        .map_or(text, |(selector, _)| selector);
+    match poolc::promql::parse_dashboard(text) {
+        Ok(expr) => {
+            let selectors: Vec<String> = poolc::promql::selectors(&expr)
+                .iter()
+                .map(|vs| {
+                    format!(
+                        "{}/{}",
+                        poolc::promql::metric_name(vs).unwrap_or("?"),
+                        vs.matchers.matchers.len()
+                    )
+                })
+                .collect();
+            format!(" promql({})", selectors.join(" "))
+        }
+        Err(_) => " not-promql".to_string(),
+    }
+}
+
+fn compile_value(name: &str, spec: &Value) -> (String, Result<poolc::fileset::FileSet, Failure>) {
+    let text = emit(spec).text;
+    let dir = scratch(name);
+    std::fs::write(dir.join("specs/demo.yaml"), &text).unwrap();
+    let result = pipeline::compile(&dir.join("specs"));
+    let _ = std::fs::remove_dir_all(&dir);
+    (text, result)
+}
+
+fn check_injection(
+    baseline: &BTreeMap<String, String>,
+    (field, value): (&'static str, String),
+) -> Result<(), TestCaseError> {
+    let base = injection_base();
+    let before = get(&base, field)
+        .and_then(Value::as_str)
+        .unwrap()
+        .to_string();
+    let mut spec = base;
+    set(&mut spec, field, json!(value));
+    let (text, result) = compile_value("prop-inject", &spec);
+    let set = match result {
+        Err(Failure::Spec(errors)) => {
+            // Refused: with the file and a line of it.
+            let lines = text.lines().count();
+            for e in &errors {
+                prop_assert!((1..=lines).contains(&e.line), "{e}");
+            }
+            return Ok(());
+        }
+        Err(other) => {
+            return Err(TestCaseError::fail(format!(
+                "{field} = {value:?} was accepted by validation but failed later:\n{other}"
+            )))
+        }
+        Ok(set) => set,
+    };
+    let cluster = spec["cluster"]["name"].as_str().unwrap();
+    for (path, _) in set.iter() {
+        let p = Path::new(path);
+        prop_assert!(
+            !path.contains('\\')
+                && p.components()
+                    .all(|c| matches!(c, std::path::Component::Normal(_))),
+            "{field} = {value:?}: output path {path:?} leaves generated/"
+        );
+    }
+    let after = structure(&set, cluster);
+    let before_keys: Vec<&String> = baseline.keys().collect();
+    let after_keys: Vec<&String> = after.keys().collect();
+    prop_assert_eq!(
+        &before_keys,
+        &after_keys,
+        "{} = {:?}: other files",
+        field,
+        value
+    );
+    for (path, shape) in &after {
+        let expected = &baseline[path];
+        if shape != expected {
+            let now: Vec<char> = shape.chars().collect();
+            let was: Vec<char> = expected.chars().collect();
+            let at = now
+                .iter()
+                .zip(&was)
+                .position(|(a, b)| a != b)
+                .unwrap_or(now.len().min(was.len()));
+            let around = |text: &[char]| -> String {
+                let from = at.saturating_sub(120).min(text.len());
+                text[from..(at + 80).min(text.len())].iter().collect()
+            };
+            return Err(TestCaseError::fail(format!(
+                "{field} = {value:?} (was {before:?}) changed the structure of {path}:\n  now: …{}…\n  was: …{}…",
+                around(&now),
+                around(&was),
+            )));
+        }
+    }
+    // And what is written still passes the API server's name and label rules.
+    for (path, contents) in set.iter() {
+        if path.ends_with(".yaml")
+            && !path.contains("/prometheus/")
+            && !path.ends_with("kustomization.yaml")
+        {
+            for doc in documents(contents) {
+                check_names(path, &doc)?;
+            }
+        }
+    }
+    Ok(())
+}
+
+#[test]
+fn accepted_strings_never_change_the_structure_of_the_outputs() {
+    let base = injection_base();
+    let (_, result) = compile_value("prop-inject-base", &base);
+    let set = result.unwrap_or_else(|e| panic!("the base spec: {e}"));
+    let baseline = structure(&set, "demo");
+    run(
+        160,
+        || (select(INJECTED_FIELDS), injected()),
+        |case| check_injection(&baseline, case),
+    );
+}
+
+// ---------------------------------------------------------------------------
 // What the properties found, pinned as plain examples.
 
 fn compile_text(name: &str, text: &str) -> Result<poolc::fileset::FileSet, Failure> {
@@ -1721,4 +2041,44 @@ fn names_derived_from_a_pool_stay_within_63_characters() {
     // Three characters shorter fits the Service; the NodePool needs twelve.
     let text = text.replacen(&pool, &"a".repeat(28), 1);
     compile_text("long-names-ok", &text).unwrap_or_else(|e| panic!("{e}"));
+}
+
+#[test]
+fn text_that_reaches_promql_or_templates_is_refused_at_its_line() {
+    for (edit, message) in [
+        (
+            "  monitoring:\n    external_labels: [cluster, \"x=\\\"1\\\"} or vector(1) or y{z\"]\n",
+            "is not a Prometheus label name",
+        ),
+        (
+            "  monitoring:\n    external_labels: [cluster, \"\\n\"]\n",
+            "is not a Prometheus label name",
+        ),
+        (
+            "  monitoring:\n    keda_namespace: \"keda-\"\n",
+            "KEDA namespace",
+        ),
+        (
+            "  alert_labels:\n    team: \"{{ $labels.pool\"\n",
+            "Prometheus would expand as a template",
+        ),
+        (
+            "  runbook_url: \"https://wiki/{{ .x }}\"\n",
+            "Prometheus would expand as a template",
+        ),
+    ] {
+        let text = VALID_SPEC.replacen("  metrics:\n", &format!("{edit}  metrics:\n"), 1);
+        let errors = spec_errors("refused-text", &text);
+        assert_eq!(errors.len(), 1, "{edit}: {errors:?}");
+        assert!(errors[0].message.contains(message), "{edit}: {}", errors[0]);
+        let last = edit.trim_end().lines().last().unwrap();
+        assert_eq!(errors[0].line, line_of(&text, last), "{edit}");
+    }
+    // Plain values still pass.
+    let text = VALID_SPEC.replacen(
+        "  metrics:\n",
+        "  alert_labels:\n    team: \"ci } platform\"\n  runbook_url: https://wiki/{x}\n  monitoring:\n    keda_namespace: keda-system\n    external_labels: [cluster, region_1]\n  metrics:\n",
+        1,
+    );
+    compile_text("plain-text", &text).unwrap_or_else(|e| panic!("{e}"));
 }
