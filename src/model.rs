@@ -174,6 +174,11 @@ pub struct Alerts {
 /// Names end up in Kubernetes object names, HAProxy identifiers, PromQL label
 /// values and file paths; a DNS-1123 label is safe in all of them.
 const MAX_POOL_NAME: usize = 40;
+/// `cluster.app` prefixes every workload name.
+const MAX_APP_NAME: usize = 20;
+/// Service names (DNS-1035 labels) and label values, such as the
+/// `karpenter.sh/nodepool` label Karpenter puts on each node.
+const MAX_OBJECT_NAME: usize = 63;
 /// Ports the LB itself listens on besides the pools' frontends.
 pub const LB_STATS_PORT: u16 = 8404;
 
@@ -251,7 +256,7 @@ impl Validator<'_> {
                 defined: c.name.defined,
             })
         });
-        self.dns_label("app", &app, 20);
+        self.dns_label("app", &app, MAX_APP_NAME);
         let scrape_interval = c
             .scrape_interval
             .as_ref()
@@ -289,6 +294,25 @@ impl Validator<'_> {
                 ns.value.clone()
             })
             .unwrap_or_else(|| "monitoring".to_string());
+        if let Some(ns) = &c.monitoring.keda_namespace {
+            self.dns_label("KEDA namespace", ns, 63);
+        }
+        // They become label names in every dashboard selector.
+        for label in c.monitoring.external_labels.iter().flatten() {
+            if !is_label_name(&label.value) {
+                self.error(
+                    &label.referenced,
+                    format!(
+                        "external label {:?} is not a Prometheus label name",
+                        label.value
+                    ),
+                    "use letters, digits and '_', not starting with a digit",
+                );
+            }
+        }
+        for (key, value) in &c.monitoring.labels {
+            self.kubernetes_label(key, value);
+        }
         let declared = self.declared_types();
         let pools = self.pools(&app.value, &declared, lb_port);
 
@@ -392,17 +416,23 @@ impl Validator<'_> {
             },
             monitoring: Monitoring {
                 namespace: monitoring_ns,
-                labels: c.monitoring.labels.clone(),
+                labels: c
+                    .monitoring
+                    .labels
+                    .iter()
+                    .map(|(k, v)| (k.clone(), v.value.clone()))
+                    .collect(),
                 keda_operator: c.monitoring.keda_operator.unwrap_or(true),
                 keda_namespace: c
                     .monitoring
                     .keda_namespace
-                    .clone()
-                    .unwrap_or_else(|| "keda".to_string()),
+                    .as_ref()
+                    .map_or_else(|| "keda".to_string(), |ns| ns.value.clone()),
                 external_labels: c
                     .monitoring
                     .external_labels
-                    .clone()
+                    .as_ref()
+                    .map(|labels| labels.iter().map(|l| l.value.clone()).collect())
                     .unwrap_or_else(|| vec!["cluster".to_string(), "env".to_string()]),
                 keep: c.monitoring.keep.clone(),
             },
@@ -420,6 +450,34 @@ impl Validator<'_> {
                 &value.referenced,
                 format!("{what} contains control characters or is over 256 characters"),
                 "use a single line of plain text",
+            );
+        }
+        // Prometheus expands alert labels and annotations as Go templates:
+        // `{{` would start an action, and an unclosed one fails the rules.
+        if value.value.contains("{{") {
+            self.error(
+                &value.referenced,
+                format!("{what} contains `{{{{`, which Prometheus would expand as a template"),
+                "write the text without `{{`; poolc passes it to every alert literally",
+            );
+        }
+    }
+
+    /// `monitoring.labels` land on ServiceMonitors and the PrometheusRule:
+    /// the API server rejects a label its syntax does not allow.
+    fn kubernetes_label(&mut self, key: &str, value: &Located<String>) {
+        if !is_label_key(key) {
+            self.error(
+                &value.referenced,
+                format!("monitoring label name {key:?} is not a Kubernetes label name"),
+                "use an optional DNS prefix and '/', then at most 63 letters, digits, '-', '_' or '.', starting and ending with a letter or digit",
+            );
+        }
+        if !is_label_value(&value.value) {
+            self.error(
+                &value.referenced,
+                format!("monitoring label value {:?} is not a Kubernetes label value", value.value),
+                "use at most 63 letters, digits, '-', '_' or '.', starting and ending with a letter or digit",
             );
         }
     }
@@ -527,6 +585,24 @@ impl Validator<'_> {
         let errors_before = self.errors.len();
         let name_ok = self.dns_label("pool name", &p.name, MAX_POOL_NAME);
         let name = p.name.value.clone();
+        let pods_service = format!("{app}-{name}-pods");
+        if name_ok
+            && check_dns_label(app, MAX_APP_NAME).is_ok()
+            && p.mode == Mode::Service
+            && pods_service.len() > MAX_OBJECT_NAME
+        {
+            self.error(
+                &p.name.referenced,
+                format!(
+                    "pool `{name}`: its worker Service `{pods_service}` would be {} characters; a Service name is at most {MAX_OBJECT_NAME}",
+                    pods_service.len()
+                ),
+                format!(
+                    "shorten the pool name (or cluster.app) by {} characters",
+                    pods_service.len() - MAX_OBJECT_NAME
+                ),
+            );
+        }
         let defaults = &self.file.spec.defaults;
         let settings = p.settings();
 
@@ -730,7 +806,7 @@ impl Validator<'_> {
                     frontend: format!("ft_{name}"),
                     port,
                     slots,
-                    pods_service: format!("{app}-{name}-pods"),
+                    pods_service,
                     timeout_connect: h
                         .0
                         .timeout_connect
@@ -751,6 +827,15 @@ impl Validator<'_> {
                         &port.referenced,
                         format!("pool `{name}`: `port` is set on a jobs pool"),
                         "remove `port`: jobs pools are not behind the LB",
+                    );
+                }
+                // A ScaledJob has no fallback: accepting one would drop it
+                // silently while the alerts claim the pool is pinned at it.
+                if let Some(f) = &p.fallback {
+                    self.error(
+                        &f.referenced,
+                        format!("pool `{name}`: `fallback` is set on a jobs pool"),
+                        "remove `fallback`: KEDA ScaledJobs have no fallback, only ScaledObjects do",
                     );
                 }
                 None
@@ -1041,10 +1126,29 @@ impl Validator<'_> {
                 ok = false;
                 continue;
             }
+            let node_pool = format!("{app}-{name}-{}", t.name.replace('.', "-"));
+            // Only a name that is valid itself can be too long in combination.
+            let parts_ok = check_dns_label(name, MAX_POOL_NAME).is_ok()
+                && check_dns_label(app, MAX_APP_NAME).is_ok();
+            if parts_ok && node_pool.len() > MAX_OBJECT_NAME {
+                self.error(
+                    &choice.value.name.referenced,
+                    format!(
+                        "NodePool `{node_pool}` would be {} characters; Karpenter labels each node with its NodePool's name, and a label value is at most {MAX_OBJECT_NAME}",
+                        node_pool.len()
+                    ),
+                    format!(
+                        "shorten the pool name (or cluster.app) by {} characters",
+                        node_pool.len() - MAX_OBJECT_NAME
+                    ),
+                );
+                ok = false;
+                continue;
+            }
             let max_nodes = 2 * u64::from(p.max.value).div_ceil(u64::from(*ppn));
             let weight = 100 - 10 * i as u32;
             node_pools.push(NodePool {
-                name: format!("{app}-{name}-{}", t.name.replace('.', "-")),
+                name: node_pool,
                 instance_type: t.clone(),
                 pods_per_node: *ppn,
                 weight,
@@ -1141,6 +1245,39 @@ fn is_label_name(name: &str) -> bool {
         && !name.starts_with(|c: char| c.is_ascii_digit())
         && name.chars().all(|c| c.is_ascii_alphanumeric() || c == '_')
         && !name.starts_with("__")
+}
+
+/// A Kubernetes label value: empty, or up to 63 of `[A-Za-z0-9._-]`,
+/// alphanumeric at both ends.
+fn is_label_value(value: &str) -> bool {
+    value.is_empty()
+        || (value.len() <= 63
+            && value
+                .chars()
+                .all(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.'))
+            && value.starts_with(|c: char| c.is_ascii_alphanumeric())
+            && value.ends_with(|c: char| c.is_ascii_alphanumeric()))
+}
+
+/// A Kubernetes label key: `[prefix/]name`, the prefix a DNS subdomain.
+fn is_label_key(key: &str) -> bool {
+    let (prefix, name) = match key.rsplit_once('/') {
+        Some((prefix, name)) => (Some(prefix), name),
+        None => (None, key),
+    };
+    let prefix_ok = prefix.is_none_or(|p| {
+        p.len() <= 253
+            && p.split('.').all(|part| {
+                !part.is_empty()
+                    && part.len() <= 63
+                    && part
+                        .chars()
+                        .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-')
+                    && !part.starts_with('-')
+                    && !part.ends_with('-')
+            })
+    });
+    prefix_ok && !name.is_empty() && is_label_value(name)
 }
 
 fn is_instance_type_name(name: &str) -> bool {

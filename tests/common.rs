@@ -1,11 +1,15 @@
-//! Helpers shared by the CLI tests: a scratch repository with specs/ and a
-//! way to run the real `poolc` binary in it.
+//! Helpers shared by the CLI tests: a scratch repository with specs/, a
+//! way to run the real `poolc` binary in it, and the upstream schemas the
+//! generated manifests must satisfy.
 #![allow(dead_code)]
 
+use std::collections::BTreeMap;
 use std::fs;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 use std::sync::atomic::{AtomicUsize, Ordering};
+
+use serde_json::Value;
 
 /// A fresh directory under the target dir, removed and recreated per call.
 pub fn scratch(name: &str) -> PathBuf {
@@ -142,6 +146,85 @@ pub fn repo_fileset() -> poolc::fileset::FileSet {
 }
 
 /// Every YAML document of a generated multi-document file.
-pub fn documents(text: &str) -> Vec<serde_json::Value> {
+pub fn documents(text: &str) -> Vec<Value> {
     serde_saphyr::from_multiple(text).expect("generated YAML parses")
+}
+
+/// Upstream schemas (`shared/crds` beside the repository), by `apiVersion` group and kind.
+pub fn schemas() -> BTreeMap<(String, String), jsonschema::Validator> {
+    let crds = Path::new(env!("CARGO_MANIFEST_DIR")).join("../shared/crds");
+    let mut out = BTreeMap::new();
+    for file in [
+        "keda.sh_scaledobjects.yaml",
+        "keda.sh_scaledjobs.yaml",
+        "karpenter.sh_nodepools.yaml",
+        "karpenter.k8s.aws_ec2nodeclasses.yaml",
+        "monitoring.coreos.com_prometheusrules.yaml",
+        "monitoring.coreos.com_servicemonitors.yaml",
+    ] {
+        let text = fs::read_to_string(crds.join(file)).unwrap_or_else(|e| panic!("{file}: {e}"));
+        let crd: Value = serde_saphyr::from_str(&text).expect("CRD parses");
+        let group = crd["spec"]["group"].as_str().unwrap().to_string();
+        let kind = crd["spec"]["names"]["kind"].as_str().unwrap().to_string();
+        for version in crd["spec"]["versions"].as_array().unwrap() {
+            if version["storage"] != true {
+                continue;
+            }
+            let api_version = format!("{group}/{}", version["name"].as_str().unwrap());
+            let mut schema = version["schema"]["openAPIV3Schema"].clone();
+            strict(&mut schema);
+            let validator = jsonschema::validator_for(&schema).expect("CRD schema compiles");
+            out.insert((api_version, kind.clone()), validator);
+        }
+    }
+    let pdb: Value = serde_json::from_str(
+        &fs::read_to_string(crds.join("poddisruptionbudget-policy-v1.json")).unwrap(),
+    )
+    .unwrap();
+    let validator = jsonschema::options()
+        .with_draft(jsonschema::Draft::Draft4)
+        .build(&pdb)
+        .expect("PDB schema compiles");
+    out.insert(
+        ("policy/v1".to_string(), "PodDisruptionBudget".to_string()),
+        validator,
+    );
+    out
+}
+
+/// The API server prunes unknown fields silently, so a misspelled field would
+/// apply and do nothing. Like a strict kubeconform, reject them: every object
+/// schema that lists its properties allows only those.
+fn strict(schema: &mut Value) {
+    if let Value::Object(map) = schema {
+        let preserves = map.get("x-kubernetes-preserve-unknown-fields") == Some(&Value::Bool(true));
+        if map.contains_key("properties") && !map.contains_key("additionalProperties") && !preserves
+        {
+            map.insert("additionalProperties".to_string(), Value::Bool(false));
+        }
+        for value in map.values_mut() {
+            strict(value);
+        }
+    } else if let Value::Array(items) = schema {
+        for item in items {
+            strict(item);
+        }
+    }
+}
+
+pub fn validate(
+    schemas: &BTreeMap<(String, String), jsonschema::Validator>,
+    doc: &Value,
+) -> Option<Vec<String>> {
+    let key = (
+        doc["apiVersion"].as_str()?.to_string(),
+        doc["kind"].as_str()?.to_string(),
+    );
+    let validator = schemas.get(&key)?;
+    Some(
+        validator
+            .iter_errors(doc)
+            .map(|e| format!("{e} at {}", e.instance_path()))
+            .collect(),
+    )
 }

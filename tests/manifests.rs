@@ -7,17 +7,17 @@ mod common;
 
 use std::collections::BTreeMap;
 use std::fs;
-use std::path::Path;
 use std::process::Command;
 
-use common::{documents, repo_fileset, scratch, tool};
+use common::{documents, repo_fileset, schemas, scratch, tool, validate};
 use serde_json::Value;
 
 #[test]
 fn snapshots_per_spec_per_artifact() {
     insta::glob!("../specs", "*.yaml", |path| {
         let name = path.file_name().unwrap().to_string_lossy().into_owned();
-        let spec = poolc::spec::load_file(&Path::new("specs").join(&name)).expect("spec loads");
+        let spec =
+            poolc::spec::load_file(&std::path::Path::new("specs").join(&name)).expect("spec loads");
         let model = poolc::model::build(&[spec]).expect("spec is valid");
         let files = poolc::render::render_cluster(&model.clusters[0]).expect("renders");
         assert!(files.len() >= 7, "{name}: only {} files", files.len());
@@ -26,85 +26,6 @@ fn snapshots_per_spec_per_artifact() {
             insta::assert_snapshot!(artifact.replace('/', "__"), file.contents);
         }
     });
-}
-
-/// Upstream schemas, by `apiVersion` group and kind.
-fn schemas() -> BTreeMap<(String, String), jsonschema::Validator> {
-    let crds = Path::new(env!("CARGO_MANIFEST_DIR")).join("../shared/crds");
-    let mut out = BTreeMap::new();
-    for file in [
-        "keda.sh_scaledobjects.yaml",
-        "keda.sh_scaledjobs.yaml",
-        "karpenter.sh_nodepools.yaml",
-        "karpenter.k8s.aws_ec2nodeclasses.yaml",
-        "monitoring.coreos.com_prometheusrules.yaml",
-        "monitoring.coreos.com_servicemonitors.yaml",
-    ] {
-        let text = fs::read_to_string(crds.join(file)).unwrap_or_else(|e| panic!("{file}: {e}"));
-        let crd: Value = serde_saphyr::from_str(&text).expect("CRD parses");
-        let group = crd["spec"]["group"].as_str().unwrap().to_string();
-        let kind = crd["spec"]["names"]["kind"].as_str().unwrap().to_string();
-        for version in crd["spec"]["versions"].as_array().unwrap() {
-            if version["storage"] != true {
-                continue;
-            }
-            let api_version = format!("{group}/{}", version["name"].as_str().unwrap());
-            let mut schema = version["schema"]["openAPIV3Schema"].clone();
-            strict(&mut schema);
-            let validator = jsonschema::validator_for(&schema).expect("CRD schema compiles");
-            out.insert((api_version, kind.clone()), validator);
-        }
-    }
-    let pdb: Value = serde_json::from_str(
-        &fs::read_to_string(crds.join("poddisruptionbudget-policy-v1.json")).unwrap(),
-    )
-    .unwrap();
-    let validator = jsonschema::options()
-        .with_draft(jsonschema::Draft::Draft4)
-        .build(&pdb)
-        .expect("PDB schema compiles");
-    out.insert(
-        ("policy/v1".to_string(), "PodDisruptionBudget".to_string()),
-        validator,
-    );
-    out
-}
-
-/// The API server prunes unknown fields silently, so a misspelled field would
-/// apply and do nothing. Like a strict kubeconform, reject them: every object
-/// schema that lists its properties allows only those.
-fn strict(schema: &mut Value) {
-    if let Value::Object(map) = schema {
-        let preserves = map.get("x-kubernetes-preserve-unknown-fields") == Some(&Value::Bool(true));
-        if map.contains_key("properties") && !map.contains_key("additionalProperties") && !preserves
-        {
-            map.insert("additionalProperties".to_string(), Value::Bool(false));
-        }
-        for value in map.values_mut() {
-            strict(value);
-        }
-    } else if let Value::Array(items) = schema {
-        for item in items {
-            strict(item);
-        }
-    }
-}
-
-fn validate(
-    schemas: &BTreeMap<(String, String), jsonschema::Validator>,
-    doc: &Value,
-) -> Option<Vec<String>> {
-    let key = (
-        doc["apiVersion"].as_str()?.to_string(),
-        doc["kind"].as_str()?.to_string(),
-    );
-    let validator = schemas.get(&key)?;
-    Some(
-        validator
-            .iter_errors(doc)
-            .map(|e| format!("{e} at {}", e.instance_path()))
-            .collect(),
-    )
 }
 
 #[test]

@@ -106,7 +106,29 @@ fn scope_global(cluster: &Cluster, extra: &str) -> String {
     format!("{{{}}}", matchers.join(", "))
 }
 
+/// The panels, less the targets that read the `poolc:` recording rules
+/// when the cluster has no service pool: those rules are only recorded for
+/// pools behind the LB, and a target on a series nobody records is an
+/// unknown metric to the PromQL gate.
 fn rows(cluster: &Cluster) -> Vec<(&'static str, Vec<PanelDef>)> {
+    let mut rows = all_rows(cluster);
+    if cluster.pools.iter().any(|p| p.lb.is_some()) {
+        return rows;
+    }
+    let recorded = [ALLOCATED, BUSY, DEFICIT, FLOOR, QUEUE, TARGET];
+    for (_, panels) in &mut rows {
+        for panel in panels.iter_mut() {
+            panel
+                .targets
+                .retain(|t| !recorded.iter().any(|r| t.expr.contains(r)));
+        }
+        panels.retain(|p| !p.targets.is_empty());
+    }
+    rows.retain(|(_, panels)| !panels.is_empty());
+    rows
+}
+
+fn all_rows(cluster: &Cluster) -> Vec<(&'static str, Vec<PanelDef>)> {
     let app = &cluster.app;
     let s = |extra: &str| scope(cluster, extra);
     let pools = r#"pool=~"$pool""#;

@@ -102,17 +102,17 @@ pub struct Monitoring {
     pub namespace: Option<Located<String>>,
     /// Labels the Prometheus operator selects ServiceMonitors and rules by.
     #[serde(default)]
-    pub labels: BTreeMap<String, String>,
+    pub labels: BTreeMap<String, Located<String>>,
     /// Also scrape the KEDA operator. Default true.
     #[serde(default)]
     pub keda_operator: Option<bool>,
     /// Namespace of the KEDA operator. Default `keda`.
     #[serde(default)]
-    pub keda_namespace: Option<String>,
+    pub keda_namespace: Option<Located<String>>,
     /// Labels the pipeline adds to every series (external labels). Default
     /// [cluster, env]; dashboards scope every selector by them.
     #[serde(default)]
-    pub external_labels: Option<Vec<String>>,
+    pub external_labels: Option<Vec<Located<String>>>,
     /// Extra metric names to keep in a ServiceMonitor's allowlist, by exporter.
     #[serde(default)]
     pub keep: BTreeMap<String, Vec<String>>,
