@@ -47,9 +47,10 @@ rows.append(("`poolc generate`, 1,000 pools / 20 clusters, lint included", gen_s
 
 per_rule = {}
 for n in (1000, 10000, 100000):
-    rules = f"{out}/rules-{n}.yaml"
+    rules = f"{out}/rules-{n}"
+    files = sorted(os.path.join(rules, f) for f in os.listdir(rules))
     lint = [poolc, "lint", rules]
-    prom = ["promtool", "check", "rules", rules]
+    prom = ["promtool", "check", "rules"] + files
     runs = 10 if n <= 10000 else 3
     lint_s, prom_s = hyperfine(f"lint-{n}", [" ".join(lint), " ".join(prom)], runs)
     lint_rss, prom_rss = peak_rss_mb(lint, 3), peak_rss_mb(prom, 3)

@@ -4,7 +4,8 @@
 //!
 //!     cargo run --release --example synth_fleet -- DIR [POOLS] [CLUSTERS] [RULES...]
 //!
-//! writes DIR/specs/*.yaml and DIR/rules-<N>.yaml for each N in RULES.
+//! writes DIR/specs/*.yaml and, for each N in RULES, DIR/rules-<N>/ with N
+//! rules in files of at most 10,000 (as monitoring repos split them).
 
 use std::fmt::Write as _;
 use std::fs;
@@ -35,10 +36,21 @@ fn main() -> std::io::Result<()> {
         fs::write(specs.join(format!("cluster-{c:02}.yaml")), spec(c, count))?;
     }
     for n in rule_counts {
-        fs::write(dir.join(format!("rules-{n}.yaml")), rules(n))?;
+        let out = dir.join(format!("rules-{n}"));
+        let _ = fs::remove_dir_all(&out);
+        fs::create_dir_all(&out)?;
+        for (part, first) in (0..n).step_by(RULES_PER_FILE).enumerate() {
+            let count = RULES_PER_FILE.min(n - first);
+            fs::write(
+                out.join(format!("part-{part:03}.yaml")),
+                rules(first, count),
+            )?;
+        }
     }
     Ok(())
 }
+
+const RULES_PER_FILE: usize = 10_000;
 
 /// The first type sizes the pod; the fallbacks fit their counts at that size.
 const AMD64: [(&str, u32); 3] = [
@@ -118,10 +130,10 @@ pools:
 
 /// Rules in the shapes real monitoring repos hold: alerts with annotations,
 /// recording rules with label_replace, joins with on/group_left.
-fn rules(n: usize) -> String {
+fn rules(first: usize, n: usize) -> String {
     let mut s = String::from("groups:\n");
     let per_group = 50;
-    for i in 0..n {
+    for i in first..first + n {
         if i % per_group == 0 {
             let _ = writeln!(s, "  - name: group-{}\n    rules:", i / per_group);
         }

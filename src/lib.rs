@@ -12,6 +12,7 @@ pub mod fileset;
 pub mod instance_types;
 pub mod lint;
 pub mod model;
+pub mod parallel;
 pub mod pipeline;
 pub mod plan;
 pub mod promql;

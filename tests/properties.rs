@@ -1163,6 +1163,7 @@ fn check_cluster(set: &poolc::fileset::FileSet, spec: &Value) -> Result<(), Test
         }
         if !path.ends_with(".yaml")
             || path.ends_with("kustomization.yaml")
+            || path.ends_with(poolc::render::catalog::FILE)
             || path.contains("/prometheus/")
         {
             continue;
@@ -1905,6 +1906,7 @@ fn check_injection(
         if path.ends_with(".yaml")
             && !path.contains("/prometheus/")
             && !path.ends_with("kustomization.yaml")
+            && !path.ends_with(poolc::render::catalog::FILE)
         {
             for doc in documents(contents) {
                 check_names(path, &doc)?;

@@ -79,20 +79,43 @@ pub struct Workspace {
     pub datasources: Vec<DatasourceRef>,
     /// Files that could not be read as what their name says, as (path, line, message).
     pub unreadable: Vec<(String, usize, String)>,
+    /// Byte offsets where each line of a file starts, for O(1) line lookups.
+    line_starts: BTreeMap<String, Vec<usize>>,
+    /// Every expression parsed once, on first use; see [`Workspace::asts`].
+    asts: std::sync::OnceLock<Asts>,
+}
+
+/// Parse results, one per distinct (text, dialect): rule files repeat the
+/// same expression across alerts, and every check reads the same trees.
+#[derive(Debug, Default)]
+struct Asts {
+    /// Expression index → position in `unique`.
+    of: Vec<usize>,
+    unique: Vec<Result<promql_parser::parser::Expr, String>>,
 }
 
 impl Workspace {
     pub fn source_line(&self, path: &str, line: usize) -> String {
-        self.files
-            .get(path)
-            .and_then(|t| t.lines().nth(line.saturating_sub(1)))
-            .unwrap_or("")
-            .to_string()
+        match (self.files.get(path), self.line_starts.get(path)) {
+            (Some(text), Some(starts)) => nth_line(text, starts, line).to_string(),
+            _ => String::new(),
+        }
+    }
+
+    /// The parsed tree of `ws.expressions[i]`, or the parser's message.
+    pub fn ast(&self, i: usize) -> Result<&promql_parser::parser::Expr, &str> {
+        let asts = self.asts.get_or_init(|| Asts::of(&self.expressions));
+        match &asts.unique[asts.of[i]] {
+            Ok(expr) => Ok(expr),
+            Err(message) => Err(message),
+        }
     }
 
     /// Adds one file, by its name and content.
     pub fn add(&mut self, path: &str, text: &str) {
+        self.asts = std::sync::OnceLock::new();
         self.files.insert(path.to_string(), text.to_string());
+        self.line_starts.insert(path.to_string(), line_starts(text));
         if path.ends_with(".cfg") {
             self.haproxy(text);
         } else if path.ends_with(".json") {
@@ -114,6 +137,7 @@ impl Workspace {
     }
 
     fn yaml(&mut self, path: &str, text: &str) {
+        let starts = self.line_starts.get(path).cloned().unwrap_or_default();
         let docs: Vec<Doc> = match serde_saphyr::from_multiple(text) {
             Ok(docs) => docs,
             Err(e) => {
@@ -136,7 +160,7 @@ impl Workspace {
                         .or(rule.record.as_ref())
                         .map(|s| line_of(&s.referenced))
                         .unwrap_or_else(|| line_of(&expr.referenced));
-                    let (line, column) = expr_position(text, &expr);
+                    let (line, column) = expr_position(text, &starts, &expr);
                     self.expressions.push(Expression {
                         path: path.to_string(),
                         line,
@@ -182,7 +206,7 @@ impl Workspace {
                         _ => continue,
                     };
                     if let Some(value) = trigger.metadata.get(key) {
-                        let (line, column) = expr_position(text, value);
+                        let (line, column) = expr_position(text, &starts, value);
                         self.expressions.push(Expression {
                             path: path.to_string(),
                             line,
@@ -326,13 +350,17 @@ fn column_of(loc: &serde_saphyr::Location) -> usize {
 
 /// Where an expression's text starts: for a block scalar (`expr: |`) the
 /// next line, otherwise the scalar's own position.
-fn expr_position(text: &str, value: &Spanned<String>) -> (usize, usize) {
+fn expr_position(text: &str, starts: &[usize], value: &Spanned<String>) -> (usize, usize) {
     let line = line_of(&value.referenced);
     let column = column_of(&value.referenced);
-    let source = text.lines().nth(line - 1).unwrap_or("");
-    let rest: String = source.chars().skip(column - 1).collect();
+    let source = nth_line(text, starts, line);
+    let rest = source
+        .char_indices()
+        .nth(column - 1)
+        .map(|(at, _)| &source[at..])
+        .unwrap_or("");
     if rest.starts_with('|') || rest.starts_with('>') {
-        let next = text.lines().nth(line).unwrap_or("");
+        let next = nth_line(text, starts, line + 1);
         let indent = next.len() - next.trim_start().len();
         return (line + 1, indent + 1);
     }
@@ -340,6 +368,43 @@ fn expr_position(text: &str, value: &Spanned<String>) -> (usize, usize) {
         return (line, column + 1);
     }
     (line, column)
+}
+
+fn line_starts(text: &str) -> Vec<usize> {
+    std::iter::once(0)
+        .chain(text.match_indices('\n').map(|(at, _)| at + 1))
+        .collect()
+}
+
+/// Line `line` (1-based) without its line ending; "" past the end.
+fn nth_line<'a>(text: &'a str, starts: &[usize], line: usize) -> &'a str {
+    let Some(&start) = line.checked_sub(1).and_then(|i| starts.get(i)) else {
+        return "";
+    };
+    let end = starts.get(line).map_or(text.len(), |next| next - 1);
+    text.get(start..end).unwrap_or("").trim_end_matches('\r')
+}
+
+impl Asts {
+    /// Parses each distinct expression once, on every core: the parse is
+    /// most of the gate's cost and expressions are independent.
+    fn of(expressions: &[Expression]) -> Asts {
+        let mut seen: std::collections::HashMap<(bool, &str), usize> =
+            std::collections::HashMap::new();
+        let mut of = Vec::with_capacity(expressions.len());
+        let mut distinct: Vec<&Expression> = Vec::new();
+        for e in expressions {
+            let key = (matches!(e.role, Role::Dashboard { .. }), e.text.as_str());
+            let next = distinct.len();
+            let at = *seen.entry(key).or_insert(next);
+            if at == next {
+                distinct.push(e);
+            }
+            of.push(at);
+        }
+        let unique = crate::parallel::map(&distinct, 256, |e| parse(e));
+        Asts { of, unique }
+    }
 }
 
 /// Parses an expression as its role needs (dashboards substitute variables).

@@ -205,10 +205,10 @@ pub fn run(ws: &Workspace, ctx: &Context) -> Vec<Diagnostic> {
         scrape: ctx.scrape.clone(),
     };
     for _ in 0..2 {
-        for e in &ws.expressions {
+        for (i, e) in ws.expressions.iter().enumerate() {
             if let inputs::Role::Rule(r) = &e.role {
-                if let (Some(record), Ok(parsed)) = (&r.record, inputs::parse(e)) {
-                    let mut l = labels::labels(&ctx_with_records, &parsed);
+                if let (Some(record), Ok(parsed)) = (&r.record, ws.ast(i)) {
+                    let mut l = labels::labels(&ctx_with_records, parsed);
                     for k in r.labels.keys() {
                         l.guaranteed.insert(k.clone());
                     }
@@ -388,8 +388,15 @@ fn collect_files(path: &std::path::Path, out: &mut Vec<std::path::PathBuf>) -> R
 /// of the cluster's own `poolc-catalog.yaml`: the same file a later
 /// `poolc lint generated/` reads, so both always judge alike.
 pub fn lint_fileset(model: &crate::model::Model, set: &crate::fileset::FileSet) -> Vec<Diagnostic> {
+    crate::parallel::map(&model.clusters, 1, |cluster| lint_cluster(cluster, set))
+        .into_iter()
+        .flatten()
+        .collect()
+}
+
+fn lint_cluster(cluster: &crate::model::Cluster, set: &crate::fileset::FileSet) -> Vec<Diagnostic> {
     let mut out = Vec::new();
-    for cluster in &model.clusters {
+    {
         let prefix = format!("{}/", cluster.name);
         let catalog_path = format!("{prefix}{CATALOG_FILE}");
         let ctx = set
@@ -400,7 +407,7 @@ pub fn lint_fileset(model: &crate::model::Model, set: &crate::fileset::FileSet) 
         let ctx = match ctx {
             Ok(ctx) => ctx,
             Err(message) => {
-                out.push(Diagnostic {
+                return vec![Diagnostic {
                     path: format!("generated/{catalog_path}"),
                     line: 1,
                     column: 1,
@@ -409,14 +416,15 @@ pub fn lint_fileset(model: &crate::model::Model, set: &crate::fileset::FileSet) 
                     message,
                     help: "poolc wrote a catalog it cannot read back; please report this".into(),
                     source_line: String::new(),
-                });
-                continue;
+                }];
             }
         };
         let mut ws = Workspace::default();
         for (path, text) in set.iter() {
-            let skip = path.ends_with("kustomization.yaml") || path == catalog_path;
-            if path.starts_with(&prefix) && !skip {
+            let Some(name) = path.strip_prefix(&prefix) else {
+                continue;
+            };
+            if !crate::render::PROMQL_FREE.contains(&name) {
                 ws.add(&format!("generated/{path}"), text);
             }
         }

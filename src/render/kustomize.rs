@@ -9,6 +9,8 @@ use super::{header, path, to_yaml, RenderError};
 use crate::fileset::File;
 use crate::model::Cluster;
 
+pub const FILE: &str = "kustomization.yaml";
+
 #[derive(Serialize)]
 #[serde(rename_all = "camelCase")]
 struct Kustomization {
@@ -66,5 +68,5 @@ pub fn render(cluster: &Cluster, files: &[File]) -> Result<Vec<File>, RenderErro
         config_map_generator,
     };
     let text = header(cluster, "#") + &to_yaml(&kustomization, "kustomization.yaml")?;
-    Ok(vec![File::new(path(cluster, "kustomization.yaml"), text)])
+    Ok(vec![File::new(path(cluster, FILE), text)])
 }

@@ -119,6 +119,6 @@ fn walk(
 
 fn run(ws: &Workspace, ctx: &Context, out: &mut Vec<Diagnostic>) {
     for (e, expr) in parsed(ws) {
-        walk(ws, ctx, e, &expr, None, out);
+        walk(ws, ctx, e, expr, None, out);
     }
 }

@@ -34,7 +34,7 @@ fn run(ws: &Workspace, ctx: &Context, out: &mut Vec<Diagnostic>) {
         if !matches!(e.role, Role::Dashboard { .. }) {
             continue;
         }
-        for vs in promql::selectors(&expr) {
+        for vs in promql::selectors(expr) {
             let have: Vec<&str> = promql::label_matchers(vs)
                 .map(|m| m.name.as_str())
                 .collect();

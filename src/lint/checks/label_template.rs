@@ -46,7 +46,7 @@ fn run(ws: &Workspace, ctx: &Context, out: &mut Vec<Diagnostic>) {
     for (e, expr) in parsed(ws) {
         let Role::Rule(rule) = &e.role else { continue };
         let Some(alert) = &rule.alert else { continue };
-        let result = labels(ctx, &expr);
+        let result = labels(ctx, expr);
         if result.open {
             continue;
         }

@@ -58,11 +58,12 @@ pub fn explain(check: &Check) -> String {
     )
 }
 
-/// Every expression that parses, with its AST.
+/// Every expression that parses, with its AST (parsed once per workspace).
 pub fn parsed(
     ws: &Workspace,
-) -> impl Iterator<Item = (&super::inputs::Expression, promql_parser::parser::Expr)> {
+) -> impl Iterator<Item = (&super::inputs::Expression, &promql_parser::parser::Expr)> {
     ws.expressions
         .iter()
-        .filter_map(|e| super::inputs::parse(e).ok().map(|p| (e, p)))
+        .enumerate()
+        .filter_map(|(i, e)| ws.ast(i).ok().map(|p| (e, p)))
 }

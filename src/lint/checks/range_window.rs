@@ -29,7 +29,7 @@ fn run(ws: &Workspace, ctx: &Context, out: &mut Vec<Diagnostic>) {
     let min = ctx.scrape_interval * 2;
     for (e, expr) in parsed(ws) {
         let mut ranges = Vec::new();
-        collect(&expr, &mut ranges);
+        collect(expr, &mut ranges);
         for range in ranges {
             if range < min {
                 out.push(at(

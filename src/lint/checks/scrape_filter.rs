@@ -73,7 +73,7 @@ fn run(ws: &Workspace, ctx: &Context, out: &mut Vec<Diagnostic>) {
         return;
     }
     for (e, expr) in parsed(ws) {
-        for vs in promql::selectors(&expr) {
+        for vs in promql::selectors(expr) {
             let Some(name) = promql::metric_name(vs) else {
                 continue;
             };

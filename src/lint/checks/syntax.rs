@@ -2,7 +2,7 @@
 
 use super::Check;
 use crate::diagnostic::{Diagnostic, Severity};
-use crate::lint::{at, inputs, Context, Workspace};
+use crate::lint::{at, Context, Workspace};
 
 pub const CHECK: Check = Check {
     code: "P001",
@@ -27,8 +27,8 @@ Instead:
 };
 
 fn run(ws: &Workspace, _ctx: &Context, out: &mut Vec<Diagnostic>) {
-    for e in &ws.expressions {
-        if let Err(message) = inputs::parse(e) {
+    for (i, e) in ws.expressions.iter().enumerate() {
+        if let Err(message) = ws.ast(i) {
             out.push(at(
                 ws,
                 e,

@@ -34,7 +34,7 @@ Instead:
 
 fn run(ws: &Workspace, ctx: &Context, out: &mut Vec<Diagnostic>) {
     for (e, expr) in parsed(ws) {
-        for vs in promql::selectors(&expr) {
+        for vs in promql::selectors(expr) {
             let Some(name) = promql::metric_name(vs) else {
                 continue;
             };
