@@ -26,7 +26,16 @@ fn main() -> std::io::Result<()> {
     } else {
         vec![10_000]
     };
-    let dir = Path::new(dir);
+    write(Path::new(dir), pools, clusters, &rule_counts)
+}
+
+/// Writes `pools` pools over `clusters` specs, and a rule set per count.
+pub fn write(
+    dir: &Path,
+    pools: usize,
+    clusters: usize,
+    rule_counts: &[usize],
+) -> std::io::Result<()> {
     let specs = dir.join("specs");
     let _ = fs::remove_dir_all(&specs);
     fs::create_dir_all(&specs)?;
@@ -35,7 +44,7 @@ fn main() -> std::io::Result<()> {
         let count = per_cluster.min(pools.saturating_sub(c * per_cluster));
         fs::write(specs.join(format!("cluster-{c:02}.yaml")), spec(c, count))?;
     }
-    for n in rule_counts {
+    for &n in rule_counts {
         let out = dir.join(format!("rules-{n}"));
         let _ = fs::remove_dir_all(&out);
         fs::create_dir_all(&out)?;
