@@ -1058,7 +1058,7 @@ impl Validator<'_> {
 
     fn jobs(&mut self, name: &str, j: &spec::Jobs) -> Option<Jobs> {
         let mut ok = true;
-        if let Err(e) = promql_parser::parser::parse(&j.query.value) {
+        if let Err(e) = crate::promql::parse(&j.query.value) {
             self.error(
                 &j.query.referenced,
                 format!("pool `{name}`: jobs.query is not valid PromQL: {}", e.to_string().trim()),
