@@ -28,14 +28,15 @@ Instead:
 
 fn run(ws: &Workspace, _ctx: &Context, out: &mut Vec<Diagnostic>) {
     for e in &ws.expressions {
-        if let Err(message) = inputs::parse(e) {
+        if let Err(error) = inputs::parse(e) {
+            let message = error.to_string();
             out.push(at(
                 ws,
                 e,
                 CHECK.code,
                 CHECK.severity,
                 format!("invalid PromQL: {}", message.lines().next().unwrap_or("")),
-                "fix the expression; `promtool check rules` shows the same error".into(),
+                error.help().into(),
             ));
         }
     }
