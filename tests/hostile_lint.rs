@@ -210,3 +210,51 @@ fn the_parser_rejects_every_deep_shape_without_recursing_into_it() {
         let _ = promql::metric_names(&expr);
     }
 }
+
+/// "Did you mean" compares a name with every known one; a hostile name
+/// 16 KiB long must not cost seconds per candidate (found by fuzzing).
+#[test]
+fn a_huge_unknown_metric_name_is_reported_quickly() {
+    let name = "k".repeat(MAX_EXPR_BYTES - 10);
+    let start = std::time::Instant::now();
+    let (code, out, err) = lint_one("rules.yaml", rule_file(&name).as_bytes());
+    assert_eq!(code, Some(1), "{out}{err}");
+    assert!(out.contains(": P002 "), "{out}");
+    assert!(
+        start.elapsed() < std::time::Duration::from_secs(10),
+        "took {:?}",
+        start.elapsed()
+    );
+}
+
+/// The same for an instance type in a spec: a megabyte-long name is checked
+/// against every built-in type's name.
+#[test]
+fn a_huge_unknown_instance_type_is_reported_quickly() {
+    let dir = scratch("hostile-instance-type");
+    let spec = std::fs::read_to_string(
+        Path::new(env!("CARGO_MANIFEST_DIR")).join("specs/production.yaml"),
+    )
+    .unwrap();
+    let start = spec
+        .find("type: m6id.24xlarge")
+        .expect("production uses m6id.24xlarge");
+    let huge = format!("type: {}", "m".repeat(900 * 1024));
+    let text = format!(
+        "{}{}{}",
+        &spec[..start],
+        huge,
+        &spec[start + "type: m6id.24xlarge".len()..]
+    );
+    std::fs::write(dir.join("specs/production.yaml"), text).unwrap();
+    let clock = std::time::Instant::now();
+    let out = poolc(&dir, &["generate"]);
+    let err = stderr(&out);
+    assert_eq!(out.status.code(), Some(2), "{err}");
+    assert!(err.contains("instance type"), "{}", &err[..err.len().min(400)]);
+    assert!(
+        clock.elapsed() < std::time::Duration::from_secs(10),
+        "took {:?}",
+        clock.elapsed()
+    );
+}

@@ -289,9 +289,14 @@ pub fn at(
 
 /// The nearest name in `candidates`, for "did you mean".
 pub fn nearest<'a>(name: &str, candidates: impl Iterator<Item = &'a str>) -> Option<&'a str> {
+    let within = |c: &str| (name.len().max(c.len()) / 3).max(2);
+    let len = name.chars().count();
     candidates
+        // The distance is at least the difference in length, so a hostile
+        // long name is compared with nothing.
+        .filter(|c| c.chars().count().abs_diff(len) <= within(c))
         .map(|c| (crate::model::edit_distance(name, c), c))
-        .filter(|(d, c)| *d <= (name.len().max(c.len()) / 3).max(2))
+        .filter(|(d, c)| *d <= within(c))
         .min()
         .map(|(_, c)| c)
 }
