@@ -57,3 +57,19 @@ bench:
     ./target/release/examples/synth_fleet "$out" 1000 20 1000 10000 100000
     poolc=./target/release/poolc
     python3 benches/report.py "$out" "$poolc"
+
+# Fuzz every target for SECONDS each (default 60): spec loading, rule files,
+# dashboards and single PromQL expressions. Needs cargo-fuzz (installed if
+# missing); RUSTC_BOOTSTRAP=1 lets the stable toolchain take the sanitizer
+# flags it passes. New inputs go to fuzz/corpus/, crashes to fuzz/artifacts/.
+fuzz seconds="60":
+    #!/usr/bin/env bash
+    set -euo pipefail
+    command -v cargo-fuzz >/dev/null || cargo install cargo-fuzz --locked
+    export RUSTC_BOOTSTRAP=1
+    for target in $(cargo fuzz list); do
+      echo "fuzzing $target for {{seconds}}s"
+      mkdir -p "fuzz/corpus/$target"
+      cargo fuzz run "$target" "fuzz/corpus/$target" "fuzz/seeds/$target" -- \
+        -max_total_time={{seconds}} -timeout=10 -rss_limit_mb=2048
+    done

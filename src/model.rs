@@ -1162,7 +1162,7 @@ impl Validator<'_> {
 
     fn jobs(&mut self, name: &str, j: &spec::Jobs) -> Option<Jobs> {
         let mut ok = true;
-        if let Err(e) = promql_parser::parser::parse(&j.query.value) {
+        if let Err(e) = crate::promql::parse(&j.query.value) {
             self.error(
                 &j.query.referenced,
                 format!("pool `{name}`: jobs.query is not valid PromQL: {}", e.to_string().trim()),
@@ -1294,8 +1294,12 @@ fn is_instance_type_name(name: &str) -> bool {
 
 /// The closest built-in type name, for typos like `m6id.24xl`.
 fn nearest_type(name: &str) -> Option<&'static str> {
+    // The distance is at least the difference in length: skipping those
+    // keeps a hostile, megabyte-long name from costing seconds per type.
+    let len = name.chars().count();
     instance_types::builtin()
         .keys()
+        .filter(|k| k.chars().count().abs_diff(len) <= 3)
         .map(|k| (edit_distance(name, k), k.as_str()))
         .filter(|(d, _)| *d <= 3)
         .min()

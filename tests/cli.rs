@@ -135,6 +135,8 @@ fn subcommands(dir: &std::path::Path) -> Vec<String> {
         .lines()
         .skip(1)
         .take_while(|l| l.starts_with("  "))
+        // Wrapped descriptions continue on deeper-indented lines.
+        .filter(|l| !l.starts_with("   "))
         .filter_map(|l| l.split_whitespace().next())
         .filter(|c| *c != "help")
         .map(str::to_string)

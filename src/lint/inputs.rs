@@ -77,11 +77,11 @@ pub struct Workspace {
     /// `scaledObject name → fallback.failureThreshold`.
     pub fallbacks: BTreeMap<String, u32>,
     pub datasources: Vec<DatasourceRef>,
-    /// Files that could not be read as what their name says, as (path, line, message).
-    pub unreadable: Vec<(String, usize, String)>,
+    /// Files that could not be read as what their name says.
+    pub unreadable: Vec<Unreadable>,
     /// Byte offsets where each line of a file starts, for O(1) line lookups.
     line_starts: BTreeMap<String, Vec<usize>>,
-    /// Every expression parsed once, on first use; see [`Workspace::asts`].
+    /// Every expression parsed once, on first use; see [`Workspace::ast`].
     asts: std::sync::OnceLock<Asts>,
 }
 
@@ -91,7 +91,44 @@ pub struct Workspace {
 struct Asts {
     /// Expression index → position in `unique`.
     of: Vec<usize>,
-    unique: Vec<Result<promql_parser::parser::Expr, String>>,
+    unique: Vec<Result<promql_parser::parser::Expr, crate::promql::ParseError>>,
+}
+
+/// A file the checks cannot look into, and why.
+#[derive(Debug, Clone)]
+pub struct Unreadable {
+    pub path: String,
+    pub line: usize,
+    pub message: String,
+    pub help: String,
+}
+
+/// The largest file `poolc lint` reads. Rule files and dashboards are
+/// kilobytes; a file this large is a mistake or an attack.
+pub const MAX_FILE_BYTES: usize = 16 * 1024 * 1024;
+
+/// What to do about a file over [`MAX_FILE_BYTES`].
+pub fn too_large(path: &str) -> String {
+    format!(
+        "{path}: the file is larger than poolc's limit of {} MiB per file; \
+         split it (one rule file per group, one dashboard per file) and lint the parts",
+        MAX_FILE_BYTES / (1024 * 1024)
+    )
+}
+
+/// YAML budgets for lint inputs: far above any real rule file, far below
+/// what would hurt. Alias bombs and deep nesting fail fast.
+fn yaml_options() -> serde_saphyr::Options {
+    let mut budget = serde_saphyr::Budget::default();
+    budget.max_events = 4_000_000;
+    budget.max_aliases = 10_000;
+    budget.max_anchors = 10_000;
+    budget.max_depth = 64;
+    budget.max_nodes = 2_000_000;
+    budget.max_documents = 10_000;
+    let mut options = serde_saphyr::Options::default();
+    options.budget = Some(budget);
+    options
 }
 
 impl Workspace {
@@ -103,17 +140,32 @@ impl Workspace {
     }
 
     /// The parsed tree of `ws.expressions[i]`, or the parser's message.
-    pub fn ast(&self, i: usize) -> Result<&promql_parser::parser::Expr, &str> {
+    pub fn ast(
+        &self,
+        i: usize,
+    ) -> Result<&promql_parser::parser::Expr, &crate::promql::ParseError> {
         let asts = self.asts.get_or_init(|| Asts::of(&self.expressions));
-        match &asts.unique[asts.of[i]] {
-            Ok(expr) => Ok(expr),
-            Err(message) => Err(message),
-        }
+        asts.unique[asts.of[i]].as_ref()
     }
 
     /// Adds one file, by its name and content.
     pub fn add(&mut self, path: &str, text: &str) {
         self.asts = std::sync::OnceLock::new();
+        if text.len() > MAX_FILE_BYTES {
+            self.files.insert(path.to_string(), String::new());
+            self.unreadable.push(Unreadable {
+                path: path.to_string(),
+                line: 1,
+                message: format!(
+                    "the file is larger than poolc's limit of {} MiB per file",
+                    MAX_FILE_BYTES / (1024 * 1024)
+                ),
+                help:
+                    "split it (one rule file per group, one dashboard per file) and lint the parts"
+                        .into(),
+            });
+            return;
+        }
         self.files.insert(path.to_string(), text.to_string());
         self.line_starts.insert(path.to_string(), line_starts(text));
         if path.ends_with(".cfg") {
@@ -138,11 +190,33 @@ impl Workspace {
 
     fn yaml(&mut self, path: &str, text: &str) {
         let starts = self.line_starts.get(path).cloned().unwrap_or_default();
-        let docs: Vec<Doc> = match serde_saphyr::from_multiple(text) {
+        let docs: Vec<Doc> = match serde_saphyr::from_multiple_with_options(text, yaml_options()) {
             Ok(docs) => docs,
             Err(e) => {
-                self.unreadable
-                    .push((path.to_string(), 1, format!("not readable as YAML: {e}")));
+                let raw = e.without_snippet().to_string();
+                let budget = raw.starts_with("budget breached")
+                    || raw.starts_with("recursion limit exceeded");
+                self.unreadable.push(Unreadable {
+                    path: path.to_string(),
+                    line: e
+                        .location()
+                        .and_then(|l| usize::try_from(l.line()).ok())
+                        .unwrap_or(1)
+                        .max(1),
+                    message: if budget {
+                        "the YAML expands or nests past poolc's budget (2000000 nodes, \
+                         10000 aliases, depth 64): alias chains, repeated anchors or deep nesting"
+                            .to_string()
+                    } else {
+                        format!("not readable as YAML: {e}")
+                    },
+                    help: if budget {
+                        "rule files need no deep nesting or alias chains: write the rules out"
+                    } else {
+                        "fix the file's syntax"
+                    }
+                    .into(),
+                });
                 return;
             }
         };
@@ -250,11 +324,17 @@ impl Workspace {
         let value: serde_json::Value = match serde_json::from_str(text) {
             Ok(v) => v,
             Err(e) => {
-                self.unreadable.push((
-                    path.to_string(),
-                    e.line(),
-                    format!("not readable as JSON: {e}"),
-                ));
+                self.unreadable.push(Unreadable {
+                    path: path.to_string(),
+                    line: e.line().max(1),
+                    message: format!("not readable as JSON: {e}"),
+                    help: if e.to_string().starts_with("recursion limit exceeded") {
+                        "a dashboard needs no nesting this deep: the JSON reader stops at 128 levels"
+                    } else {
+                        "fix the file's syntax"
+                    }
+                    .into(),
+                });
                 return;
             }
         };
@@ -408,7 +488,7 @@ impl Asts {
 }
 
 /// Parses an expression as its role needs (dashboards substitute variables).
-pub fn parse(e: &Expression) -> Result<promql_parser::parser::Expr, String> {
+pub fn parse(e: &Expression) -> Result<promql_parser::parser::Expr, promql::ParseError> {
     match e.role {
         Role::Dashboard { .. } => promql::parse_dashboard(&e.text),
         _ => promql::parse(&e.text),

@@ -185,16 +185,16 @@ pub struct Context {
 /// Runs every check; findings sorted by file and position, suppressed ones removed.
 pub fn run(ws: &Workspace, ctx: &Context) -> Vec<Diagnostic> {
     let mut out = Vec::new();
-    for (path, line, message) in &ws.unreadable {
+    for u in &ws.unreadable {
         out.push(Diagnostic {
-            path: path.clone(),
-            line: *line,
+            path: u.path.clone(),
+            line: u.line,
             column: 1,
             code: checks::syntax::CHECK.code,
             severity: Severity::Error,
-            message: message.clone(),
-            help: "fix the file's syntax".into(),
-            source_line: ws.source_line(path, *line),
+            message: u.message.clone(),
+            help: u.help.clone(),
+            source_line: ws.source_line(&u.path, u.line),
         });
     }
     // Recording rules of the inputs are metrics too, labelled as their expressions leave them.
@@ -289,9 +289,14 @@ pub fn at(
 
 /// The nearest name in `candidates`, for "did you mean".
 pub fn nearest<'a>(name: &str, candidates: impl Iterator<Item = &'a str>) -> Option<&'a str> {
+    let within = |c: &str| (name.len().max(c.len()) / 3).max(2);
+    let len = name.chars().count();
     candidates
+        // The distance is at least the difference in length, so a hostile
+        // long name is compared with nothing.
+        .filter(|c| c.chars().count().abs_diff(len) <= within(c))
         .map(|c| (crate::model::edit_distance(name, c), c))
-        .filter(|(d, c)| *d <= (name.len().max(c.len()) / 3).max(2))
+        .filter(|(d, c)| *d <= within(c))
         .min()
         .map(|(_, c)| c)
 }
@@ -327,9 +332,9 @@ pub fn lint_paths(
         let ctx = read_catalog(catalog.as_deref())?;
         let mut ws = Workspace::default();
         for path in files {
-            let text =
-                std::fs::read_to_string(&path).map_err(|e| format!("{}: {e}", path.display()))?;
-            ws.add(&path.to_string_lossy().replace('\\', "/"), &text);
+            let shown = path.to_string_lossy().replace('\\', "/");
+            let text = read_bounded(&path, &shown, inputs::MAX_FILE_BYTES, inputs::too_large)?;
+            ws.add(&shown, &text);
         }
         out.extend(run(&ws, &ctx));
     }
@@ -340,8 +345,14 @@ pub fn lint_paths(
 fn read_catalog(path: Option<&std::path::Path>) -> Result<Context, String> {
     let file = match path {
         Some(path) => {
-            let text =
-                std::fs::read_to_string(path).map_err(|e| format!("{}: {e}", path.display()))?;
+            let shown = path.to_string_lossy().replace('\\', "/");
+            let text = read_bounded(path, &shown, crate::spec::MAX_SPEC_BYTES, |shown| {
+                format!(
+                    "{shown}: the catalog is larger than {} KiB; it lists exporter versions and your own metrics, \
+                     so keep only those",
+                    crate::spec::MAX_SPEC_BYTES / 1024
+                )
+            })?;
             catalog_file::CatalogFile::parse(&text)
                 .map_err(|e| format!("{}: {e}", path.display()))?
         }
@@ -358,6 +369,30 @@ fn nearest_catalog(file: &std::path::Path) -> Option<std::path::PathBuf> {
         .skip(1)
         .map(|dir| dir.join(CATALOG_FILE))
         .find(|candidate| candidate.is_file())
+}
+
+/// Reads a UTF-8 file of at most `limit` bytes, never more into memory.
+fn read_bounded(
+    path: &std::path::Path,
+    shown: &str,
+    limit: usize,
+    too_large: fn(&str) -> String,
+) -> Result<String, String> {
+    use std::io::Read;
+    let file = std::fs::File::open(path).map_err(|e| format!("{shown}: {e}"))?;
+    let mut bytes = Vec::new();
+    file.take(limit as u64 + 1)
+        .read_to_end(&mut bytes)
+        .map_err(|e| format!("{shown}: {e}"))?;
+    if bytes.len() > limit {
+        return Err(too_large(shown));
+    }
+    String::from_utf8(bytes).map_err(|e| {
+        format!(
+            "{shown}: the file is not UTF-8 (invalid byte at offset {}); save it as UTF-8",
+            e.utf8_error().valid_up_to()
+        )
+    })
 }
 
 fn collect_files(path: &std::path::Path, out: &mut Vec<std::path::PathBuf>) -> Result<(), String> {

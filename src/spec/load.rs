@@ -66,25 +66,41 @@ pub fn load_dir(dir: &Path) -> Result<Vec<SpecFile>, Vec<SpecError>> {
 pub fn load_file(path: &Path) -> Result<SpecFile, SpecError> {
     let shown = display_path(path);
     let bytes = read_bounded(path, &shown)?;
-    let mut text = String::from_utf8(bytes).map_err(|e| {
+    load_bytes(&shown, &bytes)
+}
+
+/// A spec from its raw bytes, shown in errors as `shown`: the size limit,
+/// the encoding, a leading byte-order mark, then the YAML itself. Everything
+/// `load_file` checks after reading the file.
+pub fn load_bytes(shown: &str, bytes: &[u8]) -> Result<SpecFile, SpecError> {
+    if bytes.len() > MAX_SPEC_BYTES {
+        return Err(too_large(shown));
+    }
+    let text = std::str::from_utf8(bytes).map_err(|e| {
         SpecError::file(
-            &shown,
+            shown,
             format!(
                 "the file is not UTF-8 (invalid byte at offset {})",
-                e.utf8_error().valid_up_to()
+                e.valid_up_to()
             ),
             "save the spec as UTF-8",
         )
     })?;
-    if let Some(stripped) = text.strip_prefix('\u{feff}') {
-        text = stripped.to_string();
-    }
-    let spec = parse(&shown, &text)?;
+    let text = text.strip_prefix('\u{feff}').unwrap_or(text).to_string();
+    let spec = parse(shown, &text)?;
     Ok(SpecFile {
-        path: shown,
+        path: shown.to_string(),
         source: text,
         spec,
     })
+}
+
+fn too_large(shown: &str) -> SpecError {
+    SpecError::file(
+        shown,
+        format!("the spec is larger than {} KiB", MAX_SPEC_BYTES / 1024),
+        "a cluster spec is hand-written and small; split the fleet into one spec per cluster",
+    )
 }
 
 fn read_bounded(path: &Path, shown: &str) -> Result<Vec<u8>, SpecError> {
@@ -107,11 +123,7 @@ fn read_bounded(path: &Path, shown: &str) -> Result<Vec<u8>, SpecError> {
             )
         })?;
     if bytes.len() > MAX_SPEC_BYTES {
-        return Err(SpecError::file(
-            shown,
-            format!("the spec is larger than {} KiB", MAX_SPEC_BYTES / 1024),
-            "a cluster spec is hand-written and small; split the fleet into one spec per cluster",
-        ));
+        return Err(too_large(shown));
     }
     Ok(bytes)
 }

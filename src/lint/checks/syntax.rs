@@ -28,14 +28,15 @@ Instead:
 
 fn run(ws: &Workspace, _ctx: &Context, out: &mut Vec<Diagnostic>) {
     for (i, e) in ws.expressions.iter().enumerate() {
-        if let Err(message) = ws.ast(i) {
+        if let Err(error) = ws.ast(i) {
+            let message = error.to_string();
             out.push(at(
                 ws,
                 e,
                 CHECK.code,
                 CHECK.severity,
                 format!("invalid PromQL: {}", message.lines().next().unwrap_or("")),
-                "fix the expression; `promtool check rules` shows the same error".into(),
+                error.help().into(),
             ));
         }
     }
