@@ -45,6 +45,13 @@ subprocess.run(gen, check=True, stdout=subprocess.DEVNULL)
 (gen_s,) = hyperfine("generate", [" ".join(gen)])
 rows.append(("`poolc generate`, 1,000 pools / 20 clusters, lint included", gen_s, peak_rss_mb(gen), None, None))
 
+# A process that reads an empty rule file: start-up and catalog, the fixed
+# cost that the per-rule figures leave out.
+empty = os.path.join(out, "empty.yaml")
+with open(empty, "w") as f:
+    f.write("groups: []\n")
+(startup_s,) = hyperfine("lint-empty", [f"{poolc} lint {empty}"])
+
 per_rule = {}
 for n in (1000, 10000, 100000):
     rules = f"{out}/rules-{n}"
@@ -54,7 +61,7 @@ for n in (1000, 10000, 100000):
     runs = 10 if n <= 10000 else 3
     lint_s, prom_s = hyperfine(f"lint-{n}", [" ".join(lint), " ".join(prom)], runs)
     lint_rss, prom_rss = peak_rss_mb(lint, 3), peak_rss_mb(prom, 3)
-    per_rule[n] = lint_s / n
+    per_rule[n] = (lint_s - startup_s) / n
     rows.append((f"`poolc lint`, {n:,} rules (exit {exit_code(lint)})", lint_s, lint_rss, prom_s, prom_rss))
 
 print(f"Machine: {platform.machine()}, {os.cpu_count()} cores; medians.\n")
@@ -66,5 +73,8 @@ for name, s, rss, ps, prss in rows:
     else:
         print(f"| {name} | {s:.3f} s | {rss:.0f} MB | {ps:.3f} s | {prss:.0f} MB | {s / ps:.2f} | {rss / prss:.2f} |")
 base = per_rule[1000]
-print("\nLint cost per rule, relative to 1,000 rules: " + ", ".join(
+print(f"\nStart-up (lint of an empty file): {startup_s * 1000:.1f} ms.")
+print("Lint cost per rule beyond start-up: " + ", ".join(
+    f"{n:,} rules: {per_rule[n] * 1e6:.1f} µs" for n in sorted(per_rule)))
+print("Relative to 1,000 rules: " + ", ".join(
     f"{n:,}: {per_rule[n] / base:.2f}" for n in sorted(per_rule)))

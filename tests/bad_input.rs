@@ -58,6 +58,19 @@ fn cases() -> Vec<(&'static str, Input)> {
         ("huge_file", Text(format!("{VALID_SPEC}# {}\n", "x".repeat(2 * 1024 * 1024)))),
         ("bad_duration", Edit("    max: 8\n", "    max: 8\n    drain: 10 minutes\n")),
         ("bad_version", Edit("keda: \"2.16\"", "keda: \"two\"")),
+        ("keda_too_old_for_the_lb_exporter", Edit("keda: \"2.16\"", "keda: \"2.13\"")),
+        (
+            "lb_replicas_need_keda_2_19",
+            Edit("  metrics:\n", "  lb:\n    replicas: 2\n  metrics:\n"),
+        ),
+        // Line numbers stay right behind a byte-order mark and with CRLF endings.
+        ("bom_then_mistake", Text(format!("\u{feff}{}", VALID_SPEC.replace("    min: 2\n", "    min: 9\n")))),
+        ("crlf_then_mistake", Text(VALID_SPEC.replace("    min: 2\n", "    min: 9\n").replace('\n', "\r\n"))),
+        ("nul_byte", Bytes(VALID_SPEC.replace("name: demo", "name: de\0mo").into_bytes())),
+        ("deep_promql_in_query", Edit("sum(buildkite_queues_scheduled_jobs_count{queue=\"default\"})", Box::leak(format!("{}buildkite_queues_scheduled_jobs_count{}", "(".repeat(300), ")".repeat(300)).into_boxed_str()))),
+        ("u32_overflow", Edit("    max: 8\n", "    max: 4294967296\n")),
+        ("float_where_integer", Edit("    max: 8\n", "    max: 8.5\n")),
+        ("hostile_image", Edit("image: moby/buildkit:v0.29.0", "image: \"moby/buildkit:v0.29.0\\nprivileged: true\"")),
     ]
 }
 
