@@ -71,5 +71,5 @@ fuzz seconds="60":
       echo "fuzzing $target for {{seconds}}s"
       mkdir -p "fuzz/corpus/$target"
       cargo fuzz run "$target" "fuzz/corpus/$target" "fuzz/seeds/$target" -- \
-        -max_total_time={{seconds}} -timeout=10 -rss_limit_mb=2048
+        -max_total_time={{seconds}} -timeout=10 -rss_limit_mb=2048 -max_len=65536
     done
