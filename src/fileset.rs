@@ -192,6 +192,7 @@ impl FileSet {
                 }
             }
         }
+        crash_point("staged");
         staged.commit()?;
         for change in &changes {
             if let Change::Removed(path) = change {
@@ -255,8 +256,20 @@ impl Staged {
     fn commit(self) -> Result<(), FileSetError> {
         for (tmp, target) in &self.files {
             fs::rename(tmp, target).map_err(io_err(target))?;
+            crash_point("renaming");
         }
         Ok(())
+    }
+}
+
+/// Dies on the spot, as `kill -9` would, when `POOLC_CRASH_AT` names this
+/// point: the crash-safety tests stop a run exactly between two steps. A run
+/// killed while renaming leaves some files new and the manifest old; the next
+/// run rewrites what differs, removes what the old manifest owns, and sweeps
+/// the temporaries, so it ends with exactly the tree a clean run writes.
+fn crash_point(name: &str) {
+    if std::env::var_os("POOLC_CRASH_AT").is_some_and(|at| at == name) {
+        std::process::abort();
     }
 }
 
@@ -270,21 +283,30 @@ fn temporary_name(path: &Path) -> PathBuf {
     path.with_file_name(format!(".{name}{TEMP_MARK}{}", std::process::id()))
 }
 
-fn sweep_temporaries(dir: &Path) {
+/// Removes the temporaries a killed run left under `dir`, and the
+/// directories below it that held nothing else (made by that run for a new
+/// cluster). True if a temporary was removed.
+fn sweep_temporaries(dir: &Path) -> bool {
     let Ok(entries) = fs::read_dir(dir) else {
-        return;
+        return false;
     };
+    let mut swept = false;
     for entry in entries.flatten() {
         let Ok(kind) = entry.file_type() else {
             continue;
         };
         let path = entry.path();
         if kind.is_dir() {
-            sweep_temporaries(&path);
+            if sweep_temporaries(&path) {
+                swept = true;
+                // Fails, as it should, unless nothing else is left.
+                let _ = fs::remove_dir(&path);
+            }
         } else if kind.is_file() && entry.file_name().to_string_lossy().contains(TEMP_MARK) {
-            let _ = fs::remove_file(&path);
+            swept = fs::remove_file(&path).is_ok() || swept;
         }
     }
+    swept
 }
 
 fn refuse_symlink(path: &Path) -> Result<(), FileSetError> {

@@ -97,3 +97,125 @@ fn concurrent_runs_serialize_or_fail_clearly_and_never_corrupt() {
         );
     }
 }
+
+/// Every file of the tree but the temporaries a killed run leaves.
+fn without_temporaries(tree: Vec<(String, Vec<u8>)>) -> Vec<(String, Vec<u8>)> {
+    tree.into_iter()
+        .filter(|(p, _)| !p.contains("poolc-tmp"))
+        .collect()
+}
+
+fn temporaries(root: &std::path::Path) -> Vec<String> {
+    tree(root)
+        .into_iter()
+        .map(|(p, _)| p)
+        .filter(|p| p.contains("poolc-tmp"))
+        .collect()
+}
+
+/// A run that dies mid-write (aborted on the spot, as `kill -9` would stop
+/// it) leaves generated/ byte-identical if it had staged but not renamed
+/// anything; wherever it died, the next run ends with exactly the tree a
+/// clean run writes, and no temporaries.
+#[test]
+fn a_run_killed_mid_write_is_made_whole_by_the_next() {
+    for point in ["staged", "renaming"] {
+        let dir = with_repo_specs(&format!("crash-at-{point}"));
+        assert_eq!(poolc(&dir, &["generate"]).status.code(), Some(0));
+        let out = dir.join("generated");
+        fs::write(out.join("notes.md"), "a user's file\n").unwrap();
+        let before = tree(&out);
+
+        // The change: new values everywhere, a file added, a file removed.
+        let spec = dir.join("specs/staging.yaml");
+        let text = fs::read_to_string(&spec).unwrap();
+        fs::write(&spec, text.replace("priority: P", "priority: Q")).unwrap();
+        fs::write(
+            dir.join("specs/zeta.yaml"),
+            VALID_SPEC.replace("name: demo", "name: zeta"),
+        )
+        .unwrap();
+        fs::remove_file(dir.join("specs/production.yaml")).unwrap();
+        let expected = {
+            let clean = with_repo_specs(&format!("crash-expected-{point}"));
+            fs::remove_file(clean.join("specs/production.yaml")).unwrap();
+            fs::copy(&spec, clean.join("specs/staging.yaml")).unwrap();
+            fs::copy(dir.join("specs/zeta.yaml"), clean.join("specs/zeta.yaml")).unwrap();
+            assert_eq!(poolc(&clean, &["generate"]).status.code(), Some(0));
+            fs::write(clean.join("generated/notes.md"), "a user's file\n").unwrap();
+            tree(&clean.join("generated"))
+        };
+
+        let killed = std::process::Command::new(env!("CARGO_BIN_EXE_poolc"))
+            .arg("generate")
+            .current_dir(&dir)
+            .env("POOLC_CRASH_AT", point)
+            .output()
+            .unwrap();
+        assert_eq!(
+            killed.status.code(),
+            None,
+            "{point}: the run was not killed"
+        );
+        assert!(
+            !temporaries(&out).is_empty(),
+            "{point}: died before staging"
+        );
+        if point == "staged" {
+            assert_eq!(
+                without_temporaries(tree(&out)),
+                before,
+                "{point}: generated/ changed before the write committed"
+            );
+        } else {
+            assert_ne!(
+                without_temporaries(tree(&out)),
+                before,
+                "{point}: nothing renamed"
+            );
+        }
+
+        let next = poolc(&dir, &["generate"]);
+        assert_eq!(next.status.code(), Some(0), "{point}: {}", stderr(&next));
+        assert_eq!(
+            temporaries(&out),
+            Vec::<String>::new(),
+            "{point}: temporaries left"
+        );
+        let after = tree(&out);
+        let names = |t: &[(String, Vec<u8>)]| t.iter().map(|(p, _)| p.clone()).collect::<Vec<_>>();
+        assert_eq!(names(&after), names(&expected), "{point}: files differ");
+        assert!(
+            after == expected,
+            "{point}: contents differ from a clean run"
+        );
+        assert_eq!(poolc(&dir, &["check"]).status.code(), Some(0));
+    }
+}
+
+#[test]
+fn a_killed_run_leaves_no_directory_for_a_cluster_that_was_dropped() {
+    let dir = with_repo_specs("crash-dropped-cluster");
+    assert_eq!(poolc(&dir, &["generate"]).status.code(), Some(0));
+    let omega = dir.join("specs/omega.yaml");
+    fs::write(&omega, VALID_SPEC.replace("name: demo", "name: omega")).unwrap();
+    let killed = std::process::Command::new(env!("CARGO_BIN_EXE_poolc"))
+        .arg("generate")
+        .current_dir(&dir)
+        .env("POOLC_CRASH_AT", "staged")
+        .output()
+        .unwrap();
+    assert_eq!(killed.status.code(), None, "the run was not killed");
+    assert!(
+        dir.join("generated/omega").is_dir(),
+        "nothing was staged for omega"
+    );
+
+    fs::remove_file(&omega).unwrap();
+    assert_eq!(poolc(&dir, &["generate"]).status.code(), Some(0));
+    assert!(
+        !dir.join("generated/omega").exists(),
+        "the killed run's directory is left"
+    );
+    assert_eq!(poolc(&dir, &["check"]).status.code(), Some(0));
+}
