@@ -686,6 +686,41 @@ impl Validator<'_> {
             s.0.scale_down_percent.as_ref(),
             s.1.scale_down_percent.as_ref(),
         );
+        let stabilization = pick(s.0.stabilization.as_ref(), s.1.stabilization.as_ref());
+        let scale_down_pods = pick(s.0.scale_down_pods.as_ref(), s.1.scale_down_pods.as_ref());
+        let scale_down_period = pick(
+            s.0.scale_down_period.as_ref(),
+            s.1.scale_down_period.as_ref(),
+        );
+        // The API server's own bounds for an HPA's behavior: past them the
+        // ScaledObject's HPA is rejected and the pool stops scaling.
+        if let Some(w) = stabilization.filter(|w| w.value.0 > 3600) {
+            self.error(
+                &w.referenced,
+                format!(
+                    "pool `{name}`: scaling.stabilization {} is over the HPA's limit of 1h",
+                    w.value
+                ),
+                "use 1h or less; cooldown keeps the last pod longer if that is the aim",
+            );
+        }
+        if let Some(p) = scale_down_period.filter(|p| p.value.0 == 0 || p.value.0 > 1800) {
+            self.error(
+                &p.referenced,
+                format!(
+                    "pool `{name}`: scaling.scale_down_period {} is outside the HPA's 1s to 30m",
+                    p.value
+                ),
+                "use 1s to 30m",
+            );
+        }
+        if let Some(n) = scale_down_pods.filter(|n| n.value == 0) {
+            self.error(
+                &n.referenced,
+                format!("pool `{name}`: scaling.scale_down_pods is 0"),
+                "use 1 or more; the HPA rejects a policy of 0 pods",
+            );
+        }
         if let Some(t) = target_sessions.filter(|t| t.value == 0) {
             self.error(
                 &t.referenced,
@@ -713,18 +748,10 @@ impl Validator<'_> {
         let scaling = Scaling {
             cooldown: s.0.cooldown.or(s.1.cooldown).unwrap_or(Seconds(1200)),
             polling_interval: polling_interval.map(|v| v.value).unwrap_or(Seconds(30)),
-            stabilization: s
-                .0
-                .stabilization
-                .or(s.1.stabilization)
-                .unwrap_or(Seconds(1200)),
-            scale_down_pods: s.0.scale_down_pods.or(s.1.scale_down_pods).unwrap_or(10),
+            stabilization: stabilization.map(|v| v.value).unwrap_or(Seconds(1200)),
+            scale_down_pods: scale_down_pods.map(|v| v.value).unwrap_or(10),
             scale_down_percent: scale_down_percent.map(|v| v.value).unwrap_or(20),
-            scale_down_period: s
-                .0
-                .scale_down_period
-                .or(s.1.scale_down_period)
-                .unwrap_or(Seconds(1200)),
+            scale_down_period: scale_down_period.map(|v| v.value).unwrap_or(Seconds(1200)),
             target_sessions: target_sessions.map(|v| v.value).unwrap_or(1),
         };
 

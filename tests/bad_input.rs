@@ -70,6 +70,9 @@ fn cases() -> Vec<(&'static str, Input)> {
         ("deep_promql_in_query", Edit("sum(buildkite_queues_scheduled_jobs_count{queue=\"default\"})", Box::leak(format!("{}buildkite_queues_scheduled_jobs_count{}", "(".repeat(300), ")".repeat(300)).into_boxed_str()))),
         ("u32_overflow", Edit("    max: 8\n", "    max: 4294967296\n")),
         ("float_where_integer", Edit("    max: 8\n", "    max: 8.5\n")),
+        ("hpa_stabilization_over_an_hour", Edit("    max: 8\n", "    max: 8\n    scaling:\n      stabilization: 2h\n")),
+        ("hpa_period_over_30m", Edit("    max: 8\n", "    max: 8\n    scaling:\n      scale_down_period: 45m\n")),
+        ("hpa_zero_pods_policy", Edit("    max: 8\n", "    max: 8\n    scaling:\n      scale_down_pods: 0\n")),
         ("hostile_image", Edit("image: moby/buildkit:v0.29.0", "image: \"moby/buildkit:v0.29.0\\nprivileged: true\"")),
     ]
 }

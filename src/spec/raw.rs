@@ -321,16 +321,17 @@ pub struct Scaling {
     /// KEDA pollingInterval. Default 30s.
     #[serde(default)]
     pub polling_interval: Option<Located<Seconds>>,
-    /// HPA scale-down stabilization window. Default 1200s.
+    /// HPA scale-down stabilization window, at most 1h. Default 1200s.
     #[serde(default)]
-    pub stabilization: Option<Seconds>,
-    /// Scale down at most max(pods, percent%) per period. Defaults 10, 20, 1200s.
+    pub stabilization: Option<Located<Seconds>>,
+    /// Scale down at most max(pods, percent%) per period (at most 30m).
+    /// Defaults 10, 20, 1200s.
     #[serde(default)]
-    pub scale_down_pods: Option<u32>,
+    pub scale_down_pods: Option<Located<u32>>,
     #[serde(default)]
     pub scale_down_percent: Option<Located<u32>>,
     #[serde(default)]
-    pub scale_down_period: Option<Seconds>,
+    pub scale_down_period: Option<Located<Seconds>>,
     /// Sessions per pod the ScaledObject aims for. Default 1 (one build per pod).
     #[serde(default)]
     pub target_sessions: Option<Located<u32>>,
