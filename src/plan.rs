@@ -103,11 +103,19 @@ fn compare_file(
     let mut found = Vec::new();
     for (key, new_value) in &new_objects {
         let (action, fields) = match old_objects.get(key) {
-            None => (Action::Added, Vec::new()),
+            None => {
+                found.extend(capacity_added(key, new_value));
+                (Action::Added, Vec::new())
+            }
             Some(old_value) if old_value == new_value => continue,
             Some(old_value) => {
                 let mut fields = Vec::new();
-                diff_values("", old_value, new_value, &mut fields);
+                match (lines_of(old_value), lines_of(new_value)) {
+                    (Some(old_lines), Some(new_lines)) => {
+                        diff_lines(&old_lines, &new_lines, &mut fields)
+                    }
+                    _ => diff_values("", old_value, new_value, &mut fields),
+                }
                 found.extend(consequences(key, new_value, &fields));
                 (Action::Changed, fields)
             }
@@ -115,6 +123,9 @@ fn compare_file(
         out.push(object_change(path, key, action, fields));
     }
     for key in old_objects.keys().filter(|k| !new_objects.contains_key(*k)) {
+        if ["NodePool", "ScaledObject", "ScaledJob"].contains(&key.0.as_str()) {
+            found.push(format!("{} {} removed", key.0, key.2));
+        }
         out.push(object_change(path, key, Action::Removed, Vec::new()));
     }
     (out, found)
@@ -126,6 +137,9 @@ fn consequences(key: &Key, new: &Value, fields: &[FieldChange]) -> Vec<String> {
     let (kind, name) = (key.0.as_str(), key.2.as_str());
     let mut out = Vec::new();
     for f in fields {
+        if kind == "File" && name.ends_with("haproxy.cfg") {
+            out.extend(slots_change(new, f));
+        }
         let (Some(old_v), Some(new_v)) = (&f.old, &f.new) else {
             continue;
         };
@@ -154,11 +168,29 @@ fn consequences(key: &Key, new: &Value, fields: &[FieldChange]) -> Vec<String> {
                 }
             }
             "PrometheusRule" => out.extend(threshold_change(f)),
-            "File" if name.ends_with("haproxy.cfg") => out.extend(slots_change(new, f)),
             _ => {}
         }
     }
     out
+}
+
+/// The capacity a new NodePool or scaler brings.
+fn capacity_added(key: &Key, new: &Value) -> Option<String> {
+    let (kind, name) = (key.0.as_str(), key.2.as_str());
+    let text = |v: Option<&Value>| v.map(short).unwrap_or_else(|| "?".into());
+    match kind {
+        "NodePool" => Some(format!(
+            "NodePool {name} added with limits.cpu {}, limits.memory {}",
+            text(new.pointer("/spec/limits/cpu")),
+            text(new.pointer("/spec/limits/memory"))
+        )),
+        "ScaledObject" | "ScaledJob" => Some(format!(
+            "{kind} {name} added with replicas {} to {}",
+            text(new.pointer("/spec/minReplicaCount")),
+            text(new.pointer("/spec/maxReplicaCount"))
+        )),
+        _ => None,
+    }
 }
 
 /// `rules[PoolQueueBacklog pool=amd64].expr` whose numbers alone changed:
@@ -213,7 +245,8 @@ fn numbers(expr: &str) -> (String, Vec<String>) {
     (shape, found)
 }
 
-/// A changed `server-template` line: the backend it belongs to and its slots.
+/// A changed or added `server-template` line: the backend it belongs to and
+/// its slots.
 fn slots_change(new: &Value, f: &FieldChange) -> Option<String> {
     let slots = |line: &str| -> Option<String> {
         let mut words = line.split_whitespace();
@@ -221,20 +254,20 @@ fn slots_change(new: &Value, f: &FieldChange) -> Option<String> {
         words.next()?;
         words.next().map(str::to_string)
     };
-    let (old, new_slots) = (slots(f.old.as_deref()?)?, slots(f.new.as_deref()?)?);
-    let index: usize = f
-        .path
-        .trim_start_matches('[')
-        .trim_end_matches(']')
-        .parse()
-        .ok()?;
+    let new_slots = slots(f.new.as_deref()?)?;
+    let old = f.old.as_deref().and_then(slots);
+    // `line N` counts from 1; the backend is the last one opened above it.
+    let number: usize = f.path.strip_prefix("line ")?.parse().ok()?;
     let lines = new.as_array()?;
-    let backend = lines[..index.min(lines.len())]
+    let backend = lines[..number.saturating_sub(1).min(lines.len())]
         .iter()
         .rev()
         .filter_map(Value::as_str)
         .find_map(|l| l.strip_prefix("backend "))?;
-    Some(format!("HAProxy {backend} slots {old} → {new_slots}"))
+    Some(match old {
+        Some(old) => format!("HAProxy {backend} slots {old} → {new_slots}"),
+        None => format!("HAProxy {backend} added with {new_slots} slots"),
+    })
 }
 
 fn object_change(path: &str, key: &Key, action: Action, fields: Vec<FieldChange>) -> ObjectChange {
@@ -289,6 +322,56 @@ fn objects(path: &str, text: &str) -> BTreeMap<Key, Value> {
         ("File".to_string(), None, path.to_string()),
         Value::Array(lines),
     )])
+}
+
+/// A text file's lines, as `objects` holds them.
+fn lines_of(v: &Value) -> Option<Vec<&str>> {
+    v.as_array()?.iter().map(Value::as_str).collect()
+}
+
+/// Line-level differences of a text file, numbered as in the new file for
+/// changed and added lines and as in the old one for removed lines, so an
+/// inserted backend reads as its lines, not as the rest of the file moved.
+fn diff_lines(old: &[&str], new: &[&str], out: &mut Vec<FieldChange>) {
+    use similar::DiffOp;
+    let line = |v: &str| Some(short(&Value::String(v.to_string())));
+    for op in similar::capture_diff_slices(similar::Algorithm::Myers, old, new) {
+        let (o, o_len, n, n_len) = match op {
+            DiffOp::Equal { .. } => continue,
+            DiffOp::Delete {
+                old_index,
+                old_len,
+                new_index,
+            } => (old_index, old_len, new_index, 0),
+            DiffOp::Insert {
+                old_index,
+                new_index,
+                new_len,
+            } => (old_index, 0, new_index, new_len),
+            DiffOp::Replace {
+                old_index,
+                old_len,
+                new_index,
+                new_len,
+            } => (old_index, old_len, new_index, new_len),
+        };
+        for i in 0..o_len.max(n_len) {
+            let (old_line, new_line) = (
+                old.get(o + i).filter(|_| i < o_len),
+                new.get(n + i).filter(|_| i < n_len),
+            );
+            let number = if new_line.is_some() {
+                n + i + 1
+            } else {
+                o + i + 1
+            };
+            out.push(FieldChange {
+                path: format!("line {number}"),
+                old: old_line.and_then(|l| line(l)),
+                new: new_line.and_then(|l| line(l)),
+            });
+        }
+    }
 }
 
 /// Field-level differences. Lists of named things (rules, containers,

@@ -291,24 +291,16 @@ fn dashboard(cluster: &Cluster) -> Dashboard {
         }));
         chain.push(format!(r#"{label}="${label}""#));
     }
-    let pool_query = format!(
-        "label_values({BUSY}{{{}}}, pool)",
-        chain
-            .iter()
-            .cloned()
-            .chain([format!(r#"namespace="{}""#, cluster.namespace)])
-            .collect::<Vec<_>>()
-            .join(", ")
-    );
+    // The spec lists the pools, so the variable does too: a query would come
+    // back empty for pools whose series do not exist yet (or ever, for jobs
+    // pools, which have no LB backend).
+    let pools: Vec<&str> = cluster.pools.iter().map(|p| p.name.as_str()).collect();
     list.push(json!({
-        "type": "query",
+        "type": "custom",
         "name": "pool",
         "label": "pool",
-        "datasource": datasource,
-        "query": pool_query,
-        "definition": pool_query,
-        "refresh": 1,
-        "sort": 1,
+        // Grafana builds a custom variable's options from this list on load.
+        "query": pools.join(","),
         "hide": 0,
         "multi": true,
         "includeAll": true,
