@@ -429,41 +429,38 @@ pub fn lint_fileset(model: &crate::model::Model, set: &crate::fileset::FileSet) 
         .collect()
 }
 
+/// One cluster's generated files, judged by its own `poolc-catalog.yaml`.
 fn lint_cluster(cluster: &crate::model::Cluster, set: &crate::fileset::FileSet) -> Vec<Diagnostic> {
-    let mut out = Vec::new();
-    {
-        let prefix = format!("{}/", cluster.name);
-        let catalog_path = format!("{prefix}{CATALOG_FILE}");
-        let ctx = set
-            .get(&catalog_path)
-            .ok_or_else(|| format!("{catalog_path} was not rendered"))
-            .and_then(catalog_file::CatalogFile::parse)
-            .and_then(|file| file.context());
-        let ctx = match ctx {
-            Ok(ctx) => ctx,
-            Err(message) => {
-                return vec![Diagnostic {
-                    path: format!("generated/{catalog_path}"),
-                    line: 1,
-                    column: 1,
-                    code: checks::syntax::CHECK.code,
-                    severity: Severity::Error,
-                    message,
-                    help: "poolc wrote a catalog it cannot read back; please report this".into(),
-                    source_line: String::new(),
-                }];
-            }
-        };
-        let mut ws = Workspace::default();
-        for (path, text) in set.iter() {
-            let Some(name) = path.strip_prefix(&prefix) else {
-                continue;
-            };
-            if !crate::render::PROMQL_FREE.contains(&name) {
-                ws.add(&format!("generated/{path}"), text);
-            }
+    let prefix = format!("{}/", cluster.name);
+    let catalog_path = format!("{prefix}{CATALOG_FILE}");
+    let ctx = set
+        .get(&catalog_path)
+        .ok_or_else(|| format!("{catalog_path} was not rendered"))
+        .and_then(catalog_file::CatalogFile::parse)
+        .and_then(|file| file.context());
+    let ctx = match ctx {
+        Ok(ctx) => ctx,
+        Err(message) => {
+            return vec![Diagnostic {
+                path: format!("generated/{catalog_path}"),
+                line: 1,
+                column: 1,
+                code: checks::syntax::CHECK.code,
+                severity: Severity::Error,
+                message,
+                help: "poolc wrote a catalog it cannot read back; please report this".into(),
+                source_line: String::new(),
+            }];
         }
-        out.extend(run(&ws, &ctx));
+    };
+    let mut ws = Workspace::default();
+    for (path, text) in set.iter() {
+        let Some(name) = path.strip_prefix(&prefix) else {
+            continue;
+        };
+        if !crate::render::PROMQL_FREE.contains(&name) {
+            ws.add(&format!("generated/{path}"), text);
+        }
     }
-    out
+    run(&ws, &ctx)
 }
