@@ -295,7 +295,7 @@ impl Validator<'_> {
             })
             .unwrap_or_else(|| "monitoring".to_string());
         if let Some(ns) = &c.monitoring.keda_namespace {
-            self.dns_label("KEDA namespace", ns, 63);
+            self.dns_label("KEDA namespace", ns, MAX_OBJECT_NAME);
         }
         // They become label names in every dashboard selector.
         for label in c.monitoring.external_labels.iter().flatten() {

@@ -5,22 +5,14 @@
 
 #![no_main]
 
+mod common;
+
 use std::collections::BTreeMap;
-use std::sync::OnceLock;
 
+use common::context;
 use libfuzzer_sys::fuzz_target;
-use poolc::lint::catalog_file::CatalogFile;
 use poolc::lint::inputs::{Expression, Role, RuleContext};
-use poolc::lint::{Context, Workspace};
-
-fn context() -> &'static Context {
-    static CONTEXT: OnceLock<Context> = OnceLock::new();
-    CONTEXT.get_or_init(|| {
-        CatalogFile::default()
-            .context()
-            .expect("the default catalog is valid")
-    })
-}
+use poolc::lint::Workspace;
 
 fn alert() -> Role {
     Role::Rule(RuleContext {

@@ -107,24 +107,34 @@ pub struct Unreadable {
 /// kilobytes; a file this large is a mistake or an attack.
 pub const MAX_FILE_BYTES: usize = 16 * 1024 * 1024;
 
-/// What to do about a file over [`MAX_FILE_BYTES`].
-pub fn too_large(path: &str) -> String {
+const TOO_LARGE_HELP: &str =
+    "split it (one rule file per group, one dashboard per file) and lint the parts";
+
+fn too_large_message() -> String {
     format!(
-        "{path}: the file is larger than poolc's limit of {} MiB per file; \
-         split it (one rule file per group, one dashboard per file) and lint the parts",
+        "the file is larger than poolc's limit of {} MiB per file",
         MAX_FILE_BYTES / (1024 * 1024)
     )
 }
 
+/// What to do about a file over [`MAX_FILE_BYTES`].
+pub fn too_large(path: &str) -> String {
+    format!("{path}: {}; {TOO_LARGE_HELP}", too_large_message())
+}
+
 /// YAML budgets for lint inputs: far above any real rule file, far below
 /// what would hurt. Alias bombs and deep nesting fail fast.
+const YAML_MAX_NODES: usize = 2_000_000;
+const YAML_MAX_ALIASES: usize = 10_000;
+const YAML_MAX_DEPTH: usize = 64;
+
 fn yaml_options() -> serde_saphyr::Options {
     let mut budget = serde_saphyr::Budget::default();
-    budget.max_events = 4_000_000;
-    budget.max_aliases = 10_000;
-    budget.max_anchors = 10_000;
-    budget.max_depth = 64;
-    budget.max_nodes = 2_000_000;
+    budget.max_events = 2 * YAML_MAX_NODES;
+    budget.max_aliases = YAML_MAX_ALIASES;
+    budget.max_anchors = YAML_MAX_ALIASES;
+    budget.max_depth = YAML_MAX_DEPTH;
+    budget.max_nodes = YAML_MAX_NODES;
     budget.max_documents = 10_000;
     let mut options = serde_saphyr::Options::default();
     options.budget = Some(budget);
@@ -156,25 +166,21 @@ impl Workspace {
             self.unreadable.push(Unreadable {
                 path: path.to_string(),
                 line: 1,
-                message: format!(
-                    "the file is larger than poolc's limit of {} MiB per file",
-                    MAX_FILE_BYTES / (1024 * 1024)
-                ),
-                help:
-                    "split it (one rule file per group, one dashboard per file) and lint the parts"
-                        .into(),
+                message: too_large_message(),
+                help: TOO_LARGE_HELP.into(),
             });
             return;
         }
         self.files.insert(path.to_string(), text.to_string());
-        self.line_starts.insert(path.to_string(), line_starts(text));
+        let starts = line_starts(text);
         if path.ends_with(".cfg") {
             self.haproxy(text);
         } else if path.ends_with(".json") {
             self.dashboard(path, text);
         } else if path.ends_with(".yaml") || path.ends_with(".yml") {
-            self.yaml(path, text);
+            self.yaml(path, text, &starts);
         }
+        self.line_starts.insert(path.to_string(), starts);
     }
 
     fn haproxy(&mut self, text: &str) {
@@ -188,8 +194,7 @@ impl Workspace {
         }
     }
 
-    fn yaml(&mut self, path: &str, text: &str) {
-        let starts = self.line_starts.get(path).cloned().unwrap_or_default();
+    fn yaml(&mut self, path: &str, text: &str, starts: &[usize]) {
         let docs: Vec<Doc> = match serde_saphyr::from_multiple_with_options(text, yaml_options()) {
             Ok(docs) => docs,
             Err(e) => {
@@ -204,9 +209,11 @@ impl Workspace {
                         .unwrap_or(1)
                         .max(1),
                     message: if budget {
-                        "the YAML expands or nests past poolc's budget (2000000 nodes, \
-                         10000 aliases, depth 64): alias chains, repeated anchors or deep nesting"
-                            .to_string()
+                        format!(
+                            "the YAML expands or nests past poolc's budget ({YAML_MAX_NODES} nodes, \
+                             {YAML_MAX_ALIASES} aliases, depth {YAML_MAX_DEPTH}): alias chains, \
+                             repeated anchors or deep nesting"
+                        )
                     } else {
                         format!("not readable as YAML: {e}")
                     },
@@ -234,7 +241,7 @@ impl Workspace {
                         .or(rule.record.as_ref())
                         .map(|s| line_of(&s.referenced))
                         .unwrap_or_else(|| line_of(&expr.referenced));
-                    let (line, column) = expr_position(text, &starts, &expr);
+                    let (line, column) = expr_position(text, starts, &expr);
                     self.expressions.push(Expression {
                         path: path.to_string(),
                         line,
@@ -280,7 +287,7 @@ impl Workspace {
                         _ => continue,
                     };
                     if let Some(value) = trigger.metadata.get(key) {
-                        let (line, column) = expr_position(text, &starts, value);
+                        let (line, column) = expr_position(text, starts, value);
                         self.expressions.push(Expression {
                             path: path.to_string(),
                             line,
@@ -488,7 +495,7 @@ impl Asts {
 }
 
 /// Parses an expression as its role needs (dashboards substitute variables).
-pub fn parse(e: &Expression) -> Result<promql_parser::parser::Expr, promql::ParseError> {
+fn parse(e: &Expression) -> Result<promql_parser::parser::Expr, promql::ParseError> {
     match e.role {
         Role::Dashboard { .. } => promql::parse_dashboard(&e.text),
         _ => promql::parse(&e.text),

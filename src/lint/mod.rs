@@ -378,12 +378,7 @@ fn read_bounded(
     limit: usize,
     too_large: fn(&str) -> String,
 ) -> Result<String, String> {
-    use std::io::Read;
-    let file = std::fs::File::open(path).map_err(|e| format!("{shown}: {e}"))?;
-    let mut bytes = Vec::new();
-    file.take(limit as u64 + 1)
-        .read_to_end(&mut bytes)
-        .map_err(|e| format!("{shown}: {e}"))?;
+    let bytes = crate::spec::read_at_most(path, limit).map_err(|e| format!("{shown}: {e}"))?;
     if bytes.len() > limit {
         return Err(too_large(shown));
     }

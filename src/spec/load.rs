@@ -65,6 +65,7 @@ pub fn load_dir(dir: &Path) -> Result<Vec<SpecFile>, Vec<SpecError>> {
 
 pub fn load_file(path: &Path) -> Result<SpecFile, SpecError> {
     let shown = display_path(path);
+    // load_bytes tells a file over the limit by the extra byte read.
     let bytes = read_bounded(path, &shown)?;
     load_bytes(&shown, &bytes)
 }
@@ -104,27 +105,23 @@ fn too_large(shown: &str) -> SpecError {
 }
 
 fn read_bounded(path: &Path, shown: &str) -> Result<Vec<u8>, SpecError> {
-    use std::io::Read;
-    let file = std::fs::File::open(path).map_err(|e| {
+    read_at_most(path, MAX_SPEC_BYTES).map_err(|e| {
         SpecError::file(
             shown,
             format!("cannot read the spec: {e}"),
             "check the path and permissions",
         )
-    })?;
+    })
+}
+
+/// At most `limit + 1` bytes of `path`: enough to tell that a file is over
+/// the limit without ever reading a huge one into memory.
+pub fn read_at_most(path: &Path, limit: usize) -> std::io::Result<Vec<u8>> {
+    use std::io::Read;
     let mut bytes = Vec::new();
-    file.take(MAX_SPEC_BYTES as u64 + 1)
-        .read_to_end(&mut bytes)
-        .map_err(|e| {
-            SpecError::file(
-                shown,
-                format!("cannot read the spec: {e}"),
-                "check the path and permissions",
-            )
-        })?;
-    if bytes.len() > MAX_SPEC_BYTES {
-        return Err(too_large(shown));
-    }
+    std::fs::File::open(path)?
+        .take(limit as u64 + 1)
+        .read_to_end(&mut bytes)?;
     Ok(bytes)
 }
 

@@ -11,7 +11,7 @@ mod raw;
 
 pub use duration::Seconds;
 pub use error::SpecError;
-pub use load::{load_bytes, load_dir, load_file, SpecFile, MAX_SPEC_BYTES};
+pub use load::{load_bytes, load_dir, load_file, read_at_most, SpecFile, MAX_SPEC_BYTES};
 pub use located::Located;
 pub use raw::*;
 
