@@ -38,7 +38,8 @@ ci:
     bash .ci/run
 
 # Benchmark at fleet scale against promtool, side by side (installs hyperfine
-# and promtool from Debian if missing). Writes target/bench/report.md.
+# and promtool from Debian if missing). Prints a Markdown table; the raw
+# hyperfine JSON lands in target/bench/
 bench:
     #!/usr/bin/env bash
     set -euo pipefail
