@@ -150,9 +150,14 @@ pub fn documents(text: &str) -> Vec<Value> {
     serde_saphyr::from_multiple(text).expect("generated YAML parses")
 }
 
-/// Upstream schemas (`shared/crds` beside the repository), by `apiVersion` group and kind.
+/// The vendored upstream schemas (`tests/schemas/`, see `SOURCES` there).
+pub fn schema_dir() -> std::path::PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/schemas")
+}
+
+/// Upstream schemas, by `apiVersion` group and kind.
 pub fn schemas() -> BTreeMap<(String, String), jsonschema::Validator> {
-    let crds = Path::new(env!("CARGO_MANIFEST_DIR")).join("../shared/crds");
+    let crds = schema_dir();
     let mut out = BTreeMap::new();
     for file in [
         "keda.sh_scaledobjects.yaml",

@@ -191,3 +191,34 @@ fn kubectl_kustomize_builds_every_cluster() {
             .contains("backend bk_amd64"));
     }
 }
+
+#[test]
+fn vendored_schemas_match_their_sources_entry() {
+    use sha2::{Digest, Sha256};
+    let dir = common::schema_dir();
+    let sources = fs::read_to_string(dir.join("SOURCES")).expect("tests/schemas/SOURCES");
+    let listed: BTreeMap<String, String> = sources
+        .lines()
+        .filter(|l| !l.starts_with('#') && !l.trim().is_empty())
+        .map(|l| {
+            let fields: Vec<&str> = l.split(" | ").collect();
+            assert_eq!(fields.len(), 6, "SOURCES line has 6 fields: {l}");
+            (fields[0].to_string(), fields[5].to_string())
+        })
+        .collect();
+    let mut files = BTreeMap::new();
+    for entry in fs::read_dir(&dir).unwrap() {
+        let entry = entry.unwrap();
+        let name = entry.file_name().to_string_lossy().into_owned();
+        if name == "SOURCES" {
+            continue;
+        }
+        let digest = Sha256::digest(fs::read(entry.path()).unwrap());
+        let hex: String = digest.iter().map(|b| format!("{b:02x}")).collect();
+        files.insert(name, hex);
+    }
+    assert_eq!(
+        files, listed,
+        "every vendored schema is named in SOURCES with its sha256, and nothing else is"
+    );
+}

@@ -237,11 +237,8 @@ fn the_allowlist_check_catches_a_dropped_metric() {
 #[test]
 fn dashboards_validate_are_scoped_and_parse() {
     let schema: Value = serde_json::from_str(
-        &fs::read_to_string(
-            Path::new(env!("CARGO_MANIFEST_DIR"))
-                .join("../shared/crds/grafana-dashboard.jsonschema.json"),
-        )
-        .unwrap(),
+        &fs::read_to_string(common::schema_dir().join("grafana-dashboard.jsonschema.json"))
+            .unwrap(),
     )
     .unwrap();
     let validator = jsonschema::validator_for(&schema).expect("dashboard schema compiles");

@@ -963,8 +963,7 @@ fn schemas() -> &'static BTreeMap<(String, String), jsonschema::Validator> {
 fn dashboard_schema() -> &'static jsonschema::Validator {
     static SCHEMA: OnceLock<jsonschema::Validator> = OnceLock::new();
     SCHEMA.get_or_init(|| {
-        let path = Path::new(env!("CARGO_MANIFEST_DIR"))
-            .join("../shared/crds/grafana-dashboard.jsonschema.json");
+        let path = common::schema_dir().join("grafana-dashboard.jsonschema.json");
         let schema: Value = serde_json::from_str(&std::fs::read_to_string(path).unwrap()).unwrap();
         jsonschema::validator_for(&schema).expect("dashboard schema compiles")
     })
