@@ -8,6 +8,7 @@
 pub mod capacity;
 pub mod catalog;
 pub mod diagnostic;
+pub mod door;
 pub mod fileset;
 pub mod instance_types;
 pub mod lint;

@@ -182,18 +182,26 @@ fn init(cluster: &str, specs: &std::path::Path) -> ExitCode {
         }
     };
     let path = specs.join(format!("{cluster}.yaml"));
-    if path.exists() {
-        eprintln!(
-            "error: {} exists; poolc init never overwrites a spec",
-            path.display()
-        );
-        return ExitCode::from(2);
-    }
-    let written = std::fs::create_dir_all(specs).and_then(|()| std::fs::write(&path, text));
+    let name = format!("{cluster}.yaml");
+    // Through the door: no link in specs/ is followed, and O_EXCL never
+    // writes through anything already at the name, not even a dangling link.
+    let written = poolc::door::Dir::open_or_create(specs).and_then(|(dir, _)| {
+        if dir.kind(&name)?.is_some() {
+            return Ok(false);
+        }
+        dir.create_new(&name, text.as_bytes()).map(|()| true)
+    });
     match written {
-        Ok(()) => {
+        Ok(true) => {
             println!("poolc: wrote {}; run `poolc generate` next", path.display());
             ExitCode::SUCCESS
+        }
+        Ok(false) => {
+            eprintln!(
+                "error: {} exists; poolc init never overwrites a spec",
+                path.display()
+            );
+            ExitCode::from(2)
         }
         Err(e) => {
             eprintln!("error: cannot write {}: {e}", path.display());

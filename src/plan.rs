@@ -10,7 +10,7 @@ use std::path::Path;
 use serde::Serialize;
 use serde_json::Value;
 
-use crate::fileset::{Change, FileSet, FileSetError};
+use crate::fileset::{Change, FileSet, FileSetError, Old, DIFF_BUDGET};
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "lowercase")]
@@ -64,9 +64,20 @@ pub fn plan(set: &FileSet, root: &Path) -> Result<Plan, FileSetError> {
         let path = change.path().to_string();
         let old = match change {
             Change::Added(_) => None,
-            _ => Some(read_lossy(&root.join(&path))?),
+            _ => match crate::fileset::read_old(root, &path, DIFF_BUDGET)? {
+                Old::Text(text) => Some(text),
+                Old::TooLarge(size) => {
+                    changes.push(too_large(&path, size, set.get(&path)));
+                    continue;
+                }
+            },
         };
         let new = set.get(&path);
+        if let Some(new) = new.filter(|n| n.len() > DIFF_BUDGET) {
+            let size = old.as_ref().map_or(0, |o| o.len() as u64);
+            changes.push(too_large(&path, size, Some(new)));
+            continue;
+        }
         let (objects, found) = compare_file(&path, old.as_deref(), new);
         changes.extend(objects);
         for line in found {
@@ -81,13 +92,21 @@ pub fn plan(set: &FileSet, root: &Path) -> Result<Plan, FileSetError> {
     })
 }
 
-fn read_lossy(path: &Path) -> Result<String, FileSetError> {
-    std::fs::read(path)
-        .map(|b| String::from_utf8_lossy(&b).into_owned())
-        .map_err(|source| FileSetError::Io {
-            path: path.display().to_string(),
-            source,
-        })
+/// A file past the diff budget, summarized by its sizes.
+fn too_large(path: &str, old: u64, new: Option<&str>) -> ObjectChange {
+    let new = new.map_or(0, str::len);
+    ObjectChange {
+        file: path.to_string(),
+        kind: "file".into(),
+        namespace: None,
+        name: path.to_string(),
+        action: Action::Changed,
+        fields: vec![FieldChange {
+            path: format!("differs: {old} → {new} bytes"),
+            old: Some(format!("{old} bytes")),
+            new: Some(format!("{new} bytes")),
+        }],
+    }
 }
 
 type Key = (String, Option<String>, String);

@@ -85,11 +85,12 @@ fn generate_never_writes_through_a_symlink() {
     let dir = with_repo_specs("cli-symlink");
     let elsewhere = dir.join("elsewhere");
     fs::create_dir_all(&elsewhere).unwrap();
-    fs::create_dir_all(dir.join("generated")).unwrap();
+    assert_eq!(poolc(&dir, &["generate"]).status.code(), Some(0));
+    fs::remove_dir_all(dir.join("generated/staging")).unwrap();
     std::os::unix::fs::symlink(&elsewhere, dir.join("generated/staging")).unwrap();
     let run = poolc(&dir, &["generate"]);
     assert_eq!(run.status.code(), Some(2), "{}", stderr(&run));
-    assert!(stderr(&run).contains("symlink"), "{}", stderr(&run));
+    assert!(stderr(&run).contains("symbolic link"), "{}", stderr(&run));
     assert_eq!(
         fs::read_dir(&elsewhere).unwrap().count(),
         0,

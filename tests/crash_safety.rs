@@ -98,10 +98,15 @@ fn concurrent_runs_serialize_or_fail_clearly_and_never_corrupt() {
     }
 }
 
-/// Every file of the tree but the temporaries a killed run leaves.
+/// What a killed run leaves of its commit: temporaries and the journal.
+fn is_commit_state(path: &str) -> bool {
+    path.contains("poolc-tmp") || path.ends_with(".poolc-journal")
+}
+
+/// Every file of the tree but the temporaries and journal a killed run leaves.
 fn without_temporaries(tree: Vec<(String, Vec<u8>)>) -> Vec<(String, Vec<u8>)> {
     tree.into_iter()
-        .filter(|(p, _)| !p.contains("poolc-tmp"))
+        .filter(|(p, _)| !is_commit_state(p))
         .collect()
 }
 
@@ -109,7 +114,7 @@ fn temporaries(root: &std::path::Path) -> Vec<String> {
     tree(root)
         .into_iter()
         .map(|(p, _)| p)
-        .filter(|p| p.contains("poolc-tmp"))
+        .filter(|p| is_commit_state(p))
         .collect()
 }
 

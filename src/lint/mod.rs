@@ -317,24 +317,23 @@ pub fn lint_paths(
     for path in paths {
         collect_files(path, &mut files)?;
     }
-    files.retain(|f| f.file_name().is_none_or(|n| n != CATALOG_FILE));
+    files.retain(|(f, _)| f.file_name().is_none_or(|n| n != CATALOG_FILE));
     // Files grouped by the catalog file that applies to them.
-    let mut groups: BTreeMap<Option<std::path::PathBuf>, Vec<std::path::PathBuf>> = BTreeMap::new();
-    for file in files {
+    type Group = Vec<(std::path::PathBuf, String)>;
+    let mut groups: BTreeMap<Option<std::path::PathBuf>, Group> = BTreeMap::new();
+    for (file, text) in files {
         let applies = match catalog {
             Some(path) => Some(path.to_path_buf()),
-            None => nearest_catalog(&file),
+            None => nearest_catalog(&file)?,
         };
-        groups.entry(applies).or_default().push(file);
+        groups.entry(applies).or_default().push((file, text));
     }
     let mut out = Vec::new();
     for (catalog, files) in groups {
         let ctx = read_catalog(catalog.as_deref())?;
         let mut ws = Workspace::default();
-        for path in files {
-            let shown = path.to_string_lossy().replace('\\', "/");
-            let text = read_bounded(&path, &shown, inputs::MAX_FILE_BYTES, inputs::too_large)?;
-            ws.add(&shown, &text);
+        for (path, text) in files {
+            ws.add(&crate::door::shown(&path), &text);
         }
         out.extend(run(&ws, &ctx));
     }
@@ -364,11 +363,18 @@ fn read_catalog(path: Option<&std::path::Path>) -> Result<Context, String> {
     })
 }
 
-fn nearest_catalog(file: &std::path::Path) -> Option<std::path::PathBuf> {
-    file.ancestors()
-        .skip(1)
-        .map(|dir| dir.join(CATALOG_FILE))
-        .find(|candidate| candidate.is_file())
+/// The `poolc-catalog.yaml` in `file`'s directory or the nearest parent.
+/// One that is a link or not a regular file is an error, not skipped.
+fn nearest_catalog(file: &std::path::Path) -> Result<Option<std::path::PathBuf>, String> {
+    for candidate in file.ancestors().skip(1).map(|dir| dir.join(CATALOG_FILE)) {
+        match crate::door::Dir::open_any(&candidate) {
+            Ok(crate::door::Opened::File(_)) => return Ok(Some(candidate)),
+            Ok(crate::door::Opened::Dir(_)) => {}
+            Err(e) if e.is_not_found() => {}
+            Err(e) => return Err(e.to_string()),
+        }
+    }
+    Ok(None)
 }
 
 /// Reads a UTF-8 file of at most `limit` bytes, never more into memory.
@@ -378,7 +384,16 @@ fn read_bounded(
     limit: usize,
     too_large: fn(&str) -> String,
 ) -> Result<String, String> {
-    let bytes = crate::spec::read_at_most(path, limit).map_err(|e| format!("{shown}: {e}"))?;
+    let bytes = crate::spec::read_at_most(path, limit).map_err(|e| e.to_string())?;
+    utf8(bytes, shown, limit, too_large)
+}
+
+fn utf8(
+    bytes: Vec<u8>,
+    shown: &str,
+    limit: usize,
+    too_large: fn(&str) -> String,
+) -> Result<String, String> {
     if bytes.len() > limit {
         return Err(too_large(shown));
     }
@@ -390,25 +405,78 @@ fn read_bounded(
     })
 }
 
-fn collect_files(path: &std::path::Path, out: &mut Vec<std::path::PathBuf>) -> Result<(), String> {
-    let meta = std::fs::metadata(path).map_err(|e| format!("{}: {e}", path.display()))?;
-    if meta.is_file() {
-        out.push(path.to_path_buf());
-        return Ok(());
+/// Directories nest no deeper than this below a lint path.
+const MAX_LINT_DEPTH: usize = 64;
+
+/// Every lint input under `path` with its text, read through the door: no
+/// link is followed (so a directory linking to itself is walked once), and
+/// an input-named entry that is a link, FIFO, socket or device is an error.
+fn collect_files(
+    path: &std::path::Path,
+    out: &mut Vec<(std::path::PathBuf, String)>,
+) -> Result<(), String> {
+    use crate::door::{Dir, Opened};
+    match Dir::open_any(path).map_err(|e| e.to_string())? {
+        Opened::File(file) => {
+            let shown = crate::door::shown(path);
+            let text = read_open(file, &shown)?;
+            out.push((path.to_path_buf(), text));
+            Ok(())
+        }
+        Opened::Dir(dir) => walk_inputs(&dir, path, 0, out),
     }
-    let mut entries: Vec<std::path::PathBuf> = std::fs::read_dir(path)
-        .map_err(|e| format!("{}: {e}", path.display()))?
-        .filter_map(|e| e.ok().map(|e| e.path()))
-        .collect();
-    entries.sort();
-    for entry in entries {
-        if entry.is_dir() {
-            collect_files(&entry, out)?;
-        } else if matches!(
-            entry.extension().and_then(|e| e.to_str()),
+}
+
+fn read_open(file: crate::door::RegularFile, shown: &str) -> Result<String, String> {
+    let limit = inputs::MAX_FILE_BYTES;
+    match file.read_bounded(limit) {
+        Ok(Some(bytes)) => utf8(bytes, shown, limit, inputs::too_large),
+        Ok(None) => Err(inputs::too_large(shown)),
+        Err(e) => Err(format!("{shown}: {e}")),
+    }
+}
+
+fn walk_inputs(
+    dir: &crate::door::Dir,
+    path: &std::path::Path,
+    depth: usize,
+    out: &mut Vec<(std::path::PathBuf, String)>,
+) -> Result<(), String> {
+    use crate::door::Kind;
+    if depth > MAX_LINT_DEPTH {
+        return Err(format!(
+            "{}: directories nest deeper than {MAX_LINT_DEPTH} levels; lint the directories that hold the files",
+            dir.shown()
+        ));
+    }
+    for (name, kind) in dir.entries().map_err(|e| e.to_string())? {
+        let entry = path.join(&name);
+        let input = matches!(
+            std::path::Path::new(&name)
+                .extension()
+                .and_then(|e| e.to_str()),
             Some("yaml" | "yml" | "json" | "cfg")
-        ) {
-            out.push(entry);
+        );
+        match kind {
+            Kind::Dir => {
+                let sub = dir.subdir(&name).map_err(|e| e.to_string())?;
+                walk_inputs(&sub, &entry, depth + 1, out)?;
+            }
+            // Reported whatever its name: a link may stand for a directory.
+            Kind::Symlink => {
+                return Err(crate::door::DoorError::Symlink {
+                    path: dir.show(&name),
+                }
+                .to_string())
+            }
+            _ if name == CATALOG_FILE || !input => {}
+            _ => {
+                let file = dir
+                    .open_file(&name)
+                    .map_err(|e| e.to_string())?
+                    .ok_or_else(|| format!("{}: removed while poolc read it", dir.show(&name)))?;
+                out.push((entry, read_open(file, &dir.show(&name))?));
+            }
         }
     }
     Ok(())

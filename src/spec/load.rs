@@ -1,7 +1,9 @@
 //! Reading spec files: size limits, encoding, YAML budgets, and turning the
 //! YAML library's errors into `SpecError`s with a fix.
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
+
+use crate::door::{Dir, DoorError, Kind, Opened};
 
 use serde_saphyr::{Budget, Options};
 
@@ -20,28 +22,26 @@ pub struct SpecFile {
 }
 
 /// Loads every `*.yaml`/`*.yml` in `dir`, in name order. Every file is tried
-/// so that all mistakes are reported together.
+/// so that all mistakes are reported together. Every entry named like a spec
+/// is loaded or reported: a link, FIFO or directory named `x.yaml`, or a
+/// name that is not a DNS label, is an error, never skipped (skipping one
+/// would make `generate` delete that cluster's outputs).
 pub fn load_dir(dir: &Path) -> Result<Vec<SpecFile>, Vec<SpecError>> {
     let shown = display_path(dir);
-    let entries = std::fs::read_dir(dir).map_err(|e| {
+    let listed = Dir::open(dir).and_then(|handle| handle.entries().map(|e| (handle, e)));
+    let (handle, entries) = listed.map_err(|e| {
         vec![SpecError::file(
             &shown,
             format!("cannot read the spec directory: {e}"),
             "run poolc from the repository root, or pass --specs DIR",
         )]
     })?;
-    let mut paths: Vec<PathBuf> = entries
-        .filter_map(|entry| entry.ok().map(|e| e.path()))
-        .filter(|p| {
-            p.is_file()
-                && matches!(
-                    p.extension().and_then(|e| e.to_str()),
-                    Some("yaml") | Some("yml")
-                )
-        })
+    let names: Vec<String> = entries
+        .into_iter()
+        .map(|(name, _)| name)
+        .filter(|name| spec_extension(name).is_some())
         .collect();
-    paths.sort();
-    if paths.is_empty() {
+    if names.is_empty() {
         return Err(vec![SpecError::file(
             &shown,
             "no spec files (*.yaml) found",
@@ -50,8 +50,13 @@ pub fn load_dir(dir: &Path) -> Result<Vec<SpecFile>, Vec<SpecError>> {
     }
     let mut specs = Vec::new();
     let mut errors = Vec::new();
-    for path in paths {
-        match load_file(&path) {
+    for name in names {
+        let path = handle.show(&name);
+        if let Err(e) = check_file_name(&path, &name) {
+            errors.push(e);
+            continue;
+        }
+        match read_in(&handle, &name, &path).and_then(|bytes| load_bytes(&path, &bytes)) {
             Ok(spec) => specs.push(spec),
             Err(e) => errors.push(e),
         }
@@ -63,11 +68,87 @@ pub fn load_dir(dir: &Path) -> Result<Vec<SpecFile>, Vec<SpecError>> {
     }
 }
 
+/// `yaml` or `yml` if `name` ends so.
+fn spec_extension(name: &str) -> Option<&str> {
+    let (_, ext) = name.rsplit_once('.')?;
+    matches!(ext, "yaml" | "yml").then_some(ext)
+}
+
+/// Spec file names reach every output's header comment and name the
+/// cluster's files: a DNS label (lowercase letters, digits, `-`, at most 63)
+/// plus `.yaml` or `.yml`.
+fn check_file_name(path: &str, name: &str) -> Result<(), SpecError> {
+    let stem = name
+        .strip_suffix(".yaml")
+        .or_else(|| name.strip_suffix(".yml"))
+        .unwrap_or(name);
+    let label = !stem.is_empty()
+        && stem.len() <= 63
+        && stem
+            .bytes()
+            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-')
+        && !stem.starts_with('-')
+        && !stem.ends_with('-');
+    if label {
+        return Ok(());
+    }
+    let suggestion: String = stem
+        .to_lowercase()
+        .chars()
+        .map(|c| if c.is_ascii_alphanumeric() { c } else { '-' })
+        .collect::<String>()
+        .trim_matches('-')
+        .chars()
+        .take(63)
+        .collect();
+    let suggestion = if suggestion.is_empty() {
+        "cluster".to_string()
+    } else {
+        suggestion
+    };
+    Err(SpecError::file(
+        path,
+        "a spec's file name must be a DNS label (lowercase letters, digits and `-`, at most 63) plus .yaml or .yml",
+        format!("rename it, for example to `{suggestion}.yaml`"),
+    ))
+}
+
+/// One spec file, by a path the user named.
 pub fn load_file(path: &Path) -> Result<SpecFile, SpecError> {
     let shown = display_path(path);
     // load_bytes tells a file over the limit by the extra byte read.
-    let bytes = read_bounded(path, &shown)?;
+    let bytes = read_at_most(path, MAX_SPEC_BYTES).map_err(|e| {
+        SpecError::file(
+            &shown,
+            format!("cannot read the spec: {e}"),
+            "check the path and permissions",
+        )
+    })?;
     load_bytes(&shown, &bytes)
+}
+
+fn read_in(dir: &Dir, name: &str, shown: &str) -> Result<Vec<u8>, SpecError> {
+    let read = dir.open_file(name).and_then(|file| match file {
+        Some(file) => file
+            .read_bounded(MAX_SPEC_BYTES)
+            .map_err(|source| DoorError::Io {
+                path: shown.to_string(),
+                source,
+            }),
+        None => Err(DoorError::Io {
+            path: shown.to_string(),
+            source: std::io::ErrorKind::NotFound.into(),
+        }),
+    });
+    match read {
+        Ok(Some(bytes)) => Ok(bytes),
+        Ok(None) => Err(too_large(shown)),
+        Err(e) => Err(SpecError::file(
+            shown,
+            format!("cannot read the spec: {e}"),
+            "a spec must be a regular file in the spec directory",
+        )),
+    }
 }
 
 /// A spec from its raw bytes, shown in errors as `shown`: the size limit,
@@ -104,24 +185,30 @@ fn too_large(shown: &str) -> SpecError {
     )
 }
 
-fn read_bounded(path: &Path, shown: &str) -> Result<Vec<u8>, SpecError> {
-    read_at_most(path, MAX_SPEC_BYTES).map_err(|e| {
-        SpecError::file(
-            shown,
-            format!("cannot read the spec: {e}"),
-            "check the path and permissions",
-        )
-    })
-}
-
-/// At most `limit + 1` bytes of `path`: enough to tell that a file is over
-/// the limit without ever reading a huge one into memory.
-pub fn read_at_most(path: &Path, limit: usize) -> std::io::Result<Vec<u8>> {
-    use std::io::Read;
+/// At most `limit + 1` bytes of the regular file a user named (through
+/// [`crate::door`], so no link is followed and a FIFO cannot hang the read):
+/// enough to tell that a file is over the limit without reading a huge one.
+pub fn read_at_most(path: &Path, limit: usize) -> Result<Vec<u8>, DoorError> {
+    let shown = display_path(path);
+    let file = match Dir::open_any(path)? {
+        Opened::File(file) => file,
+        Opened::Dir(_) => {
+            return Err(DoorError::WrongKind {
+                path: shown,
+                found: Kind::Dir,
+                expected: Kind::File,
+            })
+        }
+    };
     let mut bytes = Vec::new();
-    std::fs::File::open(path)?
+    use std::io::Read;
+    file.into_reader()
         .take(limit as u64 + 1)
-        .read_to_end(&mut bytes)?;
+        .read_to_end(&mut bytes)
+        .map_err(|source| DoorError::Io {
+            path: shown,
+            source,
+        })?;
     Ok(bytes)
 }
 
