@@ -312,6 +312,11 @@ impl Dir {
             Some(Kind::Symlink) => DoorError::Symlink {
                 path: shown_path.to_string(),
             },
+            Some(found) if found != Kind::File && found != Kind::Dir => DoorError::WrongKind {
+                path: shown_path.to_string(),
+                found,
+                expected: Kind::File,
+            },
             _ => DoorError::io(shown_path, errno),
         }
     }

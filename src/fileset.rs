@@ -508,9 +508,10 @@ fn sweep_temporaries(dir: &Dir, rel: &str) {
 /// swept or written.
 fn refuse_foreign(dir: &Dir) -> Result<(), FileSetError> {
     let entries = dir.entries()?;
+    // A manifest that is not a regular file is refused when it is read.
     let ours = entries
         .iter()
-        .any(|(name, kind)| (name == MANIFEST || name == JOURNAL) && *kind == Kind::File)
+        .any(|(name, _)| name == MANIFEST || name == JOURNAL)
         || entries
             .iter()
             .all(|(name, kind)| *kind == Kind::File && (name == LOCK || is_temporary(name)));
