@@ -564,7 +564,8 @@ fn split(rel: &str) -> Option<Vec<String>> {
 
 /// Fails on the spot, as the system would, when `POOLC_FAIL_AT` names this
 /// operation: `rename:3` refuses the third rename (as an immutable file
-/// does), `write:2` the second file write (a full disk or no inodes left).
+/// does), `write:2` the second file write and `write:TEXT` every write to a
+/// path containing TEXT (a full disk, or no inodes left).
 /// The commit tests use it where a real full disk or immutable file cannot
 /// be had without privileges.
 pub(crate) fn fault(operation: &str, path: &str) -> Result<(), DoorError> {
@@ -590,7 +591,12 @@ pub(crate) fn fault(operation: &str, path: &str) -> Result<(), DoorError> {
         return Ok(());
     }
     let count = COUNTS[slot].fetch_add(1, Ordering::SeqCst) + 1;
-    if nth.parse::<usize>().is_ok_and(|n| n == count) {
+    let hit = match nth.parse::<usize>() {
+        Ok(n) => n == count,
+        // `write:zeta/` fails every write whose path contains `zeta/`.
+        Err(_) => path.contains(nth),
+    };
+    if hit {
         let errno = if operation == "rename" {
             rustix::io::Errno::PERM
         } else {

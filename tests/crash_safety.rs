@@ -224,3 +224,184 @@ fn a_killed_run_leaves_no_directory_for_a_cluster_that_was_dropped() {
     );
     assert_eq!(poolc(&dir, &["check"]).status.code(), Some(0));
 }
+
+/// The tree a clean run writes for the specs in `dir`.
+fn clean_tree(dir: &std::path::Path, name: &str) -> Vec<(String, Vec<u8>)> {
+    let clean = common::scratch(name);
+    for entry in fs::read_dir(dir.join("specs")).unwrap().flatten() {
+        fs::copy(entry.path(), clean.join("specs").join(entry.file_name())).unwrap();
+    }
+    assert_eq!(poolc(&clean, &["generate"]).status.code(), Some(0));
+    tree(&clean.join("generated"))
+}
+
+/// Runs `generate` with a failure injected where a real system would fail:
+/// `POOLC_FAIL_AT` stands in for an immutable file (a refused rename) or a
+/// full disk (a refused write), which a test cannot cause without privileges.
+fn generate_failing_at(dir: &std::path::Path, at: &str) -> std::process::Output {
+    std::process::Command::new(env!("CARGO_BIN_EXE_poolc"))
+        .arg("generate")
+        .current_dir(dir)
+        .env("POOLC_FAIL_AT", at)
+        .output()
+        .unwrap()
+}
+
+/// A change that rewrites every file of one cluster, adds a cluster and
+/// drops another.
+fn change_specs(dir: &std::path::Path) {
+    let spec = dir.join("specs/staging.yaml");
+    let text = fs::read_to_string(&spec).unwrap();
+    fs::write(&spec, text.replace("priority: P", "priority: Q")).unwrap();
+    fs::write(
+        dir.join("specs/zeta.yaml"),
+        VALID_SPEC.replace("name: demo", "name: zeta"),
+    )
+    .unwrap();
+    fs::remove_file(dir.join("specs/production.yaml")).unwrap();
+}
+
+#[test]
+fn a_write_refused_before_the_first_rename_leaves_the_old_tree() {
+    // The journal itself, a file of an existing cluster, and the first file
+    // of a new cluster's directory (as when the disk has no inodes left).
+    for at in [
+        "write:poolc-journal",
+        "write:staging/",
+        "write:zeta/",
+        "write:3",
+    ] {
+        let dir = with_repo_specs("crash-refused-write");
+        assert_eq!(poolc(&dir, &["generate"]).status.code(), Some(0));
+        let out = dir.join("generated");
+        let before = tree(&out);
+        change_specs(&dir);
+        let run = generate_failing_at(&dir, at);
+        assert_eq!(run.status.code(), Some(2), "{at}: {}", stderr(&run));
+        assert!(
+            stderr(&run).contains("No space left"),
+            "{at}: {}",
+            stderr(&run)
+        );
+        assert_eq!(tree(&out), before, "{at}: generated/ changed");
+        assert!(
+            !out.join("zeta").exists(),
+            "{at}: an empty cluster directory is left"
+        );
+        assert_eq!(
+            poolc(&dir, &["check"]).status.code(),
+            Some(1),
+            "{at}: check"
+        );
+    }
+}
+
+#[test]
+fn a_rename_refused_midway_is_reported_by_check_and_completed_by_the_next_run() {
+    let dir = with_repo_specs("crash-refused-rename");
+    assert_eq!(poolc(&dir, &["generate"]).status.code(), Some(0));
+    let out = dir.join("generated");
+    change_specs(&dir);
+    let expected = clean_tree(&dir, "crash-refused-rename-expected");
+
+    let run = generate_failing_at(&dir, "rename:5");
+    assert_eq!(run.status.code(), Some(2), "{}", stderr(&run));
+    assert!(
+        stderr(&run).contains("Operation not permitted"),
+        "{}",
+        stderr(&run)
+    );
+    assert!(
+        stderr(&run).contains("run `poolc generate` again"),
+        "{}",
+        stderr(&run)
+    );
+    let left: Vec<String> = temporaries(&out)
+        .into_iter()
+        .filter(|p| p.contains("poolc-tmp"))
+        .collect();
+    assert!(left.is_empty(), "temporaries left: {left:?}");
+    let check = poolc(&dir, &["check"]);
+    assert_eq!(
+        check.status.code(),
+        Some(1),
+        "a half-renamed tree called current"
+    );
+
+    let next = poolc(&dir, &["generate"]);
+    assert_eq!(next.status.code(), Some(0), "{}", stderr(&next));
+    assert!(
+        tree(&out) == expected,
+        "the next run did not complete the commit"
+    );
+    assert_eq!(poolc(&dir, &["check"]).status.code(), Some(0));
+}
+
+#[test]
+fn a_full_disk_at_the_manifest_leaves_the_new_tree_and_check_says_so() {
+    let dir = with_repo_specs("crash-manifest-full");
+    assert_eq!(poolc(&dir, &["generate"]).status.code(), Some(0));
+    let out = dir.join("generated");
+    change_specs(&dir);
+    let expected = clean_tree(&dir, "crash-manifest-full-expected");
+
+    let run = generate_failing_at(&dir, "write:poolc-manifest");
+    assert_eq!(run.status.code(), Some(2), "{}", stderr(&run));
+    let is_list = |p: &str| p.ends_with(".poolc-manifest") || p.ends_with(".poolc-journal");
+    let outputs = |t: Vec<(String, Vec<u8>)>| -> Vec<(String, Vec<u8>)> {
+        t.into_iter().filter(|(p, _)| !is_list(p)).collect()
+    };
+    assert!(
+        outputs(tree(&out)) == outputs(expected.clone()),
+        "every output should be new"
+    );
+    // The outputs are the new ones, so check is right to call them current.
+    assert_eq!(poolc(&dir, &["check"]).status.code(), Some(0));
+    assert_eq!(poolc(&dir, &["generate"]).status.code(), Some(0));
+    assert!(
+        tree(&out) == expected,
+        "the next run did not finish the manifest"
+    );
+}
+
+#[test]
+fn a_run_killed_mid_rename_then_a_spec_change_leaves_no_orphan() {
+    let dir = with_repo_specs("crash-orphan");
+    assert_eq!(poolc(&dir, &["generate"]).status.code(), Some(0));
+    let out = dir.join("generated");
+    let before = tree(&out);
+    // `aaa` sorts first: its files are renamed before anything else.
+    let aaa = dir.join("specs/aaa.yaml");
+    fs::write(&aaa, VALID_SPEC.replace("name: demo", "name: aaa")).unwrap();
+    let killed = std::process::Command::new(env!("CARGO_BIN_EXE_poolc"))
+        .arg("generate")
+        .current_dir(&dir)
+        .env("POOLC_CRASH_AT", "renaming")
+        .output()
+        .unwrap();
+    assert_eq!(killed.status.code(), None, "the run was not killed");
+    let renamed: Vec<String> = tree(&out)
+        .into_iter()
+        .map(|(p, _)| p)
+        .filter(|p| p.starts_with("aaa/") && !p.contains("poolc-tmp"))
+        .collect();
+    assert_eq!(renamed.len(), 1, "one file renamed into place: {renamed:?}");
+
+    // The spec change: aaa is gone again. Its renamed file is poolc's.
+    fs::remove_file(&aaa).unwrap();
+    let check = poolc(&dir, &["check"]);
+    assert_eq!(
+        check.status.code(),
+        Some(1),
+        "check called the orphan current"
+    );
+    assert!(
+        common::stdout(&check).contains(&renamed[0]),
+        "{}",
+        common::stdout(&check)
+    );
+    assert_eq!(poolc(&dir, &["generate"]).status.code(), Some(0));
+    assert!(!out.join("aaa").exists(), "the orphan's directory is left");
+    assert!(tree(&out) == before, "the tree is not the clean one");
+    assert_eq!(poolc(&dir, &["check"]).status.code(), Some(0));
+}
