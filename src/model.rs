@@ -278,6 +278,15 @@ impl Validator<'_> {
                     format!("alert label name {key:?} is not a Prometheus label name"),
                     "use letters, digits and '_', not starting with a digit",
                 );
+            } else if RESERVED_ALERT_LABELS.contains(&key.as_str()) {
+                self.error(
+                    &value.referenced,
+                    format!("alert label `{key}` is one poolc sets on its own alerts"),
+                    format!(
+                        "use another name; poolc sets {} itself",
+                        RESERVED_ALERT_LABELS.join(", ")
+                    ),
+                );
             }
             self.plain_text("alert label value", value);
         }
@@ -298,7 +307,28 @@ impl Validator<'_> {
             self.dns_label("KEDA namespace", ns, MAX_OBJECT_NAME);
         }
         // They become label names in every dashboard selector.
+        let mut variables: Vec<&str> = Vec::new();
         for label in c.monitoring.external_labels.iter().flatten() {
+            if RESERVED_EXTERNAL_LABELS.contains(&label.value.as_str()) {
+                self.error(
+                    &label.referenced,
+                    format!(
+                        "external label `{}` would name a second dashboard variable `{}`",
+                        label.value, label.value
+                    ),
+                    format!(
+                        "use another label; the dashboards define {} themselves",
+                        RESERVED_EXTERNAL_LABELS.join(", ")
+                    ),
+                );
+            } else if variables.contains(&label.value.as_str()) {
+                self.error(
+                    &label.referenced,
+                    format!("external label `{}` is listed twice", label.value),
+                    "list each external label once",
+                );
+            }
+            variables.push(&label.value);
             if !is_label_name(&label.value) {
                 self.error(
                     &label.referenced,
@@ -312,6 +342,21 @@ impl Validator<'_> {
         }
         for (key, value) in &c.monitoring.labels {
             self.kubernetes_label(key, value);
+        }
+        // Joined into a keep regex: a pattern would keep every series, or break it.
+        for (exporter, names) in &c.monitoring.keep {
+            for name in names {
+                if !is_metric_name(&name.value) {
+                    self.error(
+                        &name.referenced,
+                        format!(
+                            "monitoring.keep.{exporter} entry {:?} is not a metric name",
+                            name.value
+                        ),
+                        "list metric names (letters, digits, '_' and ':', not starting with a digit); poolc builds the keep regex from them, so a pattern is not allowed",
+                    );
+                }
+            }
         }
         let declared = self.declared_types();
         let pools = self.pools(&app.value, &declared, lb_port);
@@ -434,7 +479,17 @@ impl Validator<'_> {
                     .as_ref()
                     .map(|labels| labels.iter().map(|l| l.value.clone()).collect())
                     .unwrap_or_else(|| vec!["cluster".to_string(), "env".to_string()]),
-                keep: c.monitoring.keep.clone(),
+                keep: c
+                    .monitoring
+                    .keep
+                    .iter()
+                    .map(|(exporter, names)| {
+                        (
+                            exporter.clone(),
+                            names.iter().map(|n| n.value.clone()).collect(),
+                        )
+                    })
+                    .collect(),
             },
             exporters,
             pools,
@@ -1265,6 +1320,30 @@ pub fn check_dns_label(name: &str, max: usize) -> Result<(), String> {
         return Err(format!("contains {bad:?}"));
     }
     Ok(())
+}
+
+/// Labels poolc sets on its own alerts, or that their expressions carry and
+/// its promtool tests assert: a spec's `alert_labels` may not override them.
+pub const RESERVED_ALERT_LABELS: &[&str] = &[
+    "alertname",
+    "namespace",
+    "nodepool",
+    "pool",
+    "proxy",
+    "scaledObject",
+    "severity",
+];
+
+/// Dashboard variables poolc defines besides one per external label.
+pub const RESERVED_EXTERNAL_LABELS: &[&str] = &["datasource", "pool"];
+
+/// A Prometheus metric name: `[a-zA-Z_:][a-zA-Z0-9_:]*`.
+fn is_metric_name(name: &str) -> bool {
+    !name.is_empty()
+        && !name.starts_with(|c: char| c.is_ascii_digit())
+        && name
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || c == '_' || c == ':')
 }
 
 fn is_label_name(name: &str) -> bool {

@@ -533,11 +533,11 @@ pub fn render_markdown(plan: &Plan) -> String {
     if plan.is_empty() {
         return "### poolc plan\n\nNo changes: `generated/` is current.\n".to_string();
     }
-    let mut s = format!("### poolc plan\n\n**{}.**\n\n", summary(plan));
+    let mut s = format!("### poolc plan\n\n**{}.**\n\n", md_text(&summary(plan)));
     if !plan.consequences.is_empty() {
         s.push_str("Consequences:\n\n");
         for line in &plan.consequences {
-            let _ = writeln!(s, "- {}", line.replace('|', "\\|"));
+            let _ = writeln!(s, "- {}", md_text(line));
         }
         s.push_str("\nObjects:\n\n");
     }
@@ -547,24 +547,70 @@ pub fn render_markdown(plan: &Plan) -> String {
             Action::Removed => "removed",
             Action::Changed => "changed",
         };
-        let _ = writeln!(s, "- `{}` {verb}", object_title(c));
+        let _ = writeln!(s, "- {} {verb}", code_span(&object_title(c)));
     }
     s.push_str("\n<details><summary>Field changes</summary>\n\n");
     for c in plan.changes.iter().filter(|c| !c.fields.is_empty()) {
-        let _ = writeln!(s, "#### {} (`{}`)\n", object_title(c), c.file);
+        let _ = writeln!(
+            s,
+            "#### {} ({})\n",
+            md_text(&object_title(c)),
+            code_span(&c.file)
+        );
         s.push_str("| field | old | new |\n| --- | --- | --- |\n");
         for f in &c.fields {
-            let cell = |v: &Option<String>| {
-                v.as_deref()
-                    .map(|t| format!("`{}`", t.replace('|', "\\|").replace('`', "'")))
-                    .unwrap_or_default()
-            };
-            let _ = writeln!(s, "| `{}` | {} | {} |", f.path, cell(&f.old), cell(&f.new));
+            let cell = |v: &Option<String>| v.as_deref().map(code_span).unwrap_or_default();
+            let _ = writeln!(
+                s,
+                "| {} | {} | {} |",
+                code_span(&f.path),
+                cell(&f.old),
+                cell(&f.new)
+            );
         }
         s.push('\n');
     }
     s.push_str("</details>\n");
     s
+}
+
+/// Text from the specs or the tree, safe as Markdown outside code: every
+/// Markdown punctuation escaped, HTML written as entities, line breaks
+/// folded, and `@` kept from mentioning anyone (a zero-width space follows it).
+fn md_text(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    for c in text.chars() {
+        match c {
+            '&' => out.push_str("&amp;"),
+            '<' => out.push_str("&lt;"),
+            '>' => out.push_str("&gt;"),
+            '@' => out.push_str("@&#8203;"),
+            '\\' | '`' | '*' | '_' | '{' | '}' | '[' | ']' | '(' | ')' | '#' | '+' | '-' | '.'
+            | '!' | '|' | '~' | '"' | '\'' | ':' | '=' => {
+                out.push('\\');
+                out.push(c);
+            }
+            c if c.is_control() || c == '\u{2028}' || c == '\u{2029}' => out.push(' '),
+            c => out.push(c),
+        }
+    }
+    out
+}
+
+/// Text as an inline code span in a table cell or list: nothing inside is
+/// Markdown, HTML or a mention, so only what would end the span or the row
+/// is replaced (a backtick, `|`, a line break).
+fn code_span(text: &str) -> String {
+    let inner: String = text
+        .chars()
+        .map(|c| match c {
+            '`' => '\'',
+            c if c.is_control() || c == '\u{2028}' || c == '\u{2029}' => ' ',
+            c => c,
+        })
+        .collect::<String>()
+        .replace('|', "\\|");
+    format!("`{inner}`")
 }
 
 pub fn render_json(plan: &Plan) -> String {

@@ -115,7 +115,7 @@ pub struct Monitoring {
     pub external_labels: Option<Vec<Located<String>>>,
     /// Extra metric names to keep in a ServiceMonitor's allowlist, by exporter.
     #[serde(default)]
-    pub keep: BTreeMap<String, Vec<String>>,
+    pub keep: BTreeMap<String, Vec<Located<String>>>,
 }
 
 #[derive(Debug, Clone, Deserialize, JsonSchema)]

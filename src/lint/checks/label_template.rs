@@ -42,6 +42,14 @@ fn template() -> &'static Regex {
     })
 }
 
+/// The `{{ ... }}` actions of a Go template: only there does `$labels.x`
+/// expand; the same characters elsewhere are literal text.
+fn actions(text: &str) -> impl Iterator<Item = &str> {
+    text.split("{{")
+        .skip(1)
+        .filter_map(|rest| rest.split_once("}}").map(|(action, _)| action))
+}
+
 fn run(ws: &Workspace, ctx: &Context, out: &mut Vec<Diagnostic>) {
     for (e, expr) in parsed(ws) {
         let Role::Rule(rule) = &e.role else { continue };
@@ -52,7 +60,7 @@ fn run(ws: &Workspace, ctx: &Context, out: &mut Vec<Diagnostic>) {
         }
         let texts = rule.annotations.iter().chain(rule.labels.iter());
         for (key, text) in texts {
-            for cap in template().captures_iter(text) {
+            for cap in actions(text).flat_map(|action| template().captures_iter(action)) {
                 let label = &cap[1];
                 if result.guaranteed.contains(label) {
                     continue;
