@@ -32,3 +32,73 @@ pub struct Diagnostic {
     #[serde(skip)]
     pub source_line: String,
 }
+
+/// The widest source excerpt a finding shows, in characters. A minified
+/// dashboard is one line of hundreds of KiB; a finding shows a window of it.
+pub const EXCERPT_CHARS: usize = 160;
+
+/// `line` cut to a window of [`EXCERPT_CHARS`] around `column` (1-based,
+/// in characters), with `…` where it was cut. A cut line carries the number
+/// of characters dropped before the window, before a `\n` (which no source
+/// line holds), so [`excerpt_and_caret`] can place the caret.
+pub fn excerpt(line: &str, column: usize) -> String {
+    let len = line.chars().count();
+    if len <= EXCERPT_CHARS {
+        return line.to_string();
+    }
+    let half = EXCERPT_CHARS / 2;
+    let start = column
+        .saturating_sub(1)
+        .saturating_sub(half)
+        .min(len - EXCERPT_CHARS);
+    let window: String = if line.is_ascii() {
+        line[start..start + EXCERPT_CHARS].to_string()
+    } else {
+        line.chars().skip(start).take(EXCERPT_CHARS).collect()
+    };
+    let before = if start > 0 { "…" } else { "" };
+    let after = if start + EXCERPT_CHARS < len {
+        "…"
+    } else {
+        ""
+    };
+    format!("{start}\n{before}{window}{after}")
+}
+
+/// The text to show for a finding's source line and the caret's index in
+/// it (0-based, in characters).
+pub fn excerpt_and_caret(source_line: &str, column: usize) -> (&str, usize) {
+    let (dropped, text) = match source_line.split_once('\n') {
+        Some((n, text)) => (n.parse::<usize>().unwrap_or(0), text),
+        None => (0, source_line),
+    };
+    let marker = usize::from(dropped > 0);
+    let caret = (column.saturating_sub(1) + marker)
+        .saturating_sub(dropped)
+        .min(text.chars().count());
+    (text, caret)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_long_line_shows_a_window_with_the_caret_on_the_column() {
+        let line: String = (0..10_000)
+            .map(|i| if i == 5_000 { 'X' } else { 'a' })
+            .collect();
+        let cut = excerpt(&line, 5_001);
+        let (text, caret) = excerpt_and_caret(&cut, 5_001);
+        assert!(text.chars().count() <= EXCERPT_CHARS + 2);
+        assert_eq!(text.chars().nth(caret), Some('X'));
+        let (text, caret) = excerpt_and_caret("short line", 3);
+        assert_eq!((text, caret), ("short line", 2));
+        for column in [1, 80, 9_999, 10_000] {
+            let cut = excerpt(&line, column);
+            let (text, caret) = excerpt_and_caret(&cut, column);
+            let want = line.chars().nth(column - 1);
+            assert_eq!(text.chars().nth(caret), want, "column {column}");
+        }
+    }
+}

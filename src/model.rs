@@ -360,6 +360,7 @@ impl Validator<'_> {
         }
         let declared = self.declared_types();
         let pools = self.pools(&app.value, &declared, lb_port);
+        self.rule_expansion(self.file.spec.pools.value.len());
 
         let lb_replicas = c.lb.replicas.as_ref().map(|r| r.value).unwrap_or(1);
         if let Some(r) = &c.lb.replicas {
@@ -515,6 +516,40 @@ impl Validator<'_> {
                 format!("{what} contains `{{{{`, which Prometheus would expand as a template"),
                 "write the text without `{{`; poolc passes it to every alert literally",
             );
+        }
+    }
+
+    /// Refuses a spec whose own alerts would multiply past the limits:
+    /// pools × `$pool` alerts is quadratic in the spec's size.
+    fn rule_expansion(&mut self, pools: usize) {
+        let rules = &self.file.spec.rules;
+        let (mut instances, mut bytes) = (rules.recording.len(), 0usize);
+        for alert in &rules.alerts {
+            let a = &alert.value;
+            let per_pool = a.per_pool.unwrap_or_else(|| a.expr.value.contains("$pool"));
+            let copies = if per_pool { pools.max(1) } else { 1 };
+            let size = a.alert.value.len()
+                + a.expr.value.len()
+                + a.labels
+                    .iter()
+                    .chain(&a.annotations)
+                    .map(|(k, v)| k.len() + v.len())
+                    .sum::<usize>();
+            instances = instances.saturating_add(copies);
+            bytes = bytes.saturating_add(copies.saturating_mul(size));
+            if instances > MAX_RULE_INSTANCES || bytes > MAX_RULE_BYTES {
+                let at = a.alert.referenced;
+                self.error(
+                    &at,
+                    format!(
+                        "the spec's own alerts expand past poolc's limit of {MAX_RULE_INSTANCES} rules or {} MiB \
+                         ({pools} pools × each `$pool` alert): this alert brings them to {instances} rules, {bytes} bytes",
+                        MAX_RULE_BYTES / (1024 * 1024)
+                    ),
+                    "set `per_pool: false` and aggregate `by (pool)` in one alert instead of one alert per pool",
+                );
+                return;
+            }
         }
     }
 
@@ -1321,6 +1356,13 @@ pub fn check_dns_label(name: &str, max: usize) -> Result<(), String> {
     }
     Ok(())
 }
+
+/// The most rules a spec's own alerts may expand to (each `$pool` alert
+/// once per pool), and the most bytes of expression, labels and
+/// annotations they may add: ten times any real fleet, far below the lint
+/// limit on one rule file. Past either, the spec is refused before rendering.
+pub const MAX_RULE_INSTANCES: usize = 20_000;
+pub const MAX_RULE_BYTES: usize = 8 * 1024 * 1024;
 
 /// Labels poolc sets on its own alerts, or that their expressions carry and
 /// its promtool tests assert: a spec's `alert_labels` may not override them.

@@ -346,7 +346,7 @@ impl Workspace {
             }
         };
         let uid = value["uid"].as_str().unwrap_or("").to_string();
-        let mut cursor = 0;
+        let mut cursor = Cursor::START;
         let mut panels = Vec::new();
         collect_panels(&value, &mut panels);
         for panel in panels {
@@ -368,7 +368,7 @@ impl Workspace {
         }
         let mut refs = Vec::new();
         collect_datasources(&value, &mut refs);
-        let mut cursor = 0;
+        let mut cursor = Cursor::START;
         for uid in refs {
             let (line, _, at) = find_from(text, &format!("\"{uid}\""), cursor);
             cursor = at;
@@ -412,19 +412,63 @@ fn collect_datasources(value: &serde_json::Value, out: &mut Vec<String>) {
     }
 }
 
-/// Line, 0-based column and byte offset just past the next `needle` at or after `from`.
-fn find_from(text: &str, needle: &str, from: usize) -> (usize, usize, usize) {
-    let Some(at) = text
-        .get(from..)
-        .and_then(|t| t.find(needle))
-        .map(|i| i + from)
-    else {
-        return (1, 0, from);
+/// Where the last search ended, with its line and column, so each search
+/// counts only the text it skips: a dashboard's targets are placed in one
+/// pass, linear in the file, even when it is one minified line.
+#[derive(Debug, Clone, Copy)]
+struct Cursor {
+    byte: usize,
+    line: usize,
+    /// 0-based, in characters.
+    column: usize,
+    /// Searches that found nothing; each scans the rest of the file, so
+    /// past [`MAX_MISSES`] the rest are not searched.
+    misses: usize,
+}
+
+const MAX_MISSES: usize = 16;
+
+impl Cursor {
+    const START: Cursor = Cursor {
+        byte: 0,
+        line: 1,
+        column: 0,
+        misses: 0,
     };
-    let before = &text[..at];
-    let line = before.matches('\n').count() + 1;
-    let column = before.rsplit('\n').next().map_or(0, |l| l.chars().count());
-    (line, column, at + needle.len())
+}
+
+/// Line, 0-based column and the cursor just past the next `needle` at or
+/// after `from`; line 1, column 0 if it is not found.
+fn find_from(text: &str, needle: &str, from: Cursor) -> (usize, usize, Cursor) {
+    let found = if from.misses >= MAX_MISSES {
+        None
+    } else {
+        text.get(from.byte..)
+            .and_then(|t| t.find(needle))
+            .map(|i| i + from.byte)
+    };
+    let Some(at) = found else {
+        let misses = from.misses + 1;
+        return (1, 0, Cursor { misses, ..from });
+    };
+    let skipped = &text[from.byte..at];
+    let (line, column) = match skipped.rfind('\n') {
+        Some(nl) => (
+            from.line + skipped.matches('\n').count(),
+            skipped[nl + 1..].chars().count(),
+        ),
+        None => (from.line, from.column + skipped.chars().count()),
+    };
+    let past = Cursor {
+        byte: at + needle.len(),
+        line: line + needle.matches('\n').count(),
+        column: match needle.rfind('\n') {
+            Some(nl) => needle[nl + 1..].chars().count(),
+            None => column + needle.chars().count(),
+        },
+        misses: from.misses,
+    };
+    (line, column, past)
 }
 
 fn line_of(loc: &serde_saphyr::Location) -> usize {

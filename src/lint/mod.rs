@@ -194,7 +194,7 @@ pub fn run(ws: &Workspace, ctx: &Context) -> Vec<Diagnostic> {
             severity: Severity::Error,
             message: u.message.clone(),
             help: u.help.clone(),
-            source_line: ws.source_line(&u.path, u.line),
+            source_line: crate::diagnostic::excerpt(&ws.source_line(&u.path, u.line), 1),
         });
     }
     // Recording rules of the inputs are metrics too, labelled as their expressions leave them.
@@ -232,24 +232,55 @@ pub fn run(ws: &Workspace, ctx: &Context) -> Vec<Diagnostic> {
     for check in checks::ALL {
         (check.run)(ws, &ctx_with_records, &mut out);
     }
-    out.retain(|d| !suppressed(ws, d));
+    let rule_lines = RuleLines::of(ws);
+    out.retain(|d| !suppressed(ws, &rule_lines, d));
     out.sort();
     out.dedup();
     out
 }
 
+/// Per file, the rules' expression lines in order, each with the largest
+/// rule line at or before it: "the rule a finding sits in" is then a binary
+/// search, so filtering findings is linear in their number, not a product
+/// of findings and expressions.
+struct RuleLines<'a> {
+    by_path: BTreeMap<&'a str, Vec<(usize, usize)>>,
+}
+
+impl<'a> RuleLines<'a> {
+    fn of(ws: &'a Workspace) -> RuleLines<'a> {
+        let mut by_path: BTreeMap<&str, Vec<(usize, usize)>> = BTreeMap::new();
+        for e in &ws.expressions {
+            if let inputs::Role::Rule(r) = &e.role {
+                by_path
+                    .entry(&e.path)
+                    .or_default()
+                    .push((e.line, r.rule_line));
+            }
+        }
+        for lines in by_path.values_mut() {
+            lines.sort();
+            let mut max = 0;
+            for entry in lines.iter_mut() {
+                max = max.max(entry.1);
+                entry.1 = max;
+            }
+        }
+        RuleLines { by_path }
+    }
+
+    /// The largest rule line among the rules whose expression is at or before `line`.
+    fn at_or_before(&self, path: &str, line: usize) -> Option<usize> {
+        let lines = self.by_path.get(path)?;
+        let count = lines.partition_point(|(l, _)| *l <= line);
+        count.checked_sub(1).map(|i| lines[i].1)
+    }
+}
+
 /// `# poolc: ignore CODE reason` on the line above the rule (or the
 /// finding) silences that code there. A reason is required.
-fn suppressed(ws: &Workspace, d: &Diagnostic) -> bool {
-    let rule_line = ws
-        .expressions
-        .iter()
-        .filter(|e| e.path == d.path && e.line <= d.line)
-        .filter_map(|e| match &e.role {
-            inputs::Role::Rule(r) => Some(r.rule_line),
-            _ => None,
-        })
-        .max();
+fn suppressed(ws: &Workspace, rule_lines: &RuleLines, d: &Diagnostic) -> bool {
+    let rule_line = rule_lines.at_or_before(&d.path, d.line);
     let candidates = [Some(d.line), rule_line];
     candidates.into_iter().flatten().any(|line| {
         (1..=2).any(|back| {
@@ -283,7 +314,7 @@ pub fn at(
         severity,
         message,
         help,
-        source_line: ws.source_line(&e.path, e.line),
+        source_line: crate::diagnostic::excerpt(&ws.source_line(&e.path, e.line), e.column),
     }
 }
 

@@ -21,11 +21,8 @@ pub fn render(diagnostics: &[Diagnostic]) -> String {
         if !d.source_line.is_empty() {
             let gutter = d.line.to_string().len();
             let _ = writeln!(out, "{:gutter$} |", "");
-            let _ = writeln!(out, "{} | {}", d.line, d.source_line);
-            let caret_at = d
-                .column
-                .saturating_sub(1)
-                .min(d.source_line.chars().count());
+            let (text, caret_at) = crate::diagnostic::excerpt_and_caret(&d.source_line, d.column);
+            let _ = writeln!(out, "{} | {}", d.line, text);
             let _ = writeln!(out, "{:gutter$} | {}^", "", " ".repeat(caret_at));
         }
         let _ = writeln!(out, "  = help: {}\n", d.help);

@@ -80,7 +80,7 @@ fn run(ws: &Workspace, ctx: &Context, out: &mut Vec<Diagnostic>) {
                 severity: Severity::Error,
                 message: format!("hard-coded datasource `{}`", d.uid),
                 help: "use a datasource template variable: {\"type\": \"prometheus\", \"uid\": \"${datasource}\"}".into(),
-                source_line: ws.source_line(&d.path, d.line),
+                source_line: crate::diagnostic::excerpt(&ws.source_line(&d.path, d.line), 1),
             });
         }
     }

@@ -59,15 +59,33 @@ fn exporter_of(ctx: &Context, f: &crate::lint::inputs::ScrapeFilter) -> Option<E
     }
 }
 
+/// The most memory one compiled filter may take. Real keep regexes are an
+/// alternation of names, tens of KiB compiled; a hostile one (`\w{1,300}`
+/// repeated) would take megabytes each, so past this it is not checked.
+const REGEX_SIZE_LIMIT: usize = 256 * 1024;
+
+/// A filter's regex, anchored as Prometheus anchors it, compiled on first
+/// use under [`REGEX_SIZE_LIMIT`]: a file of filters no expression meets
+/// costs nothing, and none costs more than the limit.
+fn compiled(f: &crate::lint::inputs::ScrapeFilter) -> Option<Regex> {
+    regex::RegexBuilder::new(&format!("^(?:{})$", f.regex))
+        .size_limit(REGEX_SIZE_LIMIT)
+        .dfa_size_limit(REGEX_SIZE_LIMIT)
+        .build()
+        .ok()
+}
+
+type Lazy<'a> = (
+    Exporter,
+    &'a crate::lint::inputs::ScrapeFilter,
+    std::cell::OnceCell<Option<Regex>>,
+);
+
 fn run(ws: &Workspace, ctx: &Context, out: &mut Vec<Diagnostic>) {
-    let filters: Vec<(Exporter, &crate::lint::inputs::ScrapeFilter, Regex)> = ws
+    let filters: Vec<Lazy> = ws
         .filters
         .iter()
-        .filter_map(|f| {
-            let exporter = exporter_of(ctx, f)?;
-            let re = Regex::new(&format!("^(?:{})$", f.regex)).ok()?;
-            Some((exporter, f, re))
-        })
+        .filter_map(|f| Some((exporter_of(ctx, f)?, f, std::cell::OnceCell::new())))
         .collect();
     if filters.is_empty() {
         return;
@@ -81,7 +99,13 @@ fn run(ws: &Workspace, ctx: &Context, out: &mut Vec<Diagnostic>) {
                 continue;
             };
             for (fe, f, re) in &filters {
-                if *fe != exporter || re.is_match(name) == f.keep {
+                if *fe != exporter {
+                    continue;
+                }
+                let Some(re) = re.get_or_init(|| compiled(f)) else {
+                    continue;
+                };
+                if re.is_match(name) == f.keep {
                     continue;
                 }
                 let (verb, fix) = if f.keep {

@@ -33,6 +33,10 @@ Instead:
 };
 
 fn run(ws: &Workspace, ctx: &Context, out: &mut Vec<Diagnostic>) {
+    // One search per distinct unknown name: a file repeating one name in
+    // thousands of targets costs one catalog scan, not thousands.
+    let mut nearest_of: std::collections::HashMap<String, Option<String>> =
+        std::collections::HashMap::new();
     for (e, expr) in parsed(ws) {
         for vs in promql::selectors(expr) {
             let Some(name) = promql::metric_name(vs) else {
@@ -41,7 +45,13 @@ fn run(ws: &Workspace, ctx: &Context, out: &mut Vec<Diagnostic>) {
             if ctx.catalog.get(name).is_some() {
                 continue;
             }
-            let suggestion = nearest(name, ctx.catalog.metrics.keys().map(String::as_str));
+            let suggestion = nearest_of
+                .entry(name.to_string())
+                .or_insert_with(|| {
+                    nearest(name, ctx.catalog.metrics.keys().map(String::as_str))
+                        .map(str::to_string)
+                })
+                .as_deref();
             let other_version = builtin::all().iter().find(|m| m.name == name).map(|m| {
                 let deployed = ctx
                     .catalog
