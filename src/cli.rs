@@ -88,7 +88,10 @@ pub enum Command {
         dir: Option<PathBuf>,
     },
     /// Build a metric catalog for `lint --catalog` from a real Prometheus or exporter.
-    #[command(subcommand)]
+    #[command(
+        subcommand,
+        after_help = "Examples:\n  poolc catalog import --metadata metadata.json --series series.json > catalog.yaml\n  poolc catalog import --exposition node.txt > catalog.yaml"
+    )]
     Catalog(CatalogCommand),
     /// Write a commented starter spec for a new cluster to specs/<cluster>.yaml.
     #[command(after_help = "Example:\n  poolc init staging-eu && poolc generate")]
