@@ -824,6 +824,54 @@ idle 3
         );
     }
 
+    /// Any text, and any edit of a real exposition, gives rows or an error
+    /// that names a line of the file: never a panic.
+    #[test]
+    fn exposition_never_panics_and_errors_name_a_real_line() {
+        use proptest::prelude::*;
+        use proptest::test_runner::{Config, RngAlgorithm, TestRng, TestRunner};
+        const BASE: &str = "# HELP jobs_total Jobs.\n# TYPE jobs_total counter\njobs_total{queue=\"a\",agent=\"\"} 3\n# TYPE t histogram\nt_bucket{le=\"+Inf\"} 1\nt_sum 1\nt_count 1\n";
+        let edits = (0..BASE.len(), "[ -~\\n\\t{}\",=#\\\\]{0,8}", 0..4usize);
+        let strategy = (any::<String>(), proptest::collection::vec(edits, 1..6));
+        let mut runner = TestRunner::new_with_rng(
+            Config {
+                cases: 512,
+                failure_persistence: None,
+                ..Config::default()
+            },
+            TestRng::from_seed(RngAlgorithm::ChaCha, &[7; 32]),
+        );
+        runner
+            .run(&strategy, |(noise, edits)| {
+                let mut text = BASE.to_string();
+                for (at, insert, cut) in edits {
+                    let at = (0..=at.min(text.len()))
+                        .rev()
+                        .find(|i| text.is_char_boundary(*i))
+                        .unwrap_or(0);
+                    let end = (at..=(at + cut).min(text.len()))
+                        .rev()
+                        .find(|i| text.is_char_boundary(*i))
+                        .unwrap_or(at);
+                    text.replace_range(at..end, &insert);
+                }
+                for input in [noise.as_str(), text.as_str()] {
+                    if let Err(e) = exposition("m.txt", input, &[]) {
+                        let line: usize = e
+                            .to_string()
+                            .strip_prefix("m.txt:")
+                            .and_then(|r| r.split(':').next())
+                            .and_then(|n| n.parse().ok())
+                            .unwrap_or_else(|| panic!("no line in {e}"));
+                        prop_assert!(line >= 1 && line <= input.lines().count(), "{e}");
+                    }
+                    let _ = prometheus_api("m.json", input, "s.json", input);
+                }
+                Ok(())
+            })
+            .unwrap();
+    }
+
     #[test]
     fn scalars_read_back_unchanged() {
         assert_eq!(scalar("job"), "job");
