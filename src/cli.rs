@@ -87,6 +87,12 @@ pub enum Command {
         #[arg(long)]
         dir: Option<PathBuf>,
     },
+    /// Build a metric catalog for `lint --catalog` from a real Prometheus or exporter.
+    #[command(
+        subcommand,
+        after_help = "Examples:\n  poolc catalog import --metadata metadata.json --series series.json > catalog.yaml\n  poolc catalog import --exposition node.txt > catalog.yaml"
+    )]
+    Catalog(CatalogCommand),
     /// Write a commented starter spec for a new cluster to specs/<cluster>.yaml.
     #[command(after_help = "Example:\n  poolc init staging-eu && poolc generate")]
     Init {
@@ -119,4 +125,35 @@ pub struct Paths {
     /// Output directory.
     #[arg(long, default_value = "generated")]
     pub out: PathBuf,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum CatalogCommand {
+    /// Print a catalog file of the metrics a Prometheus stores or an exporter serves.
+    #[command(
+        after_help = "Examples:\n  curl -s http://prometheus:9090/api/v1/metadata > metadata.json\n  curl -s http://prometheus:9090/api/v1/series --data-urlencode 'match[]={job=\"node\"}' > series.json\n  poolc catalog import --metadata metadata.json --series series.json > catalog.yaml\n  curl -s http://node-exporter:9100/metrics > node.txt\n  poolc catalog import --exposition node.txt > node-catalog.yaml"
+    )]
+    Import(ImportArgs),
+}
+
+#[derive(Debug, clap::Args)]
+pub struct ImportArgs {
+    /// The JSON of Prometheus' /api/v1/metadata (types), with --series.
+    #[arg(long, requires = "series", value_name = "FILE")]
+    pub metadata: Option<PathBuf>,
+    /// The JSON of /api/v1/series (names and labels as stored), or of
+    /// /api/v1/label/__name__/values (names only: any label is accepted).
+    #[arg(long, requires = "metadata", value_name = "FILE")]
+    pub series: Option<PathBuf>,
+    /// An exporter's /metrics text; repeat for several exporters.
+    #[arg(long, value_name = "FILE")]
+    pub exposition: Vec<PathBuf>,
+    /// Labels Prometheus adds to every series it scrapes, for --exposition rows.
+    #[arg(
+        long,
+        value_delimiter = ',',
+        default_value = "job,instance",
+        value_name = "LABELS"
+    )]
+    pub target_labels: Vec<String>,
 }

@@ -25,6 +25,7 @@ fn main() -> ExitCode {
         }
         Command::Explain { what, specs } => explain(&what, &specs),
         Command::Init { cluster, specs } => init(&cluster, &specs),
+        Command::Catalog(cli::CatalogCommand::Import(args)) => catalog_import(args),
         Command::Completions { shell } => {
             let mut command = Cli::command();
             clap_complete::generate(shell, &mut command, "poolc", &mut std::io::stdout());
@@ -168,6 +169,30 @@ fn man(dir: Option<&std::path::Path>) -> ExitCode {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
             eprintln!("error: cannot write the man pages: {e}");
+            ExitCode::from(2)
+        }
+    }
+}
+
+/// The catalog on stdout (ready to redirect and commit); what was left out on stderr.
+fn catalog_import(args: cli::ImportArgs) -> ExitCode {
+    let sources = poolc::catalog::import::Sources {
+        metadata: args.metadata,
+        series: args.series,
+        exposition: args.exposition,
+        target_labels: args.target_labels,
+    };
+    match poolc::catalog::import::import(&sources) {
+        Ok(imported) => {
+            print!("{}", imported.text);
+            for note in &imported.notes {
+                eprintln!("note: {note}");
+            }
+            eprintln!("poolc: imported {} metrics", imported.rows);
+            ExitCode::SUCCESS
+        }
+        Err(e) => {
+            eprintln!("error: {e}");
             ExitCode::from(2)
         }
     }

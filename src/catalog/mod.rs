@@ -3,6 +3,7 @@
 //! The PromQL gate checks every expression against it.
 
 pub mod builtin;
+pub mod import;
 mod version;
 
 pub use builtin::{Exporter, KnownMetric};

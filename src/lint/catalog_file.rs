@@ -1,29 +1,157 @@
 //! `poolc lint --catalog FILE`: the exporters and versions deployed in the
 //! target environment, the team's own metrics, which ServiceMonitor scrapes
 //! which exporter, the scrape interval and the external labels. Without a
-//! file, the newest known versions apply.
+//! file, the newest known versions apply; an exporter the file leaves out
+//! takes its newest known version too.
+//!
+//! A metric's labels may be open: `"*"` stands for any label (`ALERTS`
+//! carries every label of its alert), and a name ending in `*` for every
+//! label with that prefix (`label_*` on `kube_pod_labels`). A label's values
+//! are open unless `values` closes them. Histograms and summaries are
+//! declared once, under their family name, and expanded as in the built-in
+//! tables, so `poolc catalog import` can write one row per family.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 
-use serde::Deserialize;
+use serde::{Deserialize, Deserializer};
+use serde_saphyr::Spanned;
 
 use super::{Catalog, Context};
-use crate::catalog::{Exporter, MetricDecl, Versions};
+use crate::catalog::import::{is_label_name, is_metric_name};
+use crate::catalog::{Exporter, MetricDecl, MetricType, Version, Versions};
 use crate::spec::Seconds;
+
+/// The largest catalog file read. Imported catalogs of whole clusters run
+/// to thousands of rows, more than a hand-written spec ever holds.
+pub const MAX_CATALOG_BYTES: usize = 8 * 1024 * 1024;
 
 #[derive(Debug, Default, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct CatalogFile {
+    /// Exporter → deployed version; `MAJOR.MINOR` or `MAJOR.MINOR.PATCH`.
     #[serde(default)]
-    pub exporters: Option<Versions>,
+    pub exporters: BTreeMap<ExporterKey, Version>,
     #[serde(default)]
-    pub metrics: Vec<MetricDecl>,
+    pub metrics: Vec<CatalogMetric>,
     #[serde(default)]
     pub scrape: Vec<ScrapeEntry>,
     #[serde(default)]
     pub scrape_interval: Option<Seconds>,
     #[serde(default)]
     pub external_labels: Option<Vec<String>>,
+}
+
+/// An exporter the built-in catalog knows, as a key of `exporters:`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+pub struct ExporterKey(pub Exporter);
+
+impl<'de> Deserialize<'de> for ExporterKey {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        let name = String::deserialize(d)?;
+        exporter(&name)
+            .map(ExporterKey)
+            .map_err(serde::de::Error::custom)
+    }
+}
+
+fn exporter(name: &str) -> Result<Exporter, String> {
+    Exporter::parse(&name.replace('_', "-")).ok_or_else(|| {
+        let known: Vec<&str> = Exporter::ALL.iter().map(|e| e.as_str()).collect();
+        format!(
+            "unknown exporter `{name}` (known: {}); declare other exporters' metrics under `metrics:` \
+             (`poolc catalog import` writes them from a real Prometheus)",
+            known.join(", ")
+        )
+    })
+}
+
+/// A metric of the file: one the team's own exporter exposes, or a row
+/// `poolc catalog import` wrote.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct CatalogMetric {
+    pub name: Spanned<String>,
+    #[serde(rename = "type")]
+    pub kind: MetricType,
+    /// Label names; `"*"` for any label, `prefix_*` for every label with a prefix.
+    #[serde(default)]
+    pub labels: Vec<String>,
+    /// Closed value sets: such a label takes only the values listed.
+    #[serde(default)]
+    pub values: BTreeMap<String, Vec<String>>,
+}
+
+/// Whether `label` is one of `labels`, where `"*"` admits any label and
+/// `prefix_*` every label that starts with `prefix_`.
+pub fn label_allowed(labels: &[String], label: &str) -> bool {
+    labels.iter().any(|l| match l.strip_suffix('*') {
+        Some(prefix) => label.starts_with(prefix),
+        None => l == label,
+    })
+}
+
+/// Whether the label set is open: it admits labels it does not name.
+pub fn labels_open(labels: &[String]) -> bool {
+    labels.iter().any(|l| l.ends_with('*'))
+}
+
+impl CatalogMetric {
+    fn check(&self) -> Result<(), String> {
+        let name = &self.name.value;
+        let at = |message: String| {
+            format!(
+                "line {}: metric `{name}`: {message}",
+                self.name.referenced.line()
+            )
+        };
+        if !is_metric_name(name) {
+            return Err(at(
+                "not a metric name (letters, digits, `_` and `:`, not starting with a digit)"
+                    .into(),
+            ));
+        }
+        for label in &self.labels {
+            let bare = label.strip_suffix('*').unwrap_or(label);
+            if !(bare.is_empty() || is_label_name(bare)) || bare.contains('*') {
+                return Err(at(format!(
+                    "`{label}` is not a label name; write a name, `prefix_*` for a family of labels, or \"*\" for any label"
+                )));
+            }
+        }
+        for label in self.values.keys() {
+            if !label_allowed(&self.labels, label) {
+                return Err(at(format!(
+                    "`values` closes `{label}`, which is not among its labels; add it to `labels`"
+                )));
+            }
+        }
+        Ok(())
+    }
+
+    /// The series names PromQL sees, as the built-in tables expand them:
+    /// a histogram's `_bucket` (with `le`), `_sum` and `_count`; a summary
+    /// itself (with `quantile`), `_sum` and `_count`.
+    fn series(&self) -> Vec<MetricDecl> {
+        let name = &self.name.value;
+        let decl = |name: String, kind, extra: Option<&str>| {
+            let mut labels = self.labels.clone();
+            labels.extend(extra.map(String::from));
+            MetricDecl { name, kind, labels }
+        };
+        match self.kind {
+            MetricType::Histogram => vec![
+                decl(format!("{name}_bucket"), MetricType::Counter, Some("le")),
+                decl(format!("{name}_sum"), MetricType::Counter, None),
+                decl(format!("{name}_count"), MetricType::Counter, None),
+            ],
+            MetricType::Summary => vec![
+                decl(name.clone(), MetricType::Summary, Some("quantile")),
+                decl(format!("{name}_sum"), MetricType::Counter, None),
+                decl(format!("{name}_count"), MetricType::Counter, None),
+            ],
+            kind => vec![decl(name.clone(), kind, None)],
+        }
+    }
 }
 
 #[derive(Debug, Deserialize)]
@@ -39,20 +167,46 @@ impl CatalogFile {
         serde_saphyr::from_str(text).map_err(|e| e.to_string())
     }
 
+    /// The versions the file declares, the newest known for the rest.
+    pub fn versions(&self) -> Versions {
+        let mut versions = Versions::newest();
+        for (ExporterKey(exporter), version) in &self.exporters {
+            set_version(&mut versions, *exporter, *version);
+        }
+        versions
+    }
+
     pub fn context(&self) -> Result<Context, String> {
-        let versions = self.exporters.clone().unwrap_or_else(Versions::newest);
+        let versions = self.versions();
         let mut scrape = BTreeMap::new();
         for s in &self.scrape {
-            let exporter = Exporter::parse(&s.exporter).ok_or_else(|| {
-                format!(
-                    "scrape: unknown exporter `{}` (known: haproxy, keda, kube-state-metrics, karpenter)",
-                    s.exporter
-                )
-            })?;
+            let exporter = exporter(&s.exporter).map_err(|e| format!("scrape: {e}"))?;
             scrape.insert(s.servicemonitor.clone(), exporter);
         }
+        let mut declared = Vec::new();
+        for metric in &self.metrics {
+            metric.check()?;
+            declared.extend(metric.series());
+        }
+        let mut catalog = Catalog::new(&versions, &declared);
+        for metric in self.metrics.iter().filter(|m| !m.values.is_empty()) {
+            for series in metric.series() {
+                if let Some(entry) = catalog.metrics.get_mut(&series.name) {
+                    entry.values = metric
+                        .values
+                        .iter()
+                        .map(|(label, values)| {
+                            (
+                                label.clone(),
+                                values.iter().cloned().collect::<BTreeSet<_>>(),
+                            )
+                        })
+                        .collect();
+                }
+            }
+        }
         Ok(Context {
-            catalog: Catalog::new(&versions, &self.metrics),
+            catalog,
             scrape_interval: self.scrape_interval.map(|s| s.0).unwrap_or(60),
             external_labels: self
                 .external_labels
@@ -60,5 +214,79 @@ impl CatalogFile {
                 .unwrap_or_else(|| vec!["cluster".into(), "env".into()]),
             scrape,
         })
+    }
+}
+
+/// `path:N: message` for a message that starts with `line N: `, so an
+/// error inside the file reads like every other poolc error.
+pub fn located(path: &str, message: &str) -> String {
+    let line = message
+        .strip_prefix("line ")
+        .and_then(|rest| rest.split_once(": "))
+        .filter(|(n, _)| n.chars().all(|c| c.is_ascii_digit()));
+    match line {
+        Some((n, rest)) => format!("{path}:{n}: {rest}"),
+        None => format!("{path}: {message}"),
+    }
+}
+
+fn set_version(versions: &mut Versions, exporter: Exporter, version: Version) {
+    match exporter {
+        Exporter::Haproxy => versions.haproxy = version,
+        Exporter::Keda => versions.keda = version,
+        Exporter::KubeStateMetrics => versions.kube_state_metrics = version,
+        Exporter::Karpenter => versions.karpenter = version,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn context(text: &str) -> Result<Context, String> {
+        CatalogFile::parse(text)?.context()
+    }
+
+    #[test]
+    fn undeclared_exporters_take_the_newest_version() {
+        let file = CatalogFile::parse("exporters: {keda: \"2.12\"}\n").unwrap();
+        let versions = file.versions();
+        assert_eq!(versions.keda, Version::new(2, 12));
+        assert_eq!(versions.haproxy, Versions::newest().haproxy);
+        let err = CatalogFile::parse("exporters: {hapoxy: \"3.1\"}\n").unwrap_err();
+        assert!(err.contains("unknown exporter `hapoxy`"), "{err}");
+        assert!(err.contains("line 1"), "{err}");
+    }
+
+    #[test]
+    fn histograms_expand_and_value_sets_close() {
+        let ctx = context(
+            "metrics:\n  - {name: req_seconds, type: histogram, labels: [path]}\n  - {name: state, type: gauge, labels: [phase], values: {phase: [up, down]}}\n",
+        )
+        .unwrap();
+        let bucket = ctx.catalog.get("req_seconds_bucket").unwrap();
+        assert_eq!(bucket.labels, ["path", "le"]);
+        assert!(ctx.catalog.get("req_seconds_count").is_some());
+        assert!(ctx.catalog.get("req_seconds").is_none());
+        let state = ctx.catalog.get("state").unwrap();
+        assert_eq!(state.values["phase"].len(), 2);
+    }
+
+    #[test]
+    fn label_patterns() {
+        let labels = ["namespace".to_string(), "label_*".to_string()];
+        assert!(label_allowed(&labels, "label_team"));
+        assert!(label_allowed(&labels, "namespace"));
+        assert!(!label_allowed(&labels, "annotation_team"));
+        assert!(label_allowed(&["*".to_string()], "anything"));
+        assert!(labels_open(&labels));
+        let err = context("metrics:\n  - {name: a, type: gauge, labels: [\"la*bel\"]}\n")
+            .err()
+            .unwrap();
+        assert!(err.starts_with("line 2: metric `a`"), "{err}");
+        let err = context("metrics:\n  - {name: a, type: gauge, values: {x: [\"1\"]}}\n")
+            .err()
+            .unwrap();
+        assert!(err.contains("not among its labels"), "{err}");
     }
 }

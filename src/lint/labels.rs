@@ -200,7 +200,9 @@ fn is_scalar(e: &Expr) -> bool {
 fn selector_labels(ctx: &Context, vs: &promql_parser::parser::VectorSelector) -> Labels {
     let mut out = match promql::metric_name(vs).and_then(|n| ctx.catalog.get(n)) {
         Some(entry) => {
-            let mut l = Labels::closed(entry.labels.iter().cloned().collect());
+            let named = entry.labels.iter().filter(|l| !l.ends_with('*'));
+            let mut l = Labels::closed(named.cloned().collect());
+            l.open = super::catalog_file::labels_open(&entry.labels);
             for target in entry.target_labels() {
                 l.add(target);
             }

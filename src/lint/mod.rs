@@ -26,6 +26,12 @@ pub struct Entry {
 }
 
 impl Entry {
+    /// Whether the metric may carry `label`: one of its own (`"*"` and
+    /// `prefix_*` entries of a catalog file admit any or a family of labels).
+    pub fn has_label(&self, label: &str) -> bool {
+        catalog_file::label_allowed(&self.labels, label)
+    }
+
     /// Labels every scraped series carries besides its own: Prometheus's
     /// `job`/`instance` and prometheus-operator's target labels. Recording
     /// rules carry only what their expression keeps.
@@ -376,11 +382,11 @@ fn read_catalog(path: Option<&std::path::Path>) -> Result<Context, String> {
     let file = match path {
         Some(path) => {
             let shown = path.to_string_lossy().replace('\\', "/");
-            let text = read_bounded(path, &shown, crate::spec::MAX_SPEC_BYTES, |shown| {
+            let text = read_bounded(path, &shown, catalog_file::MAX_CATALOG_BYTES, |shown| {
                 format!(
-                    "{shown}: the catalog is larger than {} KiB; it lists exporter versions and your own metrics, \
-                     so keep only those",
-                    crate::spec::MAX_SPEC_BYTES / 1024
+                    "{shown}: the catalog is larger than {} MiB; it lists exporter versions and metrics, \
+                     so import the series of fewer jobs",
+                    catalog_file::MAX_CATALOG_BYTES / (1024 * 1024)
                 )
             })?;
             catalog_file::CatalogFile::parse(&text)
@@ -389,7 +395,7 @@ fn read_catalog(path: Option<&std::path::Path>) -> Result<Context, String> {
         None => catalog_file::CatalogFile::default(),
     };
     file.context().map_err(|e| match path {
-        Some(p) => format!("{}: {e}", p.display()),
+        Some(p) => catalog_file::located(&p.to_string_lossy(), &e),
         None => e,
     })
 }
