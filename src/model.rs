@@ -828,7 +828,7 @@ impl Validator<'_> {
                     "pool `{name}`: scaling.stabilization {} is over the HPA's limit of 1h",
                     w.value
                 ),
-                "use 1h or less; cooldown keeps the last pod longer if that is the aim",
+                "use 1h or less; scale_down_pods, scale_down_percent and scale_down_period slow the scale-down further (KEDA's cooldown only governs scaling to zero)",
             );
         }
         if let Some(p) = scale_down_period.filter(|p| p.value.0 == 0 || p.value.0 > 1800) {
