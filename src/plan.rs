@@ -192,7 +192,7 @@ fn rollout(kind: &str, name: &str, new: &Value, fields: &[FieldChange]) -> Optio
             Some(if component == Some("load-balancer") {
                 format!("LB rolls: running builds get {grace} to finish")
             } else {
-                format!("worker Deployment {name} rolls: running builds get {grace} to finish")
+                format!("worker Deployment rolls: running builds get {grace} to finish ({name})")
             })
         }
         "ScaledJob" if !fields.is_empty() => {
@@ -201,9 +201,9 @@ fn rollout(kind: &str, name: &str, new: &Value, fields: &[FieldChange]) -> Optio
                 .and_then(Value::as_str)
                 == Some("gradual");
             Some(if gradual {
-                format!("ScaledJob {name} changes: running Jobs are kept (gradual)")
+                format!("ScaledJob changes: running Jobs are kept (gradual) ({name})")
             } else {
-                format!("ScaledJob {name} changes: running Jobs are deleted")
+                format!("ScaledJob changes: running Jobs are deleted ({name})")
             })
         }
         _ => None,

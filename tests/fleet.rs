@@ -479,3 +479,34 @@ fn the_kustomization_creates_its_namespace() {
         assert!(!created.is_empty(), "{cluster}: no Namespace");
     }
 }
+
+/// A deleted pod must leave rotation at the next resolution: a `hold
+/// obsolete` period kept it there, receiving new builds.
+#[test]
+fn vanished_workers_leave_rotation_at_once() {
+    let set = repo_fileset();
+    for cluster in CLUSTERS {
+        let cfg = set.get(&format!("{cluster}/haproxy.cfg")).unwrap();
+        for line in cfg.lines().map(str::trim) {
+            if let Some(period) = line.strip_prefix("hold obsolete ") {
+                assert_eq!(
+                    poolc::spec::Seconds::parse(period).unwrap().0,
+                    0,
+                    "{cluster}: {line}"
+                );
+            }
+        }
+        let templates: Vec<&str> = cfg
+            .lines()
+            .map(str::trim)
+            .filter(|l| l.starts_with("server-template "))
+            .collect();
+        assert!(!templates.is_empty());
+        for t in templates {
+            assert!(
+                t.contains(" observe layer4 ") && t.contains(" on-error mark-down"),
+                "{cluster}: {t}"
+            );
+        }
+    }
+}

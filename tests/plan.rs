@@ -125,11 +125,13 @@ fn plan_states_what_a_change_does_to_running_builds() {
         "{out}"
     );
     assert!(
-        out.contains("worker Deployment buildkitd-amd64 rolls: running builds get 135m to finish"),
+        out.contains(
+            "worker Deployment rolls: running builds get 135m to finish (buildkitd-amd64)"
+        ),
         "{out}"
     );
     assert!(
-        out.contains("ScaledJob buildkitd-agents changes: running Jobs are kept (gradual)"),
+        out.contains("ScaledJob changes: running Jobs are kept (gradual) (buildkitd-agents)"),
         "{out}"
     );
 }
