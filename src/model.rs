@@ -45,6 +45,14 @@ pub struct LoadBalancer {
     pub metrics_port: u16,
     pub metrics_service: String,
     pub replicas: u32,
+    /// Namespaces whose pods may reach the pools' frontends; empty = all.
+    pub client_namespaces: Vec<String>,
+    /// The LB pod's terminationGracePeriodSeconds: the longest
+    /// haproxy.timeout_server plus 5m, so a soft stop lets running builds end.
+    pub grace_period: Seconds,
+    /// The resolvers' `accepted_payload_size`: one DNS response must list
+    /// an AAAA record for every slot of the largest backend.
+    pub dns_payload: u64,
 }
 
 #[derive(Debug, Clone)]
@@ -53,6 +61,7 @@ pub struct NodeClass {
     pub role: String,
     pub discovery_tag: String,
     pub root_volume_gib: u32,
+    pub ami_alias: String,
 }
 
 #[derive(Debug, Clone)]
@@ -98,7 +107,28 @@ pub struct Pool {
     pub drain: Seconds,
     pub grace_period: Seconds,
     pub alerts: Alerts,
+    pub node_lifetime: NodeLifetime,
 }
+
+/// How long a pool's nodes live, and how long their replacement may take.
+#[derive(Debug, Clone, Copy)]
+pub struct NodeLifetime {
+    /// NodePool expireAfter; None is `Never`.
+    pub expire_after: Option<Seconds>,
+    /// NodePool terminationGracePeriod, at least the pod grace period.
+    pub termination_grace_period: Seconds,
+}
+
+/// What the preStop drain keeps back from the grace period, so the kubelet's
+/// stop signal still reaches the worker before SIGKILL.
+pub const DRAIN_MARGIN: Seconds = Seconds(30);
+/// The AMI the EC2NodeClass pins when the spec does not.
+pub const DEFAULT_AMI_ALIAS: &str = "al2023@v20251110";
+/// Bytes of one AAAA answer in a DNS response: a compressed name (2), type,
+/// class, TTL and length (10), and the address (16).
+const AAAA_RECORD_BYTES: u64 = 28;
+/// The most HAProxy accepts for `accepted_payload_size`.
+const MAX_DNS_PAYLOAD: u64 = 65535;
 
 #[derive(Debug, Clone)]
 pub struct NodePool {
@@ -357,6 +387,7 @@ impl Validator<'_> {
         let exporters = c.exporters.value.clone();
         self.keda_fallback_hazard(&exporters);
         let has_service_pool = pools.iter().flatten().any(|p| p.mode == Mode::Service);
+        let has_jobs_pool = pools.iter().flatten().any(|p| p.mode == Mode::Jobs);
         if has_service_pool && exporters.keda < Version::new(2, 14) {
             self.error(
                 &c.exporters.referenced,
@@ -367,21 +398,47 @@ impl Validator<'_> {
                 "upgrade KEDA to 2.14+, and set exporters.keda to the deployed version",
             );
         }
-        if lb_replicas > 1 && has_service_pool && exporters.keda < Version::new(2, 19) {
-            let at =
-                c.lb.replicas
-                    .as_ref()
-                    .map(|r| r.referenced)
-                    .unwrap_or(c.name.referenced);
+        if let Some(r) = c.lb.replicas.as_ref().filter(|r| r.value > 1) {
             self.error(
-                &at,
+                &r.referenced,
                 format!(
-                    "lb.replicas is {lb_replicas}, but KEDA {} reads one LB replica's sessions only, so pools would scale to 1/{lb_replicas} of their load",
-                    exporters.keda
+                    "lb.replicas is {}: each HAProxy process counts `maxconn 1` on its own, so two builds could land on one worker, and KEDA would read one replica's sessions only",
+                    r.value
                 ),
-                "run 1 LB replica, or upgrade KEDA to 2.19+ (poolc then sums over every replica with aggregateFromKubeServiceEndpoints)",
+                "set lb.replicas to 1 (or remove it): one LB process keeps one build per worker and the whole queue in one count",
             );
         }
+        if has_jobs_pool && exporters.keda < Version::new(2, 8) {
+            self.error(
+                &c.exporters.referenced,
+                format!(
+                    "KEDA {} has no ScaledJob `rollout.strategy: gradual`: every change to a jobs pool would delete its running Jobs",
+                    exporters.keda
+                ),
+                "upgrade KEDA to 2.8+, and set exporters.keda to the deployed version",
+            );
+        }
+        let client_namespaces: Vec<String> =
+            c.lb.client_namespaces
+                .iter()
+                .flatten()
+                .filter(|ns| self.dns_label("LB client namespace", ns, 63))
+                .map(|ns| ns.value.clone())
+                .collect();
+        if c.lb.client_namespaces.as_ref().is_some_and(Vec::is_empty) {
+            self.error(
+                &c.name.referenced,
+                "lb.client_namespaces is empty, so no build client could reach the LB",
+                "list the namespaces of the build clients, or remove lb.client_namespaces to allow every namespace",
+            );
+        }
+        let ami_alias = match &c.node_class.ami_alias {
+            Some(alias) => {
+                self.ami_alias(alias);
+                alias.value.clone()
+            }
+            None => DEFAULT_AMI_ALIAS.to_string(),
+        };
         let root_volume_gib = c
             .node_class
             .root_volume_gib
@@ -398,9 +455,16 @@ impl Validator<'_> {
             }
         }
         let pools = pools?;
+        let dns_payload = self.dns_payload(&c.namespace.value, &pools);
         if !self.errors.is_empty() {
             return None;
         }
+        let lb_grace = pools
+            .iter()
+            .filter_map(|p| p.lb.as_ref())
+            .map(|b| b.timeout_server.0 + 300)
+            .max()
+            .unwrap_or(300);
         Some(Cluster {
             source: self.file.path.clone(),
             name: c.name.value.clone(),
@@ -428,6 +492,9 @@ impl Validator<'_> {
                 metrics_port: lb_port,
                 metrics_service: format!("{}-lb-metrics", app.value),
                 replicas: lb_replicas,
+                client_namespaces,
+                grace_period: Seconds(lb_grace),
+                dns_payload,
             },
             node_class: NodeClass {
                 name: app.value.clone(),
@@ -442,6 +509,7 @@ impl Validator<'_> {
                     .clone()
                     .unwrap_or_else(|| c.name.value.clone()),
                 root_volume_gib,
+                ami_alias,
             },
             monitoring: Monitoring {
                 namespace: monitoring_ns,
@@ -608,6 +676,61 @@ impl Validator<'_> {
                 "use at most 63 letters, digits, '-', '_' or '.', starting and ending with a letter or digit",
             );
         }
+    }
+
+    /// A pinned EC2NodeClass alias: `family@version`, never `@latest`.
+    fn ami_alias(&mut self, alias: &Located<String>) {
+        let families = ["al2", "al2023", "bottlerocket"];
+        let (family, version) = alias.value.split_once('@').unwrap_or((&alias.value, ""));
+        if !families.contains(&family)
+            || version.is_empty()
+            || version.contains(char::is_whitespace)
+        {
+            self.error(
+                &alias.referenced,
+                format!(
+                    "node_class.ami_alias {:?} is not an alias Karpenter accepts",
+                    alias.value
+                ),
+                format!(
+                    "write family@version with family one of {}, such as {DEFAULT_AMI_ALIAS}",
+                    families.join(", ")
+                ),
+            );
+        } else if version == "latest" {
+            self.error(
+                &alias.referenced,
+                format!("node_class.ami_alias {:?} follows every AMI release, so each release drifts (replaces) every node", alias.value),
+                format!("pin a release, such as {DEFAULT_AMI_ALIAS}, and bump it in a reviewed change"),
+            );
+        }
+    }
+
+    /// The resolvers' payload size for the largest backend, or an error on
+    /// the first pool whose slots cannot fit in one DNS response.
+    fn dns_payload(&mut self, namespace: &str, pools: &[Pool]) -> u64 {
+        let mut largest = 512;
+        for (pool, spec) in pools.iter().zip(&self.file.spec.pools.value) {
+            let Some(b) = &pool.lb else { continue };
+            // Header (12), the question (the name, its root, type and
+            // class), the answers, and the EDNS OPT record (11).
+            let name = format!("{}.{namespace}.svc.cluster.local", b.pods_service);
+            let bytes =
+                12 + name.len() as u64 + 2 + 4 + AAAA_RECORD_BYTES * u64::from(b.slots) + 11;
+            if bytes > MAX_DNS_PAYLOAD {
+                let fit = (MAX_DNS_PAYLOAD - 12 - name.len() as u64 - 6 - 11) / AAAA_RECORD_BYTES;
+                self.error(
+                    &spec.value.max.referenced,
+                    format!(
+                        "pool `{}`: {} LB slots need a {bytes}-byte DNS response, over the {MAX_DNS_PAYLOAD} bytes HAProxy accepts, so some workers would never be resolved",
+                        pool.name, b.slots
+                    ),
+                    format!("keep max (and haproxy.slots) at {fit} or less, and split the pool beyond that"),
+                );
+            }
+            largest = largest.max(bytes);
+        }
+        largest
     }
 
     fn declared_types(&mut self) -> BTreeMap<String, InstanceType> {
@@ -895,9 +1018,66 @@ impl Validator<'_> {
             settings.grace_period.as_ref(),
             defaults.grace_period.as_ref(),
         );
-        let grace_period = grace_spanned
-            .map(|g| g.value)
-            .unwrap_or(Seconds(timeout_server.0 + drain.0 + 300));
+        // A jobs pool's agent needs at most what is left of its Job's
+        // deadline; HAProxy's timeouts do not apply to it.
+        let active_deadline = p
+            .jobs
+            .as_ref()
+            .and_then(|j| j.value.active_deadline)
+            .unwrap_or(Seconds(7200));
+        let grace_period = grace_spanned.map(|g| g.value).unwrap_or(match p.mode {
+            Mode::Service => Seconds(timeout_server.0 + drain.0 + 300),
+            Mode::Jobs => active_deadline,
+        });
+        if grace_period.0 <= DRAIN_MARGIN.0 {
+            if let Some(g) = grace_spanned {
+                self.error(
+                    &g.referenced,
+                    format!("pool `{name}`: grace_period {} leaves the drain no time", g.value),
+                    format!("use more than {DRAIN_MARGIN}: the drain waits for the last build until {DRAIN_MARGIN} before the grace period ends"),
+                );
+            }
+        }
+        let k = merged(&settings.karpenter, &defaults.karpenter);
+        let expire_spanned = pick(k.0.expire_after.as_ref(), k.1.expire_after.as_ref());
+        let expire_after = match expire_spanned {
+            None => None,
+            Some(e) if e.value == "Never" => None,
+            Some(e) => match Seconds::parse(&e.value) {
+                Ok(d) if d.0 > 0 => Some(d),
+                _ => {
+                    self.error(
+                        &e.referenced,
+                        format!(
+                            "pool `{name}`: karpenter.expire_after {:?} is not a duration",
+                            e.value
+                        ),
+                        "write Never, or a duration such as 720h",
+                    );
+                    None
+                }
+            },
+        };
+        let tgp_spanned = pick(
+            k.0.termination_grace_period.as_ref(),
+            k.1.termination_grace_period.as_ref(),
+        );
+        if let Some(t) = tgp_spanned.filter(|t| t.value < grace_period) {
+            self.error(
+                &t.referenced,
+                format!(
+                    "pool `{name}`: karpenter.termination_grace_period {} is shorter than the pods' grace period {grace_period}",
+                    t.value
+                ),
+                format!("use {grace_period} or more, or Karpenter deletes a draining pod before its build ends"),
+            );
+        }
+        let node_lifetime = NodeLifetime {
+            expire_after,
+            termination_grace_period: tgp_spanned
+                .map(|t| t.value)
+                .unwrap_or(Seconds(grace_period.0 + 300)),
+        };
         let lb = match p.mode {
             Mode::Service => {
                 let slots_spanned = pick(h.0.slots.as_ref(), h.1.slots.as_ref());
@@ -1164,6 +1344,7 @@ impl Validator<'_> {
             drain,
             grace_period,
             alerts,
+            node_lifetime,
         })
     }
 

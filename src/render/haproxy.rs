@@ -12,6 +12,7 @@ use sha2::{Digest, Sha256};
 use super::k8s::{
     managed_labels, ContainerPort, LabelSelector, ObjectMeta, Resources, ServicePort,
 };
+use super::workers::{Exec, Handler, Lifecycle};
 use super::{header, path, template, yaml_file, RenderError};
 use crate::fileset::File;
 use crate::model::{Cluster, LB_STATS_PORT};
@@ -79,13 +80,14 @@ pub fn render(cluster: &Cluster) -> Result<Vec<File>, RenderError> {
         header: header(cluster, "#").trim_end().to_string(),
         // Room for every worker's connection plus as many waiting in queues.
         maxconn: (4 * total_slots).max(4096),
+        accepted_payload_size: cluster.lb.dns_payload,
         metrics_port: cluster.lb.metrics_port,
         stats_port: LB_STATS_PORT,
         pools,
     };
     let config = template::render("haproxy.cfg.j2", &context)?;
     let checksum = hex(&Sha256::digest(config.as_bytes()))[..16].to_string();
-    let lb = lb_objects(cluster, &context, checksum);
+    let lb = lb_objects(cluster, &context, checksum)?;
     Ok(vec![
         File::new(path(cluster, CONFIG_FILE), config),
         yaml_file(cluster, LB_FILE, &lb)?,
@@ -97,6 +99,8 @@ pub fn render(cluster: &Cluster) -> Result<Vec<File>, RenderError> {
 struct ConfigContext {
     header: String,
     maxconn: u64,
+    /// Bytes of the largest DNS response the resolvers accept.
+    accepted_payload_size: u64,
     metrics_port: u16,
     stats_port: u16,
     pools: Vec<PoolContext>,
@@ -156,6 +160,8 @@ struct PodTemplate {
 #[derive(Serialize)]
 #[serde(rename_all = "camelCase")]
 struct PodSpec {
+    /// A soft stop waits for running builds; this bounds it.
+    termination_grace_period_seconds: u64,
     containers: Vec<Container>,
     volumes: Vec<Volume>,
 }
@@ -169,6 +175,7 @@ struct Container {
     ports: Vec<ContainerPort>,
     resources: Resources,
     readiness_probe: Probe,
+    lifecycle: Lifecycle,
     volume_mounts: Vec<VolumeMount>,
 }
 
@@ -256,7 +263,17 @@ struct PolicyPort {
     port: u16,
 }
 
-fn lb_objects(cluster: &Cluster, config: &ConfigContext, checksum: String) -> Vec<Object> {
+/// The LB's preStop hook (`templates/soft_stop.sh.j2`): a soft stop that
+/// lets running builds end, whatever stop signal the image declares.
+fn soft_stop() -> Result<String, RenderError> {
+    template::render("soft_stop.sh.j2", &())
+}
+
+fn lb_objects(
+    cluster: &Cluster,
+    config: &ConfigContext,
+    checksum: String,
+) -> Result<Vec<Object>, RenderError> {
     let ns = Some(cluster.namespace.as_str());
     let lb = &cluster.lb;
     let labels = || {
@@ -269,6 +286,12 @@ fn lb_objects(cluster: &Cluster, config: &ConfigContext, checksum: String) -> Ve
     pod_meta
         .annotations
         .insert("poolc.dev/config-checksum".to_string(), checksum);
+    // Every running build passes through this pod: Karpenter must not
+    // consolidate its node away (the PDB in pdb.yaml holds off evictions).
+    pod_meta.annotations.insert(
+        "karpenter.sh/do-not-disrupt".to_string(),
+        "true".to_string(),
+    );
 
     let mut ports = vec![
         ContainerPort {
@@ -301,6 +324,7 @@ fn lb_objects(cluster: &Cluster, config: &ConfigContext, checksum: String) -> Ve
             template: PodTemplate {
                 metadata: pod_meta,
                 spec: PodSpec {
+                    termination_grace_period_seconds: lb.grace_period.0,
                     containers: vec![Container {
                         name: "haproxy",
                         image: lb.image.clone(),
@@ -313,6 +337,17 @@ fn lb_objects(cluster: &Cluster, config: &ConfigContext, checksum: String) -> Ve
                                 port: "metrics".to_string(),
                             },
                             period_seconds: 10,
+                        },
+                        lifecycle: Lifecycle {
+                            pre_stop: Handler {
+                                exec: Exec {
+                                    command: vec![
+                                        "/bin/sh".to_string(),
+                                        "-c".to_string(),
+                                        soft_stop()?,
+                                    ],
+                                },
+                            },
                         },
                         volume_mounts: vec![VolumeMount {
                             name: "config",
@@ -387,7 +422,12 @@ fn lb_objects(cluster: &Cluster, config: &ConfigContext, checksum: String) -> Ve
             policy_types: vec!["Ingress"],
             ingress: vec![
                 IngressRule {
-                    from: Vec::new(),
+                    // Empty: any namespace.
+                    from: lb
+                        .client_namespaces
+                        .iter()
+                        .map(|ns| namespace(ns))
+                        .collect(),
                     ports: config
                         .pools
                         .iter()
@@ -408,10 +448,10 @@ fn lb_objects(cluster: &Cluster, config: &ConfigContext, checksum: String) -> Ve
         },
     };
 
-    vec![
+    Ok(vec![
         Object::Deployment(deployment),
         Object::Service(clients),
         Object::Service(metrics),
         Object::NetworkPolicy(policy),
-    ]
+    ])
 }

@@ -54,7 +54,7 @@ struct NodeClassSpec {
 
 #[derive(Serialize)]
 struct AmiTerm {
-    alias: &'static str,
+    alias: String,
 }
 
 #[derive(Serialize)]
@@ -130,6 +130,10 @@ struct NodeMeta {
 #[serde(rename_all = "camelCase")]
 struct NodeSpec {
     node_class_ref: NodeClassRef,
+    /// `Never` by default: expiry ignores budgets and do-not-disrupt.
+    expire_after: String,
+    /// At least the pods' grace period, so a replaced node's drains finish.
+    termination_grace_period: String,
     requirements: Vec<Requirement>,
     taints: Vec<Taint>,
 }
@@ -173,8 +177,9 @@ fn node_class(cluster: &Cluster) -> Ec2NodeClass {
         )])),
         spec: NodeClassSpec {
             role: nc.role.clone(),
+            // Pinned: nodes drift to a new AMI only when the spec says so.
             ami_selector_terms: vec![AmiTerm {
-                alias: "al2023@latest",
+                alias: nc.ami_alias.clone(),
             }],
             subnet_selector_terms: vec![discovery()],
             security_group_selector_terms: vec![discovery()],
@@ -228,6 +233,11 @@ fn node_pool(cluster: &Cluster, pool: &Pool, np: &NodePool) -> NodePoolObject {
                         kind: "EC2NodeClass",
                         name: cluster.node_class.name.clone(),
                     },
+                    expire_after: pool
+                        .node_lifetime
+                        .expire_after
+                        .map_or_else(|| "Never".to_string(), |d| d.compact()),
+                    termination_grace_period: pool.node_lifetime.termination_grace_period.compact(),
                     requirements: vec![
                         requirement("kubernetes.io/arch", pool.arch.as_str()),
                         requirement("kubernetes.io/os", "linux"),

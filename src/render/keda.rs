@@ -143,6 +143,9 @@ struct ScaledJobSpec {
     max_replica_count: u32,
     successful_jobs_history_limit: u32,
     failed_jobs_history_limit: u32,
+    /// `gradual`: a change to the ScaledJob applies to new Jobs only. KEDA's
+    /// default deletes every running Job (and the agent's build) on update.
+    rollout: Rollout,
     scaling_strategy: ScalingStrategy,
     triggers: Vec<Trigger>,
 }
@@ -159,6 +162,11 @@ struct JobSpec {
 }
 
 #[derive(Serialize)]
+struct Rollout {
+    strategy: &'static str,
+}
+
+#[derive(Serialize)]
 struct ScalingStrategy {
     strategy: &'static str,
 }
@@ -170,12 +178,6 @@ fn scaled_object(cluster: &Cluster, pool: &Pool, backend: &Backend) -> ScaledObj
     metadata.insert("format", "prometheus".to_string());
     metadata.insert("valueLocation", value_location(&backend.backend));
     metadata.insert("targetValue", s.target_sessions.to_string());
-    if cluster.lb.replicas > 1 {
-        // Each LB replica counts only its own sessions; the Model allows more
-        // than one only where KEDA can sum over all of them.
-        metadata.insert("aggregateFromKubeServiceEndpoints", "true".to_string());
-        metadata.insert("aggregationType", "sum".to_string());
-    }
     ScaledObject {
         api_version: "keda.sh/v1alpha1",
         kind: "ScaledObject",
@@ -260,6 +262,9 @@ fn scaled_job(cluster: &Cluster, pool: &Pool, jobs: &Jobs) -> ScaledJob {
             max_replica_count: pool.max,
             successful_jobs_history_limit: jobs.successful_history,
             failed_jobs_history_limit: jobs.failed_history,
+            rollout: Rollout {
+                strategy: "gradual",
+            },
             scaling_strategy: ScalingStrategy {
                 strategy: jobs.scaling_strategy.as_str(),
             },

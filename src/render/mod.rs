@@ -10,6 +10,7 @@ pub mod k8s;
 pub mod karpenter;
 pub mod keda;
 pub mod kustomize;
+pub mod namespace;
 pub mod pdb;
 pub mod promtool_tests;
 pub mod rules;
@@ -49,6 +50,7 @@ pub fn render(model: &Model) -> Result<FileSet, RenderError> {
 
 pub fn render_cluster(cluster: &Cluster) -> Result<Vec<File>, RenderError> {
     let mut files = Vec::new();
+    files.extend(namespace::render(cluster)?);
     files.extend(keda::render(cluster)?);
     files.extend(haproxy::render(cluster)?);
     files.extend(workers::render(cluster)?);
@@ -68,6 +70,7 @@ pub fn render_cluster(cluster: &Cluster) -> Result<Vec<File>, RenderError> {
 /// HAProxy proxy name: `generate`'s lint skips them (a standalone
 /// `poolc lint` reads them and finds nothing).
 pub const PROMQL_FREE: &[&str] = &[
+    namespace::FILE,
     workers::FILE,
     pdb::FILE,
     karpenter::FILE,

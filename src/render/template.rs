@@ -16,6 +16,10 @@ const TEMPLATES: &[(&str, &str)] = &[
         include_str!("../../templates/haproxy.cfg.j2"),
     ),
     ("drain.sh.j2", include_str!("../../templates/drain.sh.j2")),
+    (
+        "soft_stop.sh.j2",
+        include_str!("../../templates/soft_stop.sh.j2"),
+    ),
 ];
 
 /// The environment, and the compile error of any template that failed to load.

@@ -12,18 +12,21 @@ use super::k8s::{
 };
 use super::{template, yaml_file, RenderError};
 use crate::fileset::File;
-use crate::model::{Cluster, Pool};
+use crate::model::{Cluster, Pool, DRAIN_MARGIN};
 use crate::spec::Mode;
 
 pub const FILE: &str = "workers.yaml";
 
 pub fn render(cluster: &Cluster) -> Result<Vec<File>, RenderError> {
     let mut objects = Vec::new();
-    for pool in cluster.pools.iter().filter(|p| p.mode == Mode::Service) {
-        objects.push(Object::Deployment(Box::new(deployment(cluster, pool)?)));
-        if let Some(service) = pods_service(cluster, pool) {
-            objects.push(Object::Service(service));
+    for pool in &cluster.pools {
+        if pool.mode == Mode::Service {
+            objects.push(Object::Deployment(Box::new(deployment(cluster, pool)?)));
+            if let Some(service) = pods_service(cluster, pool) {
+                objects.push(Object::Service(service));
+            }
         }
+        objects.push(Object::NetworkPolicy(network_policy(cluster, pool)));
     }
     if objects.is_empty() {
         return Ok(Vec::new());
@@ -36,6 +39,45 @@ pub fn render(cluster: &Cluster) -> Result<Vec<File>, RenderError> {
 enum Object {
     Deployment(Box<Deployment>),
     Service(Service),
+    NetworkPolicy(NetworkPolicy),
+}
+
+#[derive(Serialize)]
+#[serde(rename_all = "camelCase")]
+struct NetworkPolicy {
+    api_version: &'static str,
+    kind: &'static str,
+    metadata: ObjectMeta,
+    spec: NetworkPolicySpec,
+}
+
+#[derive(Serialize)]
+#[serde(rename_all = "camelCase")]
+struct NetworkPolicySpec {
+    pod_selector: LabelSelector,
+    policy_types: Vec<&'static str>,
+    ingress: Vec<IngressRule>,
+}
+
+#[derive(Serialize)]
+struct IngressRule {
+    from: Vec<Peer>,
+    ports: Vec<PolicyPort>,
+}
+
+#[derive(Serialize)]
+#[serde(rename_all = "camelCase")]
+struct Peer {
+    #[serde(skip_serializing_if = "Option::is_none")]
+    namespace_selector: Option<LabelSelector>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pod_selector: Option<LabelSelector>,
+}
+
+#[derive(Serialize)]
+struct PolicyPort {
+    protocol: &'static str,
+    port: u16,
 }
 
 #[derive(Serialize)]
@@ -105,10 +147,26 @@ pub struct Container {
     pub resources: Resources,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub security_context: Option<SecurityContext>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub readiness_probe: Option<Probe>,
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub volume_mounts: Vec<serde_json::Value>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub lifecycle: Option<Lifecycle>,
+}
+
+/// Ready only once the build port accepts connections: the headless
+/// Service (and so HAProxy) lists the pod only then.
+#[derive(Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Probe {
+    pub tcp_socket: TcpSocket,
+    pub period_seconds: u32,
+}
+
+#[derive(Serialize)]
+pub struct TcpSocket {
+    pub port: &'static str,
 }
 
 #[derive(Serialize)]
@@ -153,7 +211,8 @@ struct ServiceSpec {
 /// Context of `templates/drain.sh.j2`.
 #[derive(Serialize)]
 struct DrainContext {
-    drain_seconds: u64,
+    /// The longest the hook waits: the grace period minus DRAIN_MARGIN.
+    bound_seconds: u64,
     /// The build port as /proc/net/tcp prints it: four upper-case hex digits.
     port_hex: String,
 }
@@ -162,7 +221,7 @@ fn deployment(cluster: &Cluster, pool: &Pool) -> Result<Deployment, RenderError>
     let drain = template::render(
         "drain.sh.j2",
         &DrainContext {
-            drain_seconds: pool.drain.0,
+            bound_seconds: pool.grace_period.0.saturating_sub(DRAIN_MARGIN.0),
             port_hex: format!("{:04X}", pool.worker.port),
         },
     )?;
@@ -226,6 +285,10 @@ pub fn container(pool: &Pool) -> Container {
             format!("{}Gi", pool.pod.memory_gib),
         ),
         security_context: w.privileged.then_some(SecurityContext { privileged: true }),
+        readiness_probe: (pool.mode == Mode::Service).then_some(Probe {
+            tcp_socket: TcpSocket { port: "build" },
+            period_seconds: 2,
+        }),
         volume_mounts: w.volume_mounts.clone(),
         lifecycle: None,
     }
@@ -282,4 +345,57 @@ fn pods_service(cluster: &Cluster, pool: &Pool) -> Option<Service> {
             ports,
         },
     })
+}
+
+/// Who may reach a pool's pods. The build port only from the LB: a client
+/// that connected directly would bypass `maxconn 1` and share a privileged
+/// builder. The metrics port only from the monitoring namespace. Nothing
+/// else (a jobs pool without metrics accepts no connections at all).
+fn network_policy(cluster: &Cluster, pool: &Pool) -> NetworkPolicy {
+    let mut ingress = Vec::new();
+    if pool.mode == Mode::Service {
+        ingress.push(IngressRule {
+            from: vec![Peer {
+                namespace_selector: None,
+                pod_selector: Some(LabelSelector {
+                    match_labels: super::haproxy::lb_selector(cluster),
+                }),
+            }],
+            ports: vec![PolicyPort {
+                protocol: "TCP",
+                port: pool.worker.port,
+            }],
+        });
+    }
+    if let Some(port) = pool.worker.metrics_port {
+        ingress.push(IngressRule {
+            from: vec![Peer {
+                namespace_selector: Some(LabelSelector {
+                    match_labels: [(
+                        "kubernetes.io/metadata.name".to_string(),
+                        cluster.monitoring.namespace.clone(),
+                    )]
+                    .into(),
+                }),
+                pod_selector: None,
+            }],
+            ports: vec![PolicyPort {
+                protocol: "TCP",
+                port,
+            }],
+        });
+    }
+    NetworkPolicy {
+        api_version: "networking.k8s.io/v1",
+        kind: "NetworkPolicy",
+        metadata: ObjectMeta::named(&pool.workload, Some(&cluster.namespace))
+            .with_labels(pool_labels(cluster, pool)),
+        spec: NetworkPolicySpec {
+            pod_selector: LabelSelector {
+                match_labels: pool_selector(pool),
+            },
+            policy_types: vec!["Ingress"],
+            ingress,
+        },
+    }
 }

@@ -72,9 +72,14 @@ pub struct LoadBalancer {
     /// Port of the Prometheus exporter frontend. Default 9404.
     #[serde(default)]
     pub metrics_port: Option<Located<u16>>,
-    /// LB replicas. Default 1.
+    /// LB replicas. Must be 1: `maxconn 1` and the scale signal are counted
+    /// per HAProxy process.
     #[serde(default)]
     pub replicas: Option<Located<u32>>,
+    /// Namespaces whose pods may connect to the pools' LB ports. Default:
+    /// every namespace.
+    #[serde(default)]
+    pub client_namespaces: Option<Vec<Located<String>>>,
 }
 
 /// The Karpenter EC2NodeClass shared by the cluster's NodePools.
@@ -91,6 +96,12 @@ pub struct NodeClass {
     /// Root volume size in GiB. Default 100.
     #[serde(default)]
     pub root_volume_gib: Option<Located<u32>>,
+    /// The AMI, as an EC2NodeClass alias `family@version`, pinned so that
+    /// nodes are replaced (drift) only when this line changes. Default
+    /// `al2023@v20251110`. `@latest` is refused: every AMI release would
+    /// drift every node.
+    #[serde(default)]
+    pub ami_alias: Option<Located<String>>,
 }
 
 /// Where the monitoring objects go and how Prometheus finds them.
@@ -256,6 +267,8 @@ pub struct Pool {
     pub grace_period: Option<Located<Seconds>>,
     #[serde(default)]
     pub alerts: Option<Alerts>,
+    #[serde(default)]
+    pub karpenter: Option<Karpenter>,
 }
 
 impl Pool {
@@ -271,6 +284,7 @@ impl Pool {
             drain: self.drain.clone(),
             grace_period: self.grace_period.clone(),
             alerts: self.alerts.clone(),
+            karpenter: self.karpenter.clone(),
         }
     }
 }
@@ -348,15 +362,39 @@ pub struct PoolSettings {
     pub haproxy: Option<Haproxy>,
     #[serde(default)]
     pub worker: Option<Worker>,
-    /// Longest a draining pod waits for its last build. Default 15m.
+    /// Time a draining pod may need beyond haproxy.timeout_server: the LB
+    /// forgetting the pod, the hook's polling. Default 15m. (The preStop
+    /// hook itself waits until no build connection is open, bounded only
+    /// by grace_period minus 30s.)
     #[serde(default)]
     pub drain: Option<Located<Seconds>>,
-    /// terminationGracePeriodSeconds; must exceed haproxy.timeout_server + drain.
-    /// Default timeout_server + drain + 5m.
+    /// terminationGracePeriodSeconds. Service pools: must exceed
+    /// haproxy.timeout_server + drain; default timeout_server + drain + 5m.
+    /// Jobs pools: default jobs.active_deadline, the longest an agent can
+    /// still need.
     #[serde(default)]
     pub grace_period: Option<Located<Seconds>>,
     #[serde(default)]
     pub alerts: Option<Alerts>,
+    #[serde(default)]
+    pub karpenter: Option<Karpenter>,
+}
+
+/// How Karpenter may replace the pool's nodes.
+#[derive(Debug, Clone, Default, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct Karpenter {
+    /// NodePool `expireAfter`: a duration, or `Never`. Expiry is forceful (it
+    /// ignores disruption budgets and do-not-disrupt), so the default is
+    /// `Never`; nodes are then replaced by drift when `node_class.ami_alias`
+    /// changes, one at a time.
+    #[serde(default)]
+    pub expire_after: Option<Located<String>>,
+    /// NodePool `terminationGracePeriod`: how long a node being replaced may
+    /// wait for its pods. Must be at least grace_period. Default
+    /// grace_period + 5m, so every drain runs to its end.
+    #[serde(default)]
+    pub termination_grace_period: Option<Located<Seconds>>,
 }
 
 #[derive(Debug, Clone, Default, Deserialize, JsonSchema)]
