@@ -262,7 +262,10 @@ fn check(paths: &cli::Paths) -> ExitCode {
 fn warn(specs: &std::path::Path) {
     if let Ok(model) = pipeline::load_model(specs) {
         for warning in &model.warnings {
-            eprintln!("{}\n", warning.to_string().replacen(": error: ", ": warning: ", 1));
+            eprintln!(
+                "{}\n",
+                warning.to_string().replacen(": error: ", ": warning: ", 1)
+            );
         }
     }
 }

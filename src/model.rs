@@ -560,17 +560,18 @@ impl Validator<'_> {
     /// cluster, so the rules must name this cluster's values; an in-cluster
     /// Prometheus needs none, and unknown labels stay without a value.
     fn external_label_values(&mut self, c: &spec::Cluster) -> Vec<(String, String)> {
-        let names: Vec<Located<String>> = c.monitoring.external_labels.clone().unwrap_or_else(|| {
-            ["cluster", "env"]
-                .map(|l| {
-                    Located(Spanned {
-                        value: l.to_string(),
-                        referenced: c.name.referenced,
-                        defined: c.name.defined,
+        let names: Vec<Located<String>> =
+            c.monitoring.external_labels.clone().unwrap_or_else(|| {
+                ["cluster", "env"]
+                    .map(|l| {
+                        Located(Spanned {
+                            value: l.to_string(),
+                            referenced: c.name.referenced,
+                            defined: c.name.defined,
+                        })
                     })
-                })
-                .to_vec()
-        });
+                    .to_vec()
+            });
         let central = c.monitoring.rule_evaluation == Some(spec::RuleEvaluation::Central);
         for (key, value) in &c.monitoring.external_label_values {
             if !names.iter().any(|n| &n.value == key) {
@@ -1286,9 +1287,9 @@ impl Validator<'_> {
             // 20 (the reference system's number) where the pool can run 20
             // builds at once; a smaller pool is saturated by a queue of its
             // own capacity, so a queue of 20 would page far too late.
-            queue_backlog: queue_backlog.map(|q| q.value).unwrap_or_else(|| {
-                max.saturating_mul(scaling.target_sessions).clamp(1, 20)
-            }),
+            queue_backlog: queue_backlog
+                .map(|q| q.value)
+                .unwrap_or_else(|| max.saturating_mul(scaling.target_sessions).clamp(1, 20)),
             queue_backlog_for: a
                 .0
                 .queue_backlog_for

@@ -130,7 +130,9 @@ fn case(
 fn staging() -> (String, String) {
     let set = repo_fileset();
     (
-        set.get("staging/prometheus/rules.yaml").unwrap().to_string(),
+        set.get("staging/prometheus/rules.yaml")
+            .unwrap()
+            .to_string(),
         set.get("staging/servicemonitors.yaml").unwrap().to_string(),
     )
 }
@@ -165,8 +167,14 @@ fn the_keda_error_alert_fires_on_what_the_keda_scrape_stores() {
     let (rules, monitors) = staging();
     let keda = keda_target(&monitors);
     let input = vec![
-        (scaler_errors(&keda, "buildkitd-amd64"), "0+2x30".to_string()),
-        (object_errors(&keda, "buildkitd-amd64"), "0+4x30".to_string()),
+        (
+            scaler_errors(&keda, "buildkitd-amd64"),
+            "0+2x30".to_string(),
+        ),
+        (
+            object_errors(&keda, "buildkitd-amd64"),
+            "0+4x30".to_string(),
+        ),
     ];
     let (ok, out) = promtool_test(
         &rules,
@@ -190,7 +198,10 @@ fn without_honor_labels_the_keda_series_lose_their_namespace() {
     assert_ne!(mutant, monitors);
     let keda = keda_target(&mutant);
     let stored = scaler_errors(&keda, "buildkitd-amd64");
-    assert!(stored.contains(r#"exported_namespace="buildkit""#), "{stored}");
+    assert!(
+        stored.contains(r#"exported_namespace="buildkit""#),
+        "{stored}"
+    );
     assert!(stored.contains(r#", namespace="keda""#), "{stored}");
     let input = vec![(stored, "0+2x30".to_string())];
     let (ok, out) = promtool_test(
@@ -213,7 +224,10 @@ fn a_spec_that_scrapes_keda_without_honor_labels_gets_rules_that_match() {
     let monitors = set.get("staging/servicemonitors.yaml").unwrap();
     assert!(!monitors.contains("honorLabels"), "{monitors}");
     let keda = keda_target(monitors);
-    let input = vec![(scaler_errors(&keda, "buildkitd-amd64"), "0+2x30".to_string())];
+    let input = vec![(
+        scaler_errors(&keda, "buildkitd-amd64"),
+        "0+2x30".to_string(),
+    )];
     let (ok, out) = promtool_test(
         set.get("staging/prometheus/rules.yaml").unwrap(),
         vec![case(input, "1m", "20m", "PoolScalerErrors", true, &[])],
@@ -229,17 +243,47 @@ fn pool_series(lb: &Target, pool: &str, values: [&str; 5]) -> Vec<(String, Strin
     let hpa = format!("keda-hpa-buildkitd-{pool}");
     let backend = format!("bk_{pool}");
     let deployment = format!("buildkitd-{pool}");
-    let hpa_labels = [("namespace", "buildkit"), ("horizontalpodautoscaler", hpa.as_str())];
+    let hpa_labels = [
+        ("namespace", "buildkit"),
+        ("horizontalpodautoscaler", hpa.as_str()),
+    ];
     vec![
-        (series(lb, "haproxy_backend_current_sessions", &[("proxy", &backend)]), values[0].to_string()),
-        (series(lb, "haproxy_backend_current_queue", &[("proxy", &backend)]), values[1].to_string()),
-        (series(&ksm, "kube_horizontalpodautoscaler_status_desired_replicas", &hpa_labels), values[2].to_string()),
-        (series(&ksm, "kube_horizontalpodautoscaler_spec_min_replicas", &hpa_labels), values[3].to_string()),
+        (
+            series(
+                lb,
+                "haproxy_backend_current_sessions",
+                &[("proxy", &backend)],
+            ),
+            values[0].to_string(),
+        ),
+        (
+            series(lb, "haproxy_backend_current_queue", &[("proxy", &backend)]),
+            values[1].to_string(),
+        ),
+        (
+            series(
+                &ksm,
+                "kube_horizontalpodautoscaler_status_desired_replicas",
+                &hpa_labels,
+            ),
+            values[2].to_string(),
+        ),
+        (
+            series(
+                &ksm,
+                "kube_horizontalpodautoscaler_spec_min_replicas",
+                &hpa_labels,
+            ),
+            values[3].to_string(),
+        ),
         (
             series(
                 &ksm,
                 "kube_deployment_status_replicas_available",
-                &[("namespace", "buildkit"), ("deployment", deployment.as_str())],
+                &[
+                    ("namespace", "buildkit"),
+                    ("deployment", deployment.as_str()),
+                ],
             ),
             values[4].to_string(),
         ),
@@ -270,7 +314,14 @@ fn busy_pods_with_queued_builds_and_pending_pods_are_no_warm_deficit() {
     let lost = pool_series(&lb, "arm64", ["0x40", "0x40", "4x40", "4x40", "3x40"]);
     let (ok, out) = promtool_test(
         &rules,
-        vec![case(lost, "1m", "30m", "PoolWarmDeficit", true, &[("pool", "arm64")])],
+        vec![case(
+            lost,
+            "1m",
+            "30m",
+            "PoolWarmDeficit",
+            true,
+            &[("pool", "arm64")],
+        )],
     );
     assert!(ok, "{out}");
 }
@@ -288,14 +339,21 @@ fn seed_bursts() -> [Vec<u32>; 4] {
             queued += 2;
         }
         running.retain(|&end| end > t);
-        let ready = if (t as usize) >= start { out[2][t as usize - start] } else { min };
+        let ready = if (t as usize) >= start {
+            out[2][t as usize - start]
+        } else {
+            min
+        };
         while (running.len() as u32) < ready && queued > 0 {
             running.push(t + build);
             queued -= 1;
         }
         let sessions = running.len() as u32 + queued;
         wanted.push(sessions.clamp(min, max));
-        let desired = *wanted[wanted.len().saturating_sub(20)..].iter().max().unwrap();
+        let desired = *wanted[wanted.len().saturating_sub(20)..]
+            .iter()
+            .max()
+            .unwrap();
         for (i, v) in [sessions, queued, desired, ready].into_iter().enumerate() {
             out[i].push(v);
         }
@@ -312,10 +370,25 @@ fn the_seed_bursts_never_fire_the_warm_deficit() {
     let input = pool_series(
         &lb,
         "amd64",
-        [&join(&sessions), &join(&queue), &join(&desired), "2x50", &join(&ready)],
+        [
+            &join(&sessions),
+            &join(&queue),
+            &join(&desired),
+            "2x50",
+            &join(&ready),
+        ],
     );
     let cases = (10..=45)
-        .map(|m| case(input.clone(), "1m", &format!("{m}m"), "PoolWarmDeficit", false, &[]))
+        .map(|m| {
+            case(
+                input.clone(),
+                "1m",
+                &format!("{m}m"),
+                "PoolWarmDeficit",
+                false,
+                &[],
+            )
+        })
         .collect();
     let (ok, out) = promtool_test(&rules, cases);
     assert!(ok, "{out}");
@@ -328,9 +401,23 @@ fn sessions_are_recorded_as_demand_and_busy_is_sessions_minus_queue() {
     let (rules, monitors) = staging();
     let lb = lb_target(&monitors);
     // Measured on HAProxy: 4 running + 3 queued read 7 sessions.
-    let input = vec![
-        (series(&lb, "haproxy_backend_current_sessions", &[("proxy", "bk_amd64")]), "7x10".to_string()),
-        (series(&lb, "haproxy_backend_current_queue", &[("proxy", "bk_amd64")]), "3x10".to_string()),
+    let input = [
+        (
+            series(
+                &lb,
+                "haproxy_backend_current_sessions",
+                &[("proxy", "bk_amd64")],
+            ),
+            "7x10".to_string(),
+        ),
+        (
+            series(
+                &lb,
+                "haproxy_backend_current_queue",
+                &[("proxy", "bk_amd64")],
+            ),
+            "3x10".to_string(),
+        ),
     ];
     let expect = |record: &str, value: u32| {
         json!({
@@ -361,10 +448,25 @@ fn sessions_are_recorded_as_demand_and_busy_is_sessions_minus_queue() {
         .as_array()
         .unwrap()
         .iter()
-        .map(|t| (t["legendFormat"].as_str().unwrap(), t["expr"].as_str().unwrap()))
+        .map(|t| {
+            (
+                t["legendFormat"].as_str().unwrap(),
+                t["expr"].as_str().unwrap(),
+            )
+        })
         .collect();
-    assert!(targets.iter().any(|(l, e)| l.starts_with("demand") && e.contains("poolc:pool_demand:sessions")), "{targets:?}");
-    assert!(targets.iter().any(|(l, e)| l.starts_with("busy") && e.contains("poolc:pool_busy:sessions")), "{targets:?}");
+    assert!(
+        targets
+            .iter()
+            .any(|(l, e)| l.starts_with("demand") && e.contains("poolc:pool_demand:sessions")),
+        "{targets:?}"
+    );
+    assert!(
+        targets
+            .iter()
+            .any(|(l, e)| l.starts_with("busy") && e.contains("poolc:pool_busy:sessions")),
+        "{targets:?}"
+    );
 }
 
 // 4. Central evaluation.
@@ -391,7 +493,9 @@ fn central_rules_select_and_keep_this_clusters_external_labels() {
             let text = rule["expr"].as_str().unwrap();
             let expr = poolc::promql::parse(text).unwrap();
             for vs in poolc::promql::selectors(&expr) {
-                if vs.name.as_deref().is_some_and(|n| n.starts_with("poolc:")) && !vs.matchers.matchers.iter().any(|m| m.name == "pool") {
+                if vs.name.as_deref().is_some_and(|n| n.starts_with("poolc:"))
+                    && !vs.matchers.matchers.iter().any(|m| m.name == "pool")
+                {
                     // A recorded series read whole inside a recording rule;
                     // its own rule keeps the labels.
                     continue;
@@ -460,7 +564,11 @@ fn central_evaluation_needs_every_external_label_value() {
     fs::write(&spec, text).unwrap();
     let out = poolc(&dir, &["generate"]);
     assert_eq!(out.status.code(), Some(2), "{}", stderr(&out));
-    assert!(stderr(&out).contains("external_label_values.region"), "{}", stderr(&out));
+    assert!(
+        stderr(&out).contains("external_label_values.region"),
+        "{}",
+        stderr(&out)
+    );
 }
 
 // 5. The LB's own target.
@@ -472,10 +580,38 @@ fn the_lb_down_alert_fires_when_its_target_is_down_or_gone() {
     let keda = keda_target(&monitors);
     let up = lb.synthetic("up");
     let cases = vec![
-        case(vec![(up.clone(), "1x30".to_string())], "1m", "20m", "PoolLoadBalancerDown", false, &[]),
-        case(vec![(up.clone(), "1x5 0 1x30".to_string())], "1m", "20m", "PoolLoadBalancerDown", false, &[]),
-        case(vec![(up, "1 0x30".to_string())], "1m", "20m", "PoolLoadBalancerDown", true, &[("job", "buildkitd-lb-metrics")]),
-        case(vec![(keda.synthetic("up"), "1x30".to_string())], "1m", "20m", "PoolLoadBalancerDown", true, &[("namespace", "buildkit")]),
+        case(
+            vec![(up.clone(), "1x30".to_string())],
+            "1m",
+            "20m",
+            "PoolLoadBalancerDown",
+            false,
+            &[],
+        ),
+        case(
+            vec![(up.clone(), "1x5 0 1x30".to_string())],
+            "1m",
+            "20m",
+            "PoolLoadBalancerDown",
+            false,
+            &[],
+        ),
+        case(
+            vec![(up, "1 0x30".to_string())],
+            "1m",
+            "20m",
+            "PoolLoadBalancerDown",
+            true,
+            &[("job", "buildkitd-lb-metrics")],
+        ),
+        case(
+            vec![(keda.synthetic("up"), "1x30".to_string())],
+            "1m",
+            "20m",
+            "PoolLoadBalancerDown",
+            true,
+            &[("namespace", "buildkit")],
+        ),
     ];
     let (ok, out) = promtool_test(&rules, cases);
     assert!(ok, "{out}");
@@ -489,17 +625,29 @@ fn keda_before_2_17_with_a_fallback_below_max_is_flagged_with_the_fix() {
     let out = poolc(&dir, &["generate"]);
     assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
     let err = stderr(&out);
-    assert!(err.contains("specs/production.yaml:") && err.contains("warning"), "{err}");
-    assert!(err.contains("fallback.replicas (32)") && err.contains("upgrade KEDA to 2.17+"), "{err}");
+    assert!(
+        err.contains("specs/production.yaml:") && err.contains("warning"),
+        "{err}"
+    );
+    assert!(
+        err.contains("fallback.replicas (32)") && err.contains("upgrade KEDA to 2.17+"),
+        "{err}"
+    );
     assert!(err.contains("fallback.replicas to max (360)"), "{err}");
 
     // Upgraded: no warning.
     let spec = dir.join("specs/production.yaml");
-    let text = fs::read_to_string(&spec).unwrap().replace(r#"keda: "2.16""#, r#"keda: "2.17""#);
+    let text = fs::read_to_string(&spec)
+        .unwrap()
+        .replace(r#"keda: "2.16""#, r#"keda: "2.17""#);
     fs::write(&spec, text).unwrap();
     let out = poolc(&dir, &["generate"]);
     assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
-    assert!(!stderr(&out).contains("fallback.replicas"), "{}", stderr(&out));
+    assert!(
+        !stderr(&out).contains("fallback.replicas"),
+        "{}",
+        stderr(&out)
+    );
 }
 
 #[test]
@@ -509,8 +657,14 @@ fn one_failing_scaler_pages_once() {
     // KEDA records each scaler error on both counters (and the polling loop
     // once more on the ScaledObject's).
     let input = vec![
-        (scaler_errors(&keda, "buildkitd-amd64"), "0+1x30".to_string()),
-        (object_errors(&keda, "buildkitd-amd64"), "0+2x30".to_string()),
+        (
+            scaler_errors(&keda, "buildkitd-amd64"),
+            "0+1x30".to_string(),
+        ),
+        (
+            object_errors(&keda, "buildkitd-amd64"),
+            "0+2x30".to_string(),
+        ),
     ];
     let cases = vec![
         case(input.clone(), "1m", "20m", "PoolScalerErrors", true, &[]),
@@ -519,7 +673,10 @@ fn one_failing_scaler_pages_once() {
         case(
             vec![
                 (scaler_errors(&keda, "buildkitd-amd64"), "0x30".to_string()),
-                (object_errors(&keda, "buildkitd-amd64"), "0+1x30".to_string()),
+                (
+                    object_errors(&keda, "buildkitd-amd64"),
+                    "0+1x30".to_string(),
+                ),
             ],
             "1m",
             "20m",
@@ -562,7 +719,10 @@ fn a_counter_that_stops_at_the_threshold_fires_whatever_the_scrape_phase() {
     for off_grid in [false, true] {
         for eval in ["10m", "15m", "18m"] {
             cases.push(case(
-                vec![(scaler_errors(&keda, "buildkitd-amd64"), samples(&stops_at_3, off_grid))],
+                vec![(
+                    scaler_errors(&keda, "buildkitd-amd64"),
+                    samples(&stops_at_3, off_grid),
+                )],
                 "30s",
                 eval,
                 "PoolScalerErrors",
@@ -570,7 +730,10 @@ fn a_counter_that_stops_at_the_threshold_fires_whatever_the_scrape_phase() {
                 &[],
             ));
             cases.push(case(
-                vec![(scaler_errors(&keda, "buildkitd-amd64"), samples(&stops_at_2, off_grid))],
+                vec![(
+                    scaler_errors(&keda, "buildkitd-amd64"),
+                    samples(&stops_at_2, off_grid),
+                )],
                 "30s",
                 eval,
                 "PoolScalerErrors",
@@ -589,8 +752,11 @@ fn a_counter_that_stops_at_the_threshold_fires_whatever_the_scrape_phase() {
 fn the_queue_threshold_follows_a_small_pool_and_stays_20_on_a_large_one() {
     let set = repo_fileset();
     let threshold = |cluster: &str, pool: &str| -> u32 {
-        let rules: Value =
-            serde_saphyr::from_str(set.get(&format!("{cluster}/prometheus/rules.yaml")).unwrap()).unwrap();
+        let rules: Value = serde_saphyr::from_str(
+            set.get(&format!("{cluster}/prometheus/rules.yaml"))
+                .unwrap(),
+        )
+        .unwrap();
         let rule = rules["groups"]
             .as_array()
             .unwrap()
@@ -598,7 +764,15 @@ fn the_queue_threshold_follows_a_small_pool_and_stays_20_on_a_large_one() {
             .flat_map(|g| g["rules"].as_array().unwrap())
             .find(|r| r["alert"] == "PoolQueueBacklog" && r["labels"]["pool"] == pool)
             .unwrap();
-        rule["expr"].as_str().unwrap().rsplit("> ").next().unwrap().trim().parse().unwrap()
+        rule["expr"]
+            .as_str()
+            .unwrap()
+            .rsplit("> ")
+            .next()
+            .unwrap()
+            .trim()
+            .parse()
+            .unwrap()
     };
     // production amd64 runs 360 builds at once: the reference's 20.
     assert_eq!(threshold("production", "amd64"), 20);
@@ -610,8 +784,25 @@ fn the_queue_threshold_follows_a_small_pool_and_stays_20_on_a_large_one() {
     // And it fires: 10 builds queued on staging amd64 for 20 minutes.
     let (rules, monitors) = staging();
     let lb = lb_target(&monitors);
-    let input = vec![(series(&lb, "haproxy_backend_current_queue", &[("proxy", "bk_amd64")]), "10x30".to_string())];
-    let (ok, out) = promtool_test(&rules, vec![case(input, "1m", "20m", "PoolQueueBacklog", true, &[("pool", "amd64")])]);
+    let input = vec![(
+        series(
+            &lb,
+            "haproxy_backend_current_queue",
+            &[("proxy", "bk_amd64")],
+        ),
+        "10x30".to_string(),
+    )];
+    let (ok, out) = promtool_test(
+        &rules,
+        vec![case(
+            input,
+            "1m",
+            "20m",
+            "PoolQueueBacklog",
+            true,
+            &[("pool", "amd64")],
+        )],
+    );
     assert!(ok, "{out}");
 }
 
@@ -622,13 +813,24 @@ fn at_max_after_the_queue_drained_is_quiet_and_at_max_for_follows_the_window() {
     // All 8 of the seed's builds running 26 minutes on staging amd64:
     // desired sits at 8 for 26 minutes plus the 20-minute window, nothing
     // queued after the first minutes.
-    let held = pool_series(&lb, "amd64", ["8x26 0x30", "2x5 0x50", "8x50", "2x50", "8x50"]);
+    let held = pool_series(
+        &lb,
+        "amd64",
+        ["8x26 0x30", "2x5 0x50", "8x50", "2x50", "8x50"],
+    );
     let over = pool_series(&lb, "amd64", ["12x60", "4x60", "8x60", "2x60", "8x60"]);
     let (ok, out) = promtool_test(
         &rules,
         vec![
             case(held, "1m", "45m", "PoolAtMaxReplicas", false, &[]),
-            case(over, "1m", "45m", "PoolAtMaxReplicas", true, &[("pool", "amd64")]),
+            case(
+                over,
+                "1m",
+                "45m",
+                "PoolAtMaxReplicas",
+                true,
+                &[("pool", "amd64")],
+            ),
         ],
     );
     assert!(ok, "{out}");
@@ -636,14 +838,19 @@ fn at_max_after_the_queue_drained_is_quiet_and_at_max_for_follows_the_window() {
     // A 30-minute window: at_max_for is 40m.
     let dir = common::with_repo_specs("at-max-window");
     let spec = dir.join("specs/staging.yaml");
-    let text = fs::read_to_string(&spec)
-        .unwrap()
-        .replace("  drain: 10m\n", "  drain: 10m\n  scaling:\n    stabilization: 1800s\n");
+    let text = fs::read_to_string(&spec).unwrap().replace(
+        "  drain: 10m\n",
+        "  drain: 10m\n  scaling:\n    stabilization: 1800s\n",
+    );
     fs::write(&spec, text).unwrap();
     let set = poolc::pipeline::compile(&dir.join("specs")).unwrap_or_else(|e| panic!("{e}"));
     let rules = set.get("staging/prometheus/rules.yaml").unwrap();
     let at = rules.find("alert: PoolAtMaxReplicas").unwrap();
-    assert!(rules[at..].lines().take(6).any(|l| l.trim() == "for: 40m"), "{}", &rules[at..at + 300]);
+    assert!(
+        rules[at..].lines().take(6).any(|l| l.trim() == "for: 40m"),
+        "{}",
+        &rules[at..at + 300]
+    );
 }
 
 // The generated scenarios carry what a scrape stores.
@@ -653,7 +860,8 @@ fn generated_scenario_series_carry_the_scrape_target_labels() {
     let set = repo_fileset();
     for cluster in ["staging", "production"] {
         let tests: Value = serde_saphyr::from_str(
-            set.get(&format!("{cluster}/prometheus/rules.test.yaml")).unwrap(),
+            set.get(&format!("{cluster}/prometheus/rules.test.yaml"))
+                .unwrap(),
         )
         .unwrap();
         let mut seen = 0;
@@ -663,14 +871,28 @@ fn generated_scenario_series_carry_the_scrape_target_labels() {
                 let expr = poolc::promql::parse(text).unwrap();
                 let vs = poolc::promql::selectors(&expr)[0];
                 let name = vs.name.clone().unwrap_or_default();
-                if !["haproxy_", "keda_", "kube_", "karpenter_", "up"].iter().any(|p| name.starts_with(p)) {
+                if !["haproxy_", "keda_", "kube_", "karpenter_", "up"]
+                    .iter()
+                    .any(|p| name.starts_with(p))
+                {
                     continue;
                 }
                 let labels: BTreeMap<&str, &str> = poolc::promql::label_matchers(vs)
                     .map(|m| (m.name.as_str(), m.value.as_str()))
                     .collect();
-                for target in ["job", "instance", "namespace", "service", "pod", "container", "endpoint"] {
-                    assert!(labels.contains_key(target), "{cluster}: {text} lacks {target}");
+                for target in [
+                    "job",
+                    "instance",
+                    "namespace",
+                    "service",
+                    "pod",
+                    "container",
+                    "endpoint",
+                ] {
+                    assert!(
+                        labels.contains_key(target),
+                        "{cluster}: {text} lacks {target}"
+                    );
                 }
                 if name.starts_with("keda_") {
                     // The generated KEDA ServiceMonitor honors KEDA's labels.
@@ -698,7 +920,13 @@ fn explain_prints_each_alerts_doc() {
         let out = poolc(&dir, &["explain", name]);
         assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
         let text = common::stdout(&out);
-        for part in ["What it does:", "Why it matters:", "Example", "Instead:", "Default:"] {
+        for part in [
+            "What it does:",
+            "Why it matters:",
+            "Example",
+            "Instead:",
+            "Default:",
+        ] {
             assert!(text.contains(part), "{name}: no {part}\n{text}");
         }
     }

@@ -79,7 +79,13 @@ fn generate() -> Generated {
 /// One scrape job per endpoint of the generated ServiceMonitor of
 /// `exporter`, for a pod serving at `address`, named as prometheus-operator
 /// names it (`serviceMonitor/<namespace>/<name>/<endpoint>`).
-fn scrape_jobs(monitors: &str, exporter: &str, namespace: &str, pod: &Endpoints, address: &str) -> Vec<Value> {
+fn scrape_jobs(
+    monitors: &str,
+    exporter: &str,
+    namespace: &str,
+    pod: &Endpoints,
+    address: &str,
+) -> Vec<Value> {
     let monitor = documents(monitors)
         .into_iter()
         .find(|d| d["metadata"]["labels"]["poolc.dev/exporter"] == exporter)
@@ -193,8 +199,16 @@ fn queue_and_keda_alerts_fire_on_failure_and_stay_quiet_on_healthy_load() {
     );
     // Longer than the queue alert's `for` and most of the error window.
     std::thread::sleep(Duration::from_secs(10));
-    for name in ["PoolQueueBacklog", "PoolScalerErrors", "PoolScaledObjectErrors"] {
-        assert!(!prom.firing(name), "{name} fires on healthy load: {:?}", prom.alerts());
+    for name in [
+        "PoolQueueBacklog",
+        "PoolScalerErrors",
+        "PoolScaledObjectErrors",
+    ] {
+        assert!(
+            !prom.firing(name),
+            "{name} fires on healthy load: {:?}",
+            prom.alerts()
+        );
     }
 
     // Failure: three more builds (queue 4 > 2) and a scaler that keeps failing.
@@ -235,9 +249,18 @@ fn without_honor_labels_the_keda_alert_never_fires() {
     };
     let generated = generate();
     let mutant = generated.monitors.replace("    honorLabels: true\n", "");
-    assert_ne!(mutant, generated.monitors, "the KEDA ServiceMonitor honors labels");
+    assert_ne!(
+        mutant, generated.monitors,
+        "the KEDA ServiceMonitor honors labels"
+    );
     let keda = Arc::new(FakeKeda::serve((2, 16), "buildkit", "buildkitd-amd64"));
-    let jobs = scrape_jobs(&mutant, "keda", "keda", &keda_pod(), &format!("127.0.0.1:{}", keda.port));
+    let jobs = scrape_jobs(
+        &mutant,
+        "keda",
+        "keda",
+        &keda_pod(),
+        &format!("127.0.0.1:{}", keda.port),
+    );
     let prom = Prometheus::start(&prometheus, &config(jobs), &generated.rules);
     let _outage = outage(&keda, Duration::from_millis(500));
     let stored = wait_until(Duration::from_secs(20), || {
@@ -250,7 +273,8 @@ fn without_honor_labels_the_keda_alert_never_fires() {
     std::thread::sleep(Duration::from_secs(22));
     assert!(!prom.firing("PoolScalerErrors"), "{:?}", prom.alerts());
     assert!(
-        prom.query(r#"keda_scaler_detail_errors_total{namespace="buildkit"}"#).is_empty(),
+        prom.query(r#"keda_scaler_detail_errors_total{namespace="buildkit"}"#)
+            .is_empty(),
         "KEDA's namespace survived a scrape without honorLabels"
     );
 }

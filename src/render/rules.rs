@@ -11,15 +11,17 @@ use std::collections::BTreeMap;
 
 use serde::Serialize;
 
+use super::alerts::scope_expr;
 use super::k8s::{managed_labels, ObjectMeta};
 use super::{header, path, to_yaml, yaml_file, RenderError};
-use super::alerts::scope_expr;
 use crate::fileset::File;
 use crate::model::Cluster;
 
 pub const RULE_FILE: &str = "prometheusrule.yaml";
 pub const PLAIN_RULE_FILE: &str = "prometheus/rules.yaml";
 
+/// Recording rules, each with a `pool` label whatever its source's label.
+pub use super::alerts::recording::{ALLOCATED, BUSY, DEFICIT, DEMAND, FLOOR, QUEUE, TARGET};
 /// The alert names: the contract with whoever routes and silences them.
 pub use super::alerts::{
     at_max::NAME as AT_MAX, lb_down::NAME as LB_DOWN, no_active_servers::NAME as NO_ACTIVE_SERVERS,
@@ -28,8 +30,6 @@ pub use super::alerts::{
     scaled_object_errors::NAME as SCALED_OBJECT_ERRORS, scaler_errors::NAME as SCALER_ERRORS,
     warm_deficit::NAME as WARM_DEFICIT,
 };
-/// Recording rules, each with a `pool` label whatever its source's label.
-pub use super::alerts::recording::{ALLOCATED, BUSY, DEFICIT, DEMAND, FLOOR, QUEUE, TARGET};
 
 #[derive(Debug, Clone, Serialize)]
 pub struct Group {

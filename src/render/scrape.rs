@@ -88,11 +88,7 @@ impl Target {
 
     /// The labels of the stored series for a sample the exporter exposes as
     /// `name{exposed}`, or None when the keep-list drops it.
-    pub fn stored(
-        &self,
-        name: &str,
-        exposed: &[(&str, &str)],
-    ) -> Option<BTreeMap<String, String>> {
+    pub fn stored(&self, name: &str, exposed: &[(&str, &str)]) -> Option<BTreeMap<String, String>> {
         if let Some(keep) = &self.keep {
             let re = regex::Regex::new(&format!("^(?:{keep})$")).ok()?;
             if !re.is_match(name) {

@@ -56,9 +56,13 @@ pub struct Scrapes {
 pub fn scrapes(cluster: &Cluster) -> Scrapes {
     let monitors = monitors(cluster, &|_: &str, _: &str| Vec::new());
     let find = |exporter: &str| -> Option<serde_json::Value> {
-        let m = monitors
-            .iter()
-            .find(|m| m.metadata.labels.get("poolc.dev/exporter").map(String::as_str) == Some(exporter))?;
+        let m = monitors.iter().find(|m| {
+            m.metadata
+                .labels
+                .get("poolc.dev/exporter")
+                .map(String::as_str)
+                == Some(exporter)
+        })?;
         serde_json::to_value(m).ok()
     };
     let lb_address = format!("10.0.1.12:{}", cluster.lb.metrics_port);
@@ -82,7 +86,12 @@ pub fn scrapes(cluster: &Cluster) -> Scrapes {
         .and_then(|m| Target::from_monitor(&m, ns, &keda_pod).pop())
         // Scraped by the team's own ServiceMonitor when poolc does not.
         .unwrap_or_else(|| {
-            Target::assumed(ns, "metrics", &keda_pod, cluster.monitoring.keda_honor_labels)
+            Target::assumed(
+                ns,
+                "metrics",
+                &keda_pod,
+                cluster.monitoring.keda_honor_labels,
+            )
         });
     let kube_state_metrics = Target::assumed(
         &cluster.monitoring.namespace,

@@ -86,8 +86,14 @@ impl Prometheus {
             .expect("a free port");
         let log = std::fs::File::create(dir.join("prometheus.log")).expect("log file");
         let child = Command::new(binary)
-            .arg(format!("--config.file={}", dir.join("prometheus.yml").display()))
-            .arg(format!("--storage.tsdb.path={}", dir.join("data").display()))
+            .arg(format!(
+                "--config.file={}",
+                dir.join("prometheus.yml").display()
+            ))
+            .arg(format!(
+                "--storage.tsdb.path={}",
+                dir.join("data").display()
+            ))
             .arg(format!("--web.listen-address=127.0.0.1:{port}"))
             .current_dir(&dir)
             .stdin(Stdio::null())
@@ -114,17 +120,26 @@ impl Prometheus {
 
     /// `/api/v1/query?query=…`: the result vector.
     pub fn query(&self, promql: &str) -> Vec<Value> {
-        let body = http_get(self.port, &format!("/api/v1/query?query={}", encode(promql)))
-            .unwrap_or_else(|| panic!("query {promql} failed:\n{}", self.log()));
+        let body = http_get(
+            self.port,
+            &format!("/api/v1/query?query={}", encode(promql)),
+        )
+        .unwrap_or_else(|| panic!("query {promql} failed:\n{}", self.log()));
         let value: Value = serde_json::from_str(&body).expect("JSON answer");
-        value["data"]["result"].as_array().cloned().unwrap_or_default()
+        value["data"]["result"]
+            .as_array()
+            .cloned()
+            .unwrap_or_default()
     }
 
     /// `/api/v1/alerts`: every active alert (pending or firing).
     pub fn alerts(&self) -> Vec<Value> {
         let body = http_get(self.port, "/api/v1/alerts").expect("alerts API");
         let value: Value = serde_json::from_str(&body).expect("JSON answer");
-        value["data"]["alerts"].as_array().cloned().unwrap_or_default()
+        value["data"]["alerts"]
+            .as_array()
+            .cloned()
+            .unwrap_or_default()
     }
 
     /// Whether `alertname` is firing.
@@ -262,12 +277,7 @@ fn exposition(version: (u32, u32), ns: &str, so: &str, scaler: u64, object: u64)
         );
     }
     if version < (2, 17) {
-        family(
-            "keda_scaler_errors",
-            "Number of scaler errors",
-            &ml,
-            scaler,
-        );
+        family("keda_scaler_errors", "Number of scaler errors", &ml, scaler);
         family(
             "keda_scaler_errors_total",
             "Total number of errors for all scalers",

@@ -39,7 +39,10 @@ pub fn alert(ctx: &Ctx) -> Alert {
     let capacity = max.saturating_mul(ctx.pool.scaling.target_sessions);
     let hold = ctx.pool.alerts.at_max_for.0;
     let on = {
-        let mut labels: Vec<&str> = super::external(ctx.cluster).iter().map(|(k, _)| k.as_str()).collect();
+        let mut labels: Vec<&str> = super::external(ctx.cluster)
+            .iter()
+            .map(|(k, _)| k.as_str())
+            .collect();
         labels.extend(["namespace", "pool"]);
         format!("on ({})", labels.join(", "))
     };
@@ -78,7 +81,9 @@ pub fn alert(ctx: &Ctx) -> Alert {
         rule,
         vec![
             Scenario {
-                name: format!("{p}: a burst over max drains; the stabilization window holds desired at max"),
+                name: format!(
+                    "{p}: a burst over max drains; the stabilization window holds desired at max"
+                ),
                 series: series(
                     format!("{}x10 2x{long}", capacity + 4),
                     format!("4x10 0x{long}"),

@@ -61,7 +61,12 @@ pub fn find(name: &str) -> Option<&'static Doc> {
 
 /// The full text `poolc explain <AlertName>` prints.
 pub fn explain(doc: &Doc) -> String {
-    format!("{} (alert)\n\n{}\n\n{}\n", doc.name, doc.summary, doc.text.trim())
+    format!(
+        "{} (alert)\n\n{}\n\n{}\n",
+        doc.name,
+        doc.summary,
+        doc.text.trim()
+    )
 }
 
 /// Every generated alert of the cluster, with its scenarios.

@@ -52,7 +52,10 @@ pub fn alert(ctx: &Ctx, backend: &Backend) -> Alert {
         &[("proxy", &backend.backend)],
     );
     let series = |values: String| vec![(active.clone(), values)];
-    let fired = ctx.fired(&rule, &[("namespace", ctx.ns()), ("proxy", &backend.backend)]);
+    let fired = ctx.fired(
+        &rule,
+        &[("namespace", ctx.ns()), ("proxy", &backend.backend)],
+    );
     let min = ctx.pool.min;
     ctx.alert(
         rule,

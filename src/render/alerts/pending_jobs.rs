@@ -56,7 +56,10 @@ pub fn alert(ctx: &Ctx, jobs: &Jobs) -> Alert {
         return ctx.alert(rule, Vec::new());
     };
     let from_expr: Vec<(String, String)> = super::external(ctx.cluster).to_vec();
-    let from_expr: Vec<(&str, &str)> = from_expr.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();
+    let from_expr: Vec<(&str, &str)> = from_expr
+        .iter()
+        .map(|(k, v)| (k.as_str(), v.as_str()))
+        .collect();
     let fired = ctx.fired(&rule, &from_expr);
     let mut scenarios = vec![
         Scenario {

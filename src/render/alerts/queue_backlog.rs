@@ -10,7 +10,8 @@ pub const NAME: &str = "PoolQueueBacklog";
 
 pub const DOC: Doc = Doc {
     name: NAME,
-    summary: "More builds have waited in a pool's LB queue than the pool absorbs, for queue_backlog_for.",
+    summary:
+        "More builds have waited in a pool's LB queue than the pool absorbs, for queue_backlog_for.",
     text: r#"
 What it does: fires when the LB backend's queue
 (`haproxy_backend_current_queue{proxy="bk_<pool>"}`, recorded as
@@ -63,11 +64,13 @@ pub fn alert(ctx: &Ctx, backend: &Backend) -> Alert {
     // non-empty while scale-up takes 7–8 minutes: healthy. On a pool
     // smaller than the burst, the queue cannot exceed its own capacity
     // for long without being a backlog.
-    let bursts: Vec<String> = [2, 2, 2, 4, 4, 4, 4, 4, 2, 2, 4, 4, 4, 4, 6, 6, 6, 4, 4, 2, 2]
-        .iter()
-        .map(|v: &u32| (*v).min(t).to_string())
-        .chain(std::iter::once("0x10".to_string()))
-        .collect();
+    let bursts: Vec<String> = [
+        2, 2, 2, 4, 4, 4, 4, 4, 2, 2, 4, 4, 4, 4, 6, 6, 6, 4, 4, 2, 2,
+    ]
+    .iter()
+    .map(|v: &u32| (*v).min(t).to_string())
+    .chain(std::iter::once("0x10".to_string()))
+    .collect();
     let scenarios = vec![
         Scenario {
             name: format!("{p}: healthy bursts queue a few builds for a while"),
@@ -76,7 +79,10 @@ pub fn alert(ctx: &Ctx, backend: &Backend) -> Alert {
             fires: None,
         },
         Scenario {
-            name: format!("{p}: a spike above {t} shorter than {}", Seconds(hold).compact()),
+            name: format!(
+                "{p}: a spike above {t} shorter than {}",
+                Seconds(hold).compact()
+            ),
             series: series(format!(
                 "0 {}x{} 0x{}",
                 t + 5,

@@ -52,7 +52,11 @@ pub fn alert(ctx: &Ctx) -> Option<Alert> {
         format!("KEDA cannot reconcile the ScaledJob of pool {p}"),
         format!("The ScaledJob {name} failed {f} times or more in {w}. `kubectl describe` it for the reason."),
     );
-    let errors = ctx.stored(&ctx.scrapes.keda, metric, &[("namespace", ctx.ns()), ("scaledJob", name)]);
+    let errors = ctx.stored(
+        &ctx.scrapes.keda,
+        metric,
+        &[("namespace", ctx.ns()), ("scaledJob", name)],
+    );
     let ns = ctx.keda_namespace_label();
     let fired = ctx.fired(&rule, &[(ns, ctx.ns()), ("scaledJob", name)]);
     Some(ctx.alert(

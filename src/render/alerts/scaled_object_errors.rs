@@ -55,7 +55,10 @@ pub fn alert(ctx: &Ctx) -> Alert {
     let ns = ctx.keda_namespace_label();
     let w = Seconds(window(ctx)).compact();
     let on = {
-        let mut labels: Vec<&str> = super::external(ctx.cluster).iter().map(|(k, _)| k.as_str()).collect();
+        let mut labels: Vec<&str> = super::external(ctx.cluster)
+            .iter()
+            .map(|(k, _)| k.as_str())
+            .collect();
         labels.extend([ns, "scaledObject"]);
         format!("on ({})", labels.join(", "))
     };
@@ -79,7 +82,11 @@ pub fn alert(ctx: &Ctx) -> Alert {
         format!("The ScaledObject {so} failed {f} times or more in {w} while its scaler reported no error. `kubectl describe` it for the reason."),
     );
     let keda = &ctx.scrapes.keda;
-    let object = ctx.stored(keda, metric(version), &[("namespace", ctx.ns()), ("scaledObject", so)]);
+    let object = ctx.stored(
+        keda,
+        metric(version),
+        &[("namespace", ctx.ns()), ("scaledObject", so)],
+    );
     let mut exposed: Vec<(&str, &str)> = vec![
         ("namespace", ctx.ns()),
         ("metric", "s0-trigger"),
@@ -94,19 +101,28 @@ pub fn alert(ctx: &Ctx) -> Alert {
         vec![
             Scenario {
                 name: format!("{p}: one reconcile error that recovers"),
-                series: vec![(object.clone(), "0x5 1x30".to_string()), (scaler_series.clone(), "0x36".to_string())],
+                series: vec![
+                    (object.clone(), "0x5 1x30".to_string()),
+                    (scaler_series.clone(), "0x36".to_string()),
+                ],
                 eval_minutes: 15,
                 fires: None,
             },
             Scenario {
                 name: format!("{p}: the scaler fails every minute; only PoolScalerErrors pages"),
-                series: vec![(object.clone(), "0+2x30".to_string()), (scaler_series.clone(), "0+1x30".to_string())],
+                series: vec![
+                    (object.clone(), "0+2x30".to_string()),
+                    (scaler_series.clone(), "0+1x30".to_string()),
+                ],
                 eval_minutes: 20,
                 fires: None,
             },
             Scenario {
                 name: format!("{p}: reconciles keep failing"),
-                series: vec![(object, "0+1x30".to_string()), (scaler_series, "0x31".to_string())],
+                series: vec![
+                    (object, "0+1x30".to_string()),
+                    (scaler_series, "0x31".to_string()),
+                ],
                 eval_minutes: 20,
                 fires: Some(fired),
             },

@@ -58,10 +58,14 @@ pub fn metric(version: Version) -> &'static str {
 
 /// The window KEDA error counters are read over.
 pub fn window(ctx: &Ctx) -> u64 {
-    ctx.pool.alerts.error_window.map(|w| w.0).unwrap_or_else(|| {
-        let scrapes = 2 * u64::from(ctx.pool.failure_threshold) + 2;
-        (scrapes * ctx.cluster.scrape_interval.0).max(900)
-    })
+    ctx.pool
+        .alerts
+        .error_window
+        .map(|w| w.0)
+        .unwrap_or_else(|| {
+            let scrapes = 2 * u64::from(ctx.pool.failure_threshold) + 2;
+            (scrapes * ctx.cluster.scrape_interval.0).max(900)
+        })
 }
 
 /// `floor(sum by (ns, label) (increase(metric{ns, label}[W]))) >= F`.
@@ -133,7 +137,9 @@ pub fn alert(ctx: &Ctx) -> Alert {
                 fires: None,
             },
             Scenario {
-                name: format!("{p}: {f} failures, then the fallback stops the counter (KEDA 2.19+)"),
+                name: format!(
+                    "{p}: {f} failures, then the fallback stops the counter (KEDA 2.19+)"
+                ),
                 series: series(format!("0x5 {} {f}x30", upto.join(" "))),
                 eval_minutes: 12,
                 fires: Some(fired.clone()),

@@ -9,7 +9,8 @@ pub const NAME: &str = "PoolWarmDeficit";
 
 pub const DOC: Doc = Doc {
     name: NAME,
-    summary: "Warm workers a pool should have and does not, for warm_deficit_for: new builds start cold.",
+    summary:
+        "Warm workers a pool should have and does not, for warm_deficit_for: new builds start cold.",
     text: r#"
 What it does: records, per pool,
     warm_deficit = max(0, min(demand + floor, target) − max(allocated, demand))
@@ -55,7 +56,11 @@ pub fn series(ctx: &Ctx, inputs: &Inputs) -> Vec<(String, String)> {
     let hpa_labels = [("namespace", ns), ("horizontalpodautoscaler", hpa.as_str())];
     vec![
         (
-            ctx.stored(lb, "haproxy_backend_current_sessions", &[("proxy", &backend)]),
+            ctx.stored(
+                lb,
+                "haproxy_backend_current_sessions",
+                &[("proxy", &backend)],
+            ),
             inputs.sessions.to_string(),
         ),
         (
@@ -63,11 +68,19 @@ pub fn series(ctx: &Ctx, inputs: &Inputs) -> Vec<(String, String)> {
             inputs.queue.to_string(),
         ),
         (
-            ctx.stored(ksm, "kube_horizontalpodautoscaler_status_desired_replicas", &hpa_labels),
+            ctx.stored(
+                ksm,
+                "kube_horizontalpodautoscaler_status_desired_replicas",
+                &hpa_labels,
+            ),
             inputs.target.to_string(),
         ),
         (
-            ctx.stored(ksm, "kube_horizontalpodautoscaler_spec_min_replicas", &hpa_labels),
+            ctx.stored(
+                ksm,
+                "kube_horizontalpodautoscaler_spec_min_replicas",
+                &hpa_labels,
+            ),
             format!("{}x60", ctx.pool.min),
         ),
         (
@@ -117,7 +130,11 @@ pub fn bursts(min: u32, max: u32, build: u32, minutes: u32) -> [Vec<u32>; 4] {
 }
 
 fn join(values: &[u32]) -> String {
-    values.iter().map(u32::to_string).collect::<Vec<_>>().join(" ")
+    values
+        .iter()
+        .map(u32::to_string)
+        .collect::<Vec<_>>()
+        .join(" ")
 }
 
 pub fn alert(ctx: &Ctx) -> Alert {
@@ -167,7 +184,9 @@ pub fn alert(ctx: &Ctx) -> Alert {
     );
     let fired = ctx.fired(&rule, &[("namespace", ctx.ns()), ("pool", p)]);
     let mut scenarios = vec![Scenario {
-        name: format!("{p}: all pods busy, builds queued, pods Pending is starvation, not a warm deficit"),
+        name: format!(
+            "{p}: all pods busy, builds queued, pods Pending is starvation, not a warm deficit"
+        ),
         series: starved,
         eval_minutes: minutes + 5,
         fires: None,
