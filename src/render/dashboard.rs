@@ -154,11 +154,7 @@ fn all_rows(cluster: &Cluster) -> Vec<(&'static str, Vec<PanelDef>)> {
     let window = cluster
         .pools
         .iter()
-        .map(|p| {
-            p.alerts.error_window.map(|w| w.0).unwrap_or_else(|| {
-                ((2 * u64::from(p.failure_threshold) + 2) * cluster.scrape_interval.0).max(900)
-            })
-        })
+        .map(|p| super::alerts::scaler_errors::error_window(cluster, p))
         .max()
         .unwrap_or(900);
     vec![

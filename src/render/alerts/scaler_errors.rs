@@ -2,6 +2,7 @@
 
 use super::{Ctx, Doc};
 use crate::catalog::Version;
+use crate::model::{Cluster, Pool};
 use crate::render::rules::{Alert, Scenario};
 use crate::spec::Seconds;
 
@@ -58,14 +59,15 @@ pub fn metric(version: Version) -> &'static str {
 
 /// The window KEDA error counters are read over.
 pub fn window(ctx: &Ctx) -> u64 {
-    ctx.pool
-        .alerts
-        .error_window
-        .map(|w| w.0)
-        .unwrap_or_else(|| {
-            let scrapes = 2 * u64::from(ctx.pool.failure_threshold) + 2;
-            (scrapes * ctx.cluster.scrape_interval.0).max(900)
-        })
+    error_window(ctx.cluster, ctx.pool)
+}
+
+/// `alerts.error_window`, or the larger of 15m and (2F + 2) scrape intervals.
+pub fn error_window(cluster: &Cluster, pool: &Pool) -> u64 {
+    pool.alerts.error_window.map(|w| w.0).unwrap_or_else(|| {
+        let scrapes = 2 * u64::from(pool.failure_threshold) + 2;
+        (scrapes * cluster.scrape_interval.0).max(900)
+    })
 }
 
 /// `floor(sum by (ns, label) (increase(metric{ns, label}[W]))) >= F`.
