@@ -421,13 +421,17 @@ impl Validator<'_> {
         let client_namespaces: Vec<String> =
             c.lb.client_namespaces
                 .iter()
-                .flatten()
+                .flat_map(|list| list.value.iter())
                 .filter(|ns| self.dns_label("LB client namespace", ns, 63))
                 .map(|ns| ns.value.clone())
                 .collect();
-        if c.lb.client_namespaces.as_ref().is_some_and(Vec::is_empty) {
+        if let Some(list) =
+            c.lb.client_namespaces
+                .as_ref()
+                .filter(|l| l.value.is_empty())
+        {
             self.error(
-                &c.name.referenced,
+                &list.referenced,
                 "lb.client_namespaces is empty, so no build client could reach the LB",
                 "list the namespaces of the build clients, or remove lb.client_namespaces to allow every namespace",
             );

@@ -136,6 +136,7 @@ fn compare_file(
 fn consequences(key: &Key, new: &Value, fields: &[FieldChange]) -> Vec<String> {
     let (kind, name) = (key.0.as_str(), key.2.as_str());
     let mut out = Vec::new();
+    out.extend(rollout(kind, name, new, fields));
     for f in fields {
         if kind == "File" && name.ends_with("haproxy.cfg") {
             out.extend(slots_change(new, f));
@@ -172,6 +173,41 @@ fn consequences(key: &Key, new: &Value, fields: &[FieldChange]) -> Vec<String> {
         }
     }
     out
+}
+
+/// What applying the change does to running builds: a changed pod
+/// template rolls the Deployment, a changed ScaledJob replaces its Jobs
+/// unless its rollout is gradual.
+fn rollout(kind: &str, name: &str, new: &Value, fields: &[FieldChange]) -> Option<String> {
+    match kind {
+        "Deployment" if fields.iter().any(|f| f.path.starts_with("spec.template.")) => {
+            let grace = new
+                .pointer("/spec/template/spec/terminationGracePeriodSeconds")
+                .and_then(Value::as_u64)
+                .unwrap_or(30);
+            let grace = crate::spec::Seconds(grace).compact();
+            let component = new
+                .pointer("/metadata/labels/app.kubernetes.io~1component")
+                .and_then(Value::as_str);
+            Some(if component == Some("load-balancer") {
+                format!("LB rolls: running builds get {grace} to finish")
+            } else {
+                format!("worker Deployment {name} rolls: running builds get {grace} to finish")
+            })
+        }
+        "ScaledJob" if !fields.is_empty() => {
+            let gradual = new
+                .pointer("/spec/rollout/strategy")
+                .and_then(Value::as_str)
+                == Some("gradual");
+            Some(if gradual {
+                format!("ScaledJob {name} changes: running Jobs are kept (gradual)")
+            } else {
+                format!("ScaledJob {name} changes: running Jobs are deleted")
+            })
+        }
+        _ => None,
+    }
 }
 
 /// The capacity a new NodePool or scaler brings.

@@ -59,10 +59,14 @@ fn cases() -> Vec<(&'static str, Input)> {
         ("bad_duration", Edit("    max: 8\n", "    max: 8\n    drain: 10 minutes\n")),
         ("bad_version", Edit("keda: \"2.16\"", "keda: \"two\"")),
         ("keda_too_old_for_the_lb_exporter", Edit("keda: \"2.16\"", "keda: \"2.13\"")),
-        (
-            "lb_replicas_need_keda_2_19",
-            Edit("  metrics:\n", "  lb:\n    replicas: 2\n  metrics:\n"),
-        ),
+        ("lb_replicas_over_one", Edit("  metrics:\n", "  lb:\n    replicas: 2\n  metrics:\n")),
+        ("lb_client_namespaces_empty", Edit("  metrics:\n", "  lb:\n    client_namespaces: []\n  metrics:\n")),
+        ("ami_alias_latest", Edit("  metrics:\n", "  node_class:\n    ami_alias: al2023@latest\n  metrics:\n")),
+        ("ami_alias_malformed", Edit("  metrics:\n", "  node_class:\n    ami_alias: ubuntu\n  metrics:\n")),
+        ("karpenter_grace_below_pod_grace", Edit("    max: 8\n", "    max: 8\n    karpenter:\n      termination_grace_period: 1h\n")),
+        ("karpenter_expire_after_not_a_duration", Edit("    max: 8\n", "    max: 8\n    karpenter:\n      expire_after: soon\n")),
+        ("slots_beyond_one_dns_response", Edit("    min: 2\n    max: 8\n", "    min: 2\n    max: 3000\n")),
+        ("keda_too_old_for_gradual_job_rollout", Edit("keda: \"2.16\"", "keda: \"2.7\"")),
         // Line numbers stay right behind a byte-order mark and with CRLF endings.
         ("bom_then_mistake", Text(format!("\u{feff}{}", VALID_SPEC.replace("    min: 2\n", "    min: 9\n")))),
         ("crlf_then_mistake", Text(VALID_SPEC.replace("    min: 2\n", "    min: 9\n").replace('\n', "\r\n"))),

@@ -4,10 +4,12 @@
 //! and the HAProxy catalog against a real HAProxy's /metrics.
 
 mod common;
+#[path = "support/live_haproxy.rs"]
+mod live_haproxy;
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::io::{Read, Write};
-use std::net::{TcpListener, TcpStream};
+use std::net::TcpStream;
 use std::path::Path;
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
@@ -206,14 +208,6 @@ fn suppression_needs_a_reason() {
     );
 }
 
-fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
-}
-
 fn scrape(port: u16) -> Option<String> {
     let mut stream = TcpStream::connect(("127.0.0.1", port)).ok()?;
     stream.set_read_timeout(Some(Duration::from_secs(5))).ok()?;
@@ -262,15 +256,8 @@ fn the_haproxy_catalog_matches_a_real_haproxy() {
 
     // The generated staging config, bound to free loopback ports.
     let set = repo_fileset();
-    let mut config = set.get("staging/haproxy.cfg").unwrap().to_string();
-    let metrics_port = free_port();
-    config = config.replace("bind :9404", &format!("bind 127.0.0.1:{metrics_port}"));
-    for port in [8404, 3234, 2234] {
-        config = config.replace(
-            &format!("bind :{port}"),
-            &format!("bind 127.0.0.1:{}", free_port()),
-        );
-    }
+    let local = live_haproxy::local_config(set.get("staging/haproxy.cfg").unwrap(), 1);
+    let (config, metrics_port) = (local.text, local.metrics_port);
     let dir = scratch("haproxy-run");
     std::fs::write(dir.join("haproxy.cfg"), &config).unwrap();
     let mut child = Command::new(&haproxy)

@@ -104,3 +104,32 @@ fn plan_errors_exit_1_with_detailed_exitcode() {
     let out = poolc(&dir, &["plan"]);
     assert_eq!(out.status.code(), Some(2));
 }
+
+#[test]
+fn plan_states_what_a_change_does_to_running_builds() {
+    let dir = with_repo_specs("plan-rollouts");
+    assert_eq!(poolc(&dir, &["generate"]).status.code(), Some(0));
+    let spec = dir.join("specs/production.yaml");
+    let text = fs::read_to_string(&spec).unwrap();
+    let edited = text
+        .replacen("timeout_server: 120m", "timeout_server: 110m", 1)
+        .replacen("moby/buildkit:v0.29.0", "moby/buildkit:v0.29.1", 1)
+        .replacen("buildkite/agent:3.98.0", "buildkite/agent:3.99.0", 1);
+    assert_ne!(edited, text);
+    fs::write(&spec, edited).unwrap();
+    let out = stdout(&poolc(&dir, &["plan"]));
+    // haproxy.cfg changed, so the LB pod rolls; its grace period is the
+    // new timeout_server plus 5m.
+    assert!(
+        out.contains("LB rolls: running builds get 115m to finish"),
+        "{out}"
+    );
+    assert!(
+        out.contains("worker Deployment buildkitd-amd64 rolls: running builds get 135m to finish"),
+        "{out}"
+    );
+    assert!(
+        out.contains("ScaledJob buildkitd-agents changes: running Jobs are kept (gradual)"),
+        "{out}"
+    );
+}

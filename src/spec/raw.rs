@@ -79,7 +79,7 @@ pub struct LoadBalancer {
     /// Namespaces whose pods may connect to the pools' LB ports. Default:
     /// every namespace.
     #[serde(default)]
-    pub client_namespaces: Option<Vec<Located<String>>>,
+    pub client_namespaces: Option<Located<Vec<Located<String>>>>,
 }
 
 /// The Karpenter EC2NodeClass shared by the cluster's NodePools.
