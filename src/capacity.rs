@@ -138,6 +138,9 @@ pub fn explain(cluster: &Cluster, pool: &Pool) -> String {
     );
     let _ = writeln!(s);
     let a = &pool.alerts;
+    let window = crate::spec::Seconds(crate::render::alerts::scaler_errors::error_window(
+        cluster, pool,
+    ));
     let _ = writeln!(s, "alerts ({}, labels pool=\"{}\")", a.severity, pool.name);
     if pool.lb.is_some() {
         let _ = writeln!(
@@ -147,10 +150,14 @@ pub fn explain(cluster: &Cluster, pool: &Pool) -> String {
         );
         let _ = writeln!(
             s,
-            "  PoolScalerErrors       > {} scaler errors in 15m",
-            pool.failure_threshold
+            "  PoolScalerErrors       >= {} scaler errors in {}",
+            pool.failure_threshold, window
         );
-        let _ = writeln!(s, "  PoolScaledObjectErrors reconcile errors in 15m");
+        let _ = writeln!(
+            s,
+            "  PoolScaledObjectErrors >= {} other errors in {}",
+            pool.failure_threshold, window
+        );
         if pool.min >= 1 {
             let _ = writeln!(
                 s,
@@ -165,7 +172,7 @@ pub fn explain(cluster: &Cluster, pool: &Pool) -> String {
         );
         let _ = writeln!(
             s,
-            "  PoolAtMaxReplicas      desired = {} for {}",
+            "  PoolAtMaxReplicas      desired = {} and demand above it for {}",
             pool.max, a.at_max_for
         );
     } else {
@@ -174,7 +181,11 @@ pub fn explain(cluster: &Cluster, pool: &Pool) -> String {
             "  PoolPendingJobs        pending > {} for {}",
             a.pending_jobs, a.pending_jobs_for
         );
-        let _ = writeln!(s, "  PoolScaledJobErrors    reconcile errors in 15m");
+        let _ = writeln!(
+            s,
+            "  PoolScaledJobErrors    >= {} errors in {}",
+            pool.failure_threshold, window
+        );
     }
     let _ = writeln!(s, "  PoolNodeLimitReached   NodePool usage at its limit");
     s

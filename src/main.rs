@@ -72,6 +72,7 @@ fn lint(
 }
 
 fn plan(paths: &cli::Paths, format: cli::PlanFormat, detailed: bool) -> ExitCode {
+    warn(&paths.specs);
     let error_code = if detailed { 1 } else { 2 };
     let planned = pipeline::compile(&paths.specs)
         .map_err(|f| f.to_string())
@@ -104,8 +105,14 @@ fn explain(what: &[String], specs: &std::path::Path) -> ExitCode {
                 print!("{}", poolc::lint::checks::explain(check));
                 ExitCode::SUCCESS
             }
+            None if poolc::render::alerts::find(code).is_some() => {
+                if let Some(alert) = poolc::render::alerts::find(code) {
+                    print!("{}", poolc::render::alerts::explain(alert));
+                }
+                ExitCode::SUCCESS
+            }
             None => {
-                eprintln!("error: unknown lint code `{code}`: `poolc lint` prints the code of each finding");
+                eprintln!("error: unknown lint code or alert `{code}`: `poolc lint` prints the code of each finding, and the README lists the alerts");
                 ExitCode::from(2)
             }
         },
@@ -236,6 +243,7 @@ fn init(cluster: &str, specs: &std::path::Path) -> ExitCode {
 }
 
 fn generate(paths: &cli::Paths) -> ExitCode {
+    warn(&paths.specs);
     let set = match pipeline::compile(&paths.specs) {
         Ok(set) => set,
         Err(failure) => return fail(failure),
@@ -258,6 +266,7 @@ fn generate(paths: &cli::Paths) -> ExitCode {
 }
 
 fn check(paths: &cli::Paths) -> ExitCode {
+    warn(&paths.specs);
     let set = match pipeline::compile(&paths.specs) {
         Ok(set) => set,
         Err(failure) => return fail(failure),
@@ -278,6 +287,18 @@ fn check(paths: &cli::Paths) -> ExitCode {
         Err(e) => {
             eprintln!("error: {e}");
             ExitCode::from(2)
+        }
+    }
+}
+
+/// Hazards the specs accept but the team must see on every run.
+fn warn(specs: &std::path::Path) {
+    if let Ok(model) = pipeline::load_model(specs) {
+        for warning in &model.warnings {
+            eprintln!(
+                "{}\n",
+                warning.to_string().replacen(": error: ", ": warning: ", 1)
+            );
         }
     }
 }

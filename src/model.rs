@@ -14,6 +14,8 @@ use crate::spec::{self, Arch, CapacityType, Located, Mode, Seconds, SpecError, S
 #[derive(Debug, Clone)]
 pub struct Model {
     pub clusters: Vec<Cluster>,
+    /// Accepted, but hazardous: printed by generate, check and plan.
+    pub warnings: Vec<SpecError>,
 }
 
 #[derive(Debug, Clone)]
@@ -70,6 +72,14 @@ pub struct Monitoring {
     pub keda_namespace: String,
     pub external_labels: Vec<String>,
     pub keep: BTreeMap<String, Vec<String>>,
+    /// KEDA's own `namespace` label survives the scrape (honorLabels).
+    pub keda_honor_labels: bool,
+    /// kube-state-metrics' `namespace` label survives the scrape.
+    pub ksm_honor_labels: bool,
+    /// Rules run on a ruler that sees many clusters.
+    pub central: bool,
+    /// Each external label with this cluster's value, in `external_labels` order.
+    pub external_label_values: Vec<(String, String)>,
 }
 
 #[derive(Debug, Clone)]
@@ -199,6 +209,9 @@ pub struct Alerts {
     pub warm_deficit_for: Seconds,
     pub pending_jobs: u32,
     pub pending_jobs_for: Seconds,
+    /// None: derived from the scrape interval and failureThreshold by the alert.
+    pub error_window: Option<Seconds>,
+    pub lb_down_for: Seconds,
 }
 
 /// Names end up in Kubernetes object names, HAProxy identifiers, PromQL label
@@ -215,12 +228,14 @@ pub const LB_STATS_PORT: u16 = 8404;
 /// Validates every spec into the Model, or returns every error found.
 pub fn build(files: &[SpecFile]) -> Result<Model, Vec<SpecError>> {
     let mut errors = Vec::new();
+    let mut warnings = Vec::new();
     let mut clusters = Vec::new();
     let mut names: BTreeMap<String, String> = BTreeMap::new();
     for file in files {
         let mut v = Validator {
             file,
             errors: Vec::new(),
+            warnings: Vec::new(),
         };
         if let Some(cluster) = v.cluster() {
             if let Some(other) = names.insert(cluster.name.clone(), file.path.clone()) {
@@ -234,9 +249,10 @@ pub fn build(files: &[SpecFile]) -> Result<Model, Vec<SpecError>> {
             }
         }
         errors.extend(v.errors);
+        warnings.extend(v.warnings);
     }
     if errors.is_empty() {
-        Ok(Model { clusters })
+        Ok(Model { clusters, warnings })
     } else {
         Err(errors)
     }
@@ -245,9 +261,20 @@ pub fn build(files: &[SpecFile]) -> Result<Model, Vec<SpecError>> {
 struct Validator<'a> {
     file: &'a SpecFile,
     errors: Vec<SpecError>,
+    warnings: Vec<SpecError>,
 }
 
 impl Validator<'_> {
+    fn warning(&mut self, at: &Location, message: impl Into<String>, help: impl Into<String>) {
+        self.warnings.push(SpecError::at(
+            &self.file.path,
+            &self.file.source,
+            *at,
+            message,
+            help,
+        ));
+    }
+
     fn error(&mut self, at: &Location, message: impl Into<String>, help: impl Into<String>) {
         self.errors.push(SpecError::at(
             &self.file.path,
@@ -388,6 +415,7 @@ impl Validator<'_> {
                 }
             }
         }
+        let external_label_values = self.external_label_values(c);
         let declared = self.declared_types();
         let pools = self.pools(&app.value, &declared, lb_port);
         self.rule_expansion(self.file.spec.pools.value.len());
@@ -403,6 +431,7 @@ impl Validator<'_> {
             }
         }
         let exporters = c.exporters.value.clone();
+        self.keda_fallback_hazard(&exporters);
         let has_service_pool = pools.iter().flatten().any(|p| p.mode == Mode::Service);
         let has_jobs_pool = pools.iter().flatten().any(|p| p.mode == Mode::Jobs);
         if has_service_pool && exporters.keda < Version::new(2, 14) {
@@ -563,11 +592,111 @@ impl Validator<'_> {
                         )
                     })
                     .collect(),
+                keda_honor_labels: c
+                    .monitoring
+                    .scrape
+                    .as_ref()
+                    .and_then(|s| s.keda.as_ref())
+                    .and_then(|k| k.honor_labels)
+                    .unwrap_or(true),
+                ksm_honor_labels: c
+                    .monitoring
+                    .scrape
+                    .as_ref()
+                    .and_then(|s| s.kube_state_metrics.as_ref())
+                    .and_then(|k| k.honor_labels)
+                    .unwrap_or(true),
+                central: c.monitoring.rule_evaluation.unwrap_or_default()
+                    == spec::RuleEvaluation::Central,
+                external_label_values,
             },
             exporters,
             pools,
             extra_rules: spec.rules.clone(),
         })
+    }
+
+    /// The value of each external label. A central ruler sees every
+    /// cluster, so the rules must name this cluster's values; an in-cluster
+    /// Prometheus needs none, and unknown labels stay without a value.
+    fn external_label_values(&mut self, c: &spec::Cluster) -> Vec<(String, String)> {
+        let names: Vec<Located<String>> =
+            c.monitoring.external_labels.clone().unwrap_or_else(|| {
+                ["cluster", "env"]
+                    .map(|l| {
+                        Located(Spanned {
+                            value: l.to_string(),
+                            referenced: c.name.referenced,
+                            defined: c.name.defined,
+                        })
+                    })
+                    .to_vec()
+            });
+        let central = c.monitoring.rule_evaluation == Some(spec::RuleEvaluation::Central);
+        for (key, value) in &c.monitoring.external_label_values {
+            if !names.iter().any(|n| &n.value == key) {
+                self.error(
+                    &value.referenced,
+                    format!("external_label_values names {key:?}, which is not in external_labels"),
+                    "add it to monitoring.external_labels, or remove the value",
+                );
+            }
+            self.plain_text("external label value", value);
+        }
+        let mut out = Vec::new();
+        for name in &names {
+            let value = match c.monitoring.external_label_values.get(&name.value) {
+                Some(v) => Some(v.value.clone()),
+                None if name.value == "cluster" => Some(c.name.value.clone()),
+                None if name.value == "env" => Some(c.environment.value.clone()),
+                None => None,
+            };
+            match value {
+                Some(v) => out.push((name.value.clone(), v)),
+                None if central => self.error(
+                    &name.referenced,
+                    format!(
+                        "rules are evaluated centrally, but the value of external label {:?} for this cluster is unknown",
+                        name.value
+                    ),
+                    format!(
+                        "set monitoring.external_label_values.{}, so every rule selects this cluster's series only",
+                        name.value
+                    ),
+                ),
+                None => {}
+            }
+        }
+        out
+    }
+
+    /// KEDA before 2.17 sets the Deployment straight to fallback.replicas on
+    /// the first failed fetch of its polling loop (no threshold, no HPA
+    /// policies): with more pods busy than the fallback, one blip deletes
+    /// busy workers. Fixed in 2.17.0.
+    fn keda_fallback_hazard(&mut self, exporters: &Versions) {
+        if exporters.keda >= Version::new(2, 17) {
+            return;
+        }
+        for pool in &self.file.spec.pools.value {
+            let p = &pool.value;
+            let Some(f) = &p.fallback else { continue };
+            let (replicas, max) = (f.value.replicas.value, p.max.value);
+            if replicas < max {
+                self.warning(
+                    &f.value.replicas.referenced,
+                    format!(
+                        "pool `{}`: KEDA {} scales the Deployment straight to fallback.replicas ({replicas}) on the first failed metric fetch, without waiting for failureThreshold: with more than {replicas} builds running, one blip deletes up to {} busy workers",
+                        p.name.value,
+                        exporters.keda,
+                        max - replicas
+                    ),
+                    format!(
+                        "upgrade KEDA to 2.17+ (and set exporters.keda), or set fallback.replicas to max ({max}) so the fallback can never scale the pool down"
+                    ),
+                );
+            }
+        }
     }
 
     /// Text that is rendered into YAML strings and annotations: no control
@@ -1249,13 +1378,24 @@ impl Validator<'_> {
         }
         let alerts = Alerts {
             severity,
-            queue_backlog: queue_backlog.map(|q| q.value).unwrap_or(20),
+            // 20 (the reference system's number) where the pool can run 20
+            // builds at once; a smaller pool is saturated by a queue of its
+            // own capacity, so a queue of 20 would page far too late.
+            queue_backlog: queue_backlog
+                .map(|q| q.value)
+                .unwrap_or_else(|| max.saturating_mul(scaling.target_sessions).clamp(1, 20)),
             queue_backlog_for: a
                 .0
                 .queue_backlog_for
                 .or(a.1.queue_backlog_for)
                 .unwrap_or(Seconds(900)),
-            at_max_for: a.0.at_max_for.or(a.1.at_max_for).unwrap_or(Seconds(1800)),
+            // Desired replicas stays at max for one stabilization window
+            // after demand falls; the margin on top is what the alert measures.
+            at_max_for: a
+                .0
+                .at_max_for
+                .or(a.1.at_max_for)
+                .unwrap_or(Seconds(scaling.stabilization.0 + 600)),
             warm_deficit_for: a
                 .0
                 .warm_deficit_for
@@ -1269,6 +1409,8 @@ impl Validator<'_> {
                 .pending_jobs_for
                 .or(a.1.pending_jobs_for)
                 .unwrap_or(Seconds(900)),
+            error_window: a.0.error_window.or(a.1.error_window),
+            lb_down_for: a.0.lb_down_for.or(a.1.lb_down_for).unwrap_or(Seconds(300)),
         };
 
         let (node_pools, pod) = node_pools?;

@@ -206,6 +206,9 @@ fn selector_labels(ctx: &Context, vs: &promql_parser::parser::VectorSelector) ->
             for target in entry.target_labels() {
                 l.add(target);
             }
+            for exported in entry.exported_labels() {
+                l.add(&exported);
+            }
             l
         }
         None => Labels {

@@ -49,6 +49,17 @@ impl Entry {
             None => &[],
         }
     }
+
+    /// `exported_<label>`: where an exporter's own label that collides with
+    /// a target label is stored when the scrape does not honor labels.
+    pub fn exported_labels(&self) -> Vec<String> {
+        let targets = self.target_labels();
+        self.labels
+            .iter()
+            .filter(|l| targets.contains(&l.as_str()))
+            .map(|l| format!("exported_{l}"))
+            .collect()
+    }
 }
 
 /// The resolved catalog for one lint run.

@@ -7,7 +7,7 @@
 use serde::Serialize;
 use serde_json::{json, Value};
 
-use super::rules::{ALLOCATED, BUSY, DEFICIT, FLOOR, QUEUE, TARGET};
+use super::rules::{ALLOCATED, BUSY, DEFICIT, DEMAND, FLOOR, QUEUE, TARGET};
 use super::{path, to_json, RenderError};
 use crate::catalog::Version;
 use crate::fileset::File;
@@ -115,7 +115,7 @@ fn rows(cluster: &Cluster) -> Vec<(&'static str, Vec<PanelDef>)> {
     if cluster.pools.iter().any(|p| p.lb.is_some()) {
         return rows;
     }
-    let recorded = [ALLOCATED, BUSY, DEFICIT, FLOOR, QUEUE, TARGET];
+    let recorded = [ALLOCATED, BUSY, DEFICIT, DEMAND, FLOOR, QUEUE, TARGET];
     for (_, panels) in &mut rows {
         for panel in panels.iter_mut() {
             panel
@@ -142,6 +142,21 @@ fn all_rows(cluster: &Cluster) -> Vec<(&'static str, Vec<PanelDef>)> {
         ("keda_scaler_errors", "keda_scaled_object_errors")
     };
     let nodepools = format!(r#"nodepool=~"{app}-.+""#);
+    // KEDA's `namespace` is the ScaledObject's only when the scrape honors it.
+    let keda_scope = |extra: &str| {
+        let s = s(extra);
+        if cluster.monitoring.keda_honor_labels {
+            s
+        } else {
+            s.replacen("{namespace=", "{exported_namespace=", 1)
+        }
+    };
+    let window = cluster
+        .pools
+        .iter()
+        .map(|p| super::alerts::scaler_errors::error_window(cluster, p))
+        .max()
+        .unwrap_or(900);
     vec![
         (
             "Demand",
@@ -153,10 +168,13 @@ fn all_rows(cluster: &Cluster) -> Vec<(&'static str, Vec<PanelDef>)> {
                     targets: vec![target(format!("sum by (pool) ({QUEUE}{})", s(pools)), "{{pool}}")],
                 },
                 PanelDef {
-                    title: "Busy workers",
-                    description: "Build sessions on each pool's LB backend: one per busy worker. The autoscaler's input.".to_string(),
+                    title: "Demand and busy workers",
+                    description: "Demand: builds running plus queued on each pool's LB backend (haproxy_backend_current_sessions counts both), the autoscaler's input. Busy: builds running, one per busy worker (demand minus the queue).".to_string(),
                     unit: "short",
-                    targets: vec![target(format!("sum by (pool) ({BUSY}{})", s(pools)), "{{pool}}")],
+                    targets: vec![
+                        target(format!("sum by (pool) ({DEMAND}{})", s(pools)), "demand {{pool}}"),
+                        target(format!("sum by (pool) ({BUSY}{})", s(pools)), "busy {{pool}}"),
+                    ],
                 },
                 PanelDef {
                     title: "Queue time",
@@ -203,7 +221,7 @@ fn all_rows(cluster: &Cluster) -> Vec<(&'static str, Vec<PanelDef>)> {
             vec![
                 PanelDef {
                     title: "Warm deficit",
-                    description: "max(0, min(busy + floor, target) − allocated): warm workers a pool should have and does not. Above 0, new builds start on cold pods (PoolWarmDeficit).".to_string(),
+                    description: "max(0, min(demand + floor, target) − max(allocated, demand)): warm workers a pool should have and does not, beyond the work in hand. Above 0, new builds start on cold pods (PoolWarmDeficit).".to_string(),
                     unit: "short",
                     targets: vec![target(format!("sum by (pool) ({DEFICIT}{})", s(pools)), "{{pool}}")],
                 },
@@ -225,22 +243,23 @@ fn all_rows(cluster: &Cluster) -> Vec<(&'static str, Vec<PanelDef>)> {
                     title: "Scaler errors",
                     description: format!("Failed metric reads per ScaledObject. After failureThreshold consecutive failures KEDA pins the pool at its fallback replicas ({scaler_errors})."),
                     unit: "short",
-                    targets: vec![target(format!("sum by (scaledObject) (increase({scaler_errors}{}[$__rate_interval]))", s("")), "{{scaledObject}}")],
+                    targets: vec![target(format!("sum by (scaledObject) (increase({scaler_errors}{}[$__rate_interval]))", keda_scope("")), "{{scaledObject}}")],
                 },
                 PanelDef {
                     title: "ScaledObject errors",
                     description: format!("Reconcile errors per ScaledObject ({object_errors})."),
                     unit: "short",
-                    targets: vec![target(format!("sum by (scaledObject) (increase({object_errors}{}[$__rate_interval]))", s("")), "{{scaledObject}}")],
+                    targets: vec![target(format!("sum by (scaledObject) (increase({object_errors}{}[$__rate_interval]))", keda_scope("")), "{{scaledObject}}")],
                 },
                 PanelDef {
                     title: "Fallback engaged",
-                    description: "1 while a pool's autoscaler has failed more reads than its failureThreshold in the last 15m: KEDA holds it at the fallback replicas instead of following load.".to_string(),
+                    description: "1 while a pool's autoscaler has failed at least failureThreshold reads in the error window (PoolScalerErrors): KEDA holds it at the fallback replicas instead of following load.".to_string(),
                     unit: "bool",
                     targets: vec![target(
                         format!(
-                            "sum by (scaledObject) (increase({scaler_errors}{}[15m])) > bool {}",
-                            s(""),
+                            "floor(sum by (scaledObject) (increase({scaler_errors}{}[{}]))) >= bool {}",
+                            keda_scope(""),
+                            crate::spec::Seconds(window).compact(),
                             cluster.pools.iter().map(|p| p.failure_threshold).min().unwrap_or(3)
                         ),
                         "{{scaledObject}}",

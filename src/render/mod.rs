@@ -2,6 +2,7 @@
 //! `render(&Cluster) -> Result<Vec<File>, RenderError>`. Kubernetes objects are
 //! typed serde structs; minijinja is only for real text formats (haproxy.cfg).
 
+pub mod alerts;
 pub mod catalog;
 pub mod dashboard;
 pub mod haproxy;
@@ -13,6 +14,7 @@ pub mod namespace;
 pub mod pdb;
 pub mod promtool_tests;
 pub mod rules;
+pub mod scrape;
 pub mod servicemonitor;
 pub mod template;
 pub mod workers;

@@ -10,6 +10,7 @@ use serde::Serialize;
 
 use super::haproxy::lb_selector;
 use super::k8s::{managed_labels, LabelSelector, ObjectMeta};
+use super::scrape::{Endpoints, Target};
 use super::{dashboard, keda, rules, yaml_file, RenderError};
 use crate::fileset::File;
 use crate::model::Cluster;
@@ -38,6 +39,91 @@ pub fn render(cluster: &Cluster) -> Result<Vec<File>, RenderError> {
         );
         names.into_iter().collect()
     };
+    Ok(vec![yaml_file(cluster, FILE, &monitors(cluster, &keep))?])
+}
+
+/// The scrape of each exporter the generated rules read, as Prometheus will
+/// run it: poolc's own ServiceMonitors (keep-lists aside, which change no
+/// label), and the charts' own for kube-state-metrics and Karpenter, with
+/// the honor_labels the spec declares.
+pub struct Scrapes {
+    pub haproxy: Target,
+    pub keda: Target,
+    pub kube_state_metrics: Target,
+    pub karpenter: Target,
+}
+
+pub fn scrapes(cluster: &Cluster) -> Scrapes {
+    let monitors = monitors(cluster, &|_: &str, _: &str| Vec::new());
+    let find = |exporter: &str| -> Option<serde_json::Value> {
+        let m = monitors.iter().find(|m| {
+            m.metadata
+                .labels
+                .get("poolc.dev/exporter")
+                .map(String::as_str)
+                == Some(exporter)
+        })?;
+        serde_json::to_value(m).ok()
+    };
+    let lb_address = format!("10.0.1.12:{}", cluster.lb.metrics_port);
+    let lb = Endpoints {
+        service: &cluster.lb.metrics_service,
+        pod: &format!("{}-5c8d7b9f4-x2x7k", cluster.lb.name),
+        container: "haproxy",
+        address: &lb_address,
+    };
+    let haproxy = find("haproxy")
+        .and_then(|m| Target::from_monitor(&m, &cluster.namespace, &lb).pop())
+        .unwrap_or_else(|| Target::assumed(&cluster.namespace, "metrics", &lb, false));
+    let keda_pod = Endpoints {
+        service: "keda-operator",
+        pod: "keda-operator-6b7d8c9f5-q4w2n",
+        container: "keda-operator",
+        address: "10.0.2.7:8080",
+    };
+    let ns = &cluster.monitoring.keda_namespace;
+    let keda = find("keda")
+        .and_then(|m| Target::from_monitor(&m, ns, &keda_pod).pop())
+        // Scraped by the team's own ServiceMonitor when poolc does not.
+        .unwrap_or_else(|| {
+            Target::assumed(
+                ns,
+                "metrics",
+                &keda_pod,
+                cluster.monitoring.keda_honor_labels,
+            )
+        });
+    let kube_state_metrics = Target::assumed(
+        &cluster.monitoring.namespace,
+        "http",
+        &Endpoints {
+            service: "kube-prometheus-stack-kube-state-metrics",
+            pod: "kube-prometheus-stack-kube-state-metrics-7f9c6d5b8-m3k8p",
+            container: "kube-state-metrics",
+            address: "10.0.3.4:8080",
+        },
+        cluster.monitoring.ksm_honor_labels,
+    );
+    let karpenter = Target::assumed(
+        "kube-system",
+        "http-metrics",
+        &Endpoints {
+            service: "karpenter",
+            pod: "karpenter-7d5f9b8c6-h2j4k",
+            container: "controller",
+            address: "10.0.4.5:8080",
+        },
+        false,
+    );
+    Scrapes {
+        haproxy,
+        keda,
+        kube_state_metrics,
+        karpenter,
+    }
+}
+
+fn monitors(cluster: &Cluster, keep: &dyn Fn(&str, &str) -> Vec<String>) -> Vec<ServiceMonitor> {
     let interval = cluster.scrape_interval.compact();
     let mut monitors = vec![monitor(
         cluster,
@@ -50,6 +136,7 @@ pub fn render(cluster: &Cluster) -> Result<Vec<File>, RenderError> {
             port: "metrics".to_string(),
             path: "/metrics".to_string(),
             interval: interval.clone(),
+            honor_labels: false,
             metric_relabelings: keep_relabeling(&keep("haproxy", "haproxy_")),
         },
     )];
@@ -87,6 +174,7 @@ pub fn render(cluster: &Cluster) -> Result<Vec<File>, RenderError> {
                 port: "metrics".to_string(),
                 path,
                 interval: interval.clone(),
+                honor_labels: false,
                 // Nothing poolc generates reads worker metrics; keep what the
                 // spec lists, or everything when it lists nothing.
                 metric_relabelings: keep_relabeling(&worker_keep),
@@ -110,11 +198,15 @@ pub fn render(cluster: &Cluster) -> Result<Vec<File>, RenderError> {
                 port: "metrics".to_string(),
                 path: "/metrics".to_string(),
                 interval,
+                // KEDA's `namespace` label is the ScaledObject's. Without
+                // this, the operator's target label `namespace` (KEDA's own
+                // namespace) wins and the rules' selectors match nothing.
+                honor_labels: cluster.monitoring.keda_honor_labels,
                 metric_relabelings: keep_relabeling(&keep("keda", "keda_")),
             },
         ));
     }
-    Ok(vec![yaml_file(cluster, FILE, &monitors)?])
+    monitors
 }
 
 /// Every metric name read by the generated rules, dashboard and KEDA triggers.
@@ -220,6 +312,8 @@ struct Endpoint {
     port: String,
     path: String,
     interval: String,
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    honor_labels: bool,
     #[serde(skip_serializing_if = "Vec::is_empty")]
     metric_relabelings: Vec<Relabeling>,
 }

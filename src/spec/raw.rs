@@ -127,6 +127,53 @@ pub struct Monitoring {
     /// Extra metric names to keep in a ServiceMonitor's allowlist, by exporter.
     #[serde(default)]
     pub keep: BTreeMap<String, Vec<Located<String>>>,
+    /// How each exporter is scraped: whether its own labels win over the
+    /// target's (`honor_labels`). The rules select the label under which the
+    /// exporter's `namespace` is stored.
+    #[serde(default)]
+    pub scrape: Option<Scrape>,
+    /// Where the rules are evaluated. `in-cluster` (default): a Prometheus
+    /// that sees this cluster only. `central`: a ruler (Mimir, Thanos) that
+    /// sees every cluster; each selector then carries the external labels and
+    /// each aggregation keeps them.
+    #[serde(default)]
+    pub rule_evaluation: Option<RuleEvaluation>,
+    /// The value of each external label of this cluster's series. Default
+    /// `cluster` → cluster.name, `env` → cluster.environment.
+    #[serde(default)]
+    pub external_label_values: BTreeMap<String, Located<String>>,
+}
+
+/// Where the generated rules run.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Deserialize, JsonSchema)]
+#[serde(rename_all = "kebab-case")]
+pub enum RuleEvaluation {
+    #[default]
+    InCluster,
+    Central,
+}
+
+/// The scrape of each exporter whose labels the rules read.
+#[derive(Debug, Clone, Default, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct Scrape {
+    /// The KEDA operator, scraped by poolc's ServiceMonitor. Default
+    /// honor_labels true: KEDA's `namespace` label is the ScaledObject's.
+    #[serde(default)]
+    pub keda: Option<ExporterScrape>,
+    /// kube-state-metrics, scraped by its own chart. Default honor_labels
+    /// true, as kube-prometheus-stack scrapes it.
+    #[serde(default, rename = "kube-state-metrics")]
+    pub kube_state_metrics: Option<ExporterScrape>,
+}
+
+#[derive(Debug, Clone, Default, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct ExporterScrape {
+    /// When false, Prometheus stores the exporter's own `namespace` as
+    /// `exported_namespace` and `namespace` holds the exporter's namespace.
+    #[serde(default)]
+    pub honor_labels: Option<bool>,
 }
 
 #[derive(Debug, Clone, Deserialize, JsonSchema)]
@@ -426,13 +473,14 @@ pub struct Worker {
 #[derive(Debug, Clone, Default, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct Alerts {
-    /// Queued connections on the LB backend. Default 20.
+    /// Queued connections on the LB backend. Default min(20, max × target_sessions).
     #[serde(default)]
     pub queue_backlog: Option<Located<u32>>,
     /// Default 15m.
     #[serde(default)]
     pub queue_backlog_for: Option<Seconds>,
-    /// How long desired replicas may sit at max. Default 30m.
+    /// How long desired replicas may sit at max while demand exceeds it.
+    /// Default the scale-down stabilization window + 10m.
     #[serde(default)]
     pub at_max_for: Option<Seconds>,
     /// How long a warm deficit may last. Default 15m.
@@ -447,6 +495,13 @@ pub struct Alerts {
     /// Severity of the generated alerts. Default warning.
     #[serde(default)]
     pub severity: Option<String>,
+    /// Window over which KEDA error counters are counted. Default the
+    /// larger of 15m and (2 × failureThreshold + 2) scrape intervals.
+    #[serde(default)]
+    pub error_window: Option<Seconds>,
+    /// How long the LB may be down or unscraped. Default 5m.
+    #[serde(default)]
+    pub lb_down_for: Option<Seconds>,
 }
 
 /// Rules the team writes by hand next to the generated ones. They go through

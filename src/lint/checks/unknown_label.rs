@@ -50,6 +50,7 @@ fn run(ws: &Workspace, ctx: &Context, out: &mut Vec<Diagnostic>) {
                 };
                 let known = entry.has_label(&m.name)
                     || entry.target_labels().contains(&m.name.as_str())
+                    || entry.exported_labels().contains(&m.name)
                     || ctx.external_labels.contains(&m.name);
                 if !known {
                     if matches_empty {
