@@ -1124,7 +1124,7 @@ impl Validator<'_> {
             Mode::Service => Seconds(timeout_server.0 + drain.0 + 300),
             Mode::Jobs => active_deadline,
         });
-        if grace_period.0 <= DRAIN_MARGIN.0 {
+        if p.mode == Mode::Service && grace_period.0 <= DRAIN_MARGIN.0 {
             if let Some(g) = grace_spanned {
                 self.error(
                     &g.referenced,
