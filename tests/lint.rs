@@ -348,3 +348,47 @@ fn the_haproxy_catalog_matches_a_real_haproxy() {
         );
     }
 }
+
+#[test]
+fn the_generated_keda_servicemonitor_without_honor_labels_kills_the_keda_alerts() {
+    // Copied from a `generate` whose KEDA ServiceMonitor had no honorLabels.
+    let root = Path::new(env!("CARGO_MANIFEST_DIR"));
+    let dir = "tests/lint/scrape/keda-without-honor-labels";
+    let out = poolc(root, &["lint", dir]);
+    let text = stdout(&out);
+    assert_eq!(out.status.code(), Some(1), "{text}");
+    let rules = std::fs::read_to_string(root.join(dir).join("prometheusrule.yaml")).unwrap();
+    let keda_alerts = rules
+        .lines()
+        .filter(|l| l.contains("keda_") && l.contains("namespace=\"buildkit\""))
+        .count();
+    assert_eq!(text.matches(": P012 error").count(), keda_alerts, "{text}");
+    assert!(text.contains("set `honorLabels: true` on the endpoint of ServiceMonitor monitoring/buildkitd-keda-operator"), "{text}");
+    insta::assert_snapshot!(text);
+
+    // The same files with honorLabels on the KEDA endpoint: nothing to say.
+    let fixed = scratch("keda-honor-labels");
+    for file in [
+        "poolc-catalog.yaml",
+        "prometheusrule.yaml",
+        "servicemonitors.yaml",
+    ] {
+        let mut text = std::fs::read_to_string(root.join(dir).join(file)).unwrap();
+        if file == "servicemonitors.yaml" {
+            let at = text.find("name: buildkitd-keda-operator").unwrap();
+            let interval = at + text[at..].find("interval: 1m").unwrap();
+            text.insert_str(interval, "honorLabels: true\n    ");
+        }
+        std::fs::write(fixed.join(file), text).unwrap();
+    }
+    let out = poolc(&fixed, &["lint", "."]);
+    assert_eq!(out.status.code(), Some(0), "{}", stdout(&out));
+}
+
+#[test]
+fn generated_keda_servicemonitor_honors_labels() {
+    let set = repo_fileset();
+    let monitors = set.get("production/servicemonitors.yaml").unwrap();
+    let keda = &monitors[monitors.find("name: buildkitd-keda-operator").unwrap()..];
+    assert!(keda.contains("honorLabels: true"), "{keda}");
+}

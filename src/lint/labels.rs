@@ -21,21 +21,19 @@ pub struct Labels {
 }
 
 impl Labels {
-    fn closed(guaranteed: BTreeSet<String>) -> Labels {
-        Labels {
-            possible: guaranteed.clone(),
-            guaranteed,
-            open: false,
-        }
-    }
-
     pub fn may_have(&self, label: &str) -> bool {
         self.open || self.possible.contains(label)
     }
 
+    /// Only `keep` survives. Over a source we know nothing about, the kept
+    /// labels are taken as present: the author named them.
     fn keep(&self, keep: &BTreeSet<String>) -> Labels {
         Labels {
-            guaranteed: self.guaranteed.intersection(keep).cloned().collect(),
+            guaranteed: if self.open {
+                keep.clone()
+            } else {
+                self.guaranteed.intersection(keep).cloned().collect()
+            },
             possible: if self.open {
                 keep.clone()
             } else {
@@ -199,13 +197,11 @@ fn is_scalar(e: &Expr) -> bool {
 
 fn selector_labels(ctx: &Context, vs: &promql_parser::parser::VectorSelector) -> Labels {
     let mut out = match promql::metric_name(vs).and_then(|n| ctx.catalog.get(n)) {
-        Some(entry) => {
-            let mut l = Labels::closed(entry.labels.iter().cloned().collect());
-            for target in entry.target_labels() {
-                l.add(target);
-            }
-            l
-        }
+        Some(entry) => Labels {
+            guaranteed: entry.guaranteed.clone(),
+            possible: entry.stored.clone(),
+            open: entry.open,
+        },
         None => Labels {
             open: true,
             ..Default::default()

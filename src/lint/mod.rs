@@ -7,10 +7,11 @@ pub mod catalog_file;
 pub mod checks;
 pub mod inputs;
 pub mod labels;
+pub mod scrape;
 
 use std::collections::{BTreeMap, BTreeSet};
 
-use crate::catalog::{builtin, Exporter, MetricDecl, MetricType, Versions};
+use crate::catalog::{builtin, Exporter, MetricDecl, MetricType, ScrapedBy, Versions};
 use crate::diagnostic::{Diagnostic, Severity};
 pub use inputs::Workspace;
 
@@ -18,30 +19,65 @@ pub use inputs::Workspace;
 #[derive(Debug, Clone)]
 pub struct Entry {
     pub kind: MetricType,
+    /// The exporter's own labels, as it exposes them.
     pub labels: Vec<String>,
+    /// The labels its series carry in Prometheus: its own as the scrape
+    /// stored them, plus the target labels. See [`scrape`].
+    pub stored: BTreeSet<String>,
+    /// The labels every series carries.
+    pub guaranteed: BTreeSet<String>,
+    /// Any other label may be present too (a recording rule over metrics
+    /// nobody declared, `up`, `ALERTS` when no alert is known).
+    pub open: bool,
+    /// Own label → the name the scrape stored it under (`exported_<label>`).
+    pub renamed: BTreeMap<String, String>,
     /// None for the user's own metrics and recording rules.
     pub exporter: Option<Exporter>,
+    /// A declared metric's scrape path.
+    pub scraped_by: Option<ScrapedBy>,
     /// Fixed value sets of some labels (`state`, `code`, `resource_type`, `proxy`).
     pub values: BTreeMap<String, BTreeSet<String>>,
+    /// The values a sample can take, where the metric's kind or meaning bounds them.
+    pub range: Option<ValueRange>,
+}
+
+/// Inclusive bounds of a metric's values.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct ValueRange {
+    pub min: f64,
+    pub max: f64,
+    /// Why: "a counter", "a 0/1 gauge".
+    pub why: &'static str,
 }
 
 impl Entry {
-    /// Labels every scraped series carries besides its own: Prometheus's
-    /// `job`/`instance` and prometheus-operator's target labels. Recording
-    /// rules carry only what their expression keeps.
-    pub fn target_labels(&self) -> &'static [&'static str] {
-        match self.exporter {
-            Some(_) => &[
-                "job",
-                "instance",
-                "namespace",
-                "service",
-                "pod",
-                "container",
-                "endpoint",
-            ],
-            None => &[],
+    /// An entry whose labels are exactly `stored`.
+    fn closed(kind: MetricType, stored: BTreeSet<String>) -> Entry {
+        Entry {
+            kind,
+            labels: stored.iter().cloned().collect(),
+            guaranteed: stored.clone(),
+            stored,
+            open: false,
+            renamed: BTreeMap::new(),
+            exporter: None,
+            scraped_by: None,
+            values: BTreeMap::new(),
+            range: None,
         }
+    }
+
+    /// Whether a series of this metric, as stored, can carry `label`.
+    pub fn may_have(&self, label: &str) -> bool {
+        self.open || self.stored.contains(label)
+    }
+
+    /// Sets the stored labels from how the series are scraped.
+    fn store(&mut self, stored: scrape::Stored) {
+        self.stored = stored.labels;
+        self.guaranteed = stored.guaranteed;
+        self.open = stored.open;
+        self.renamed = stored.renamed;
     }
 }
 
@@ -58,80 +94,157 @@ impl Catalog {
     }
 
     /// The built-in exporters at `versions`, Prometheus's own series, and
-    /// the user's metrics.
+    /// the user's metrics, all as stored by a scrape poolc knows nothing
+    /// about yet; [`run`] applies the scrape paths among the inputs.
     pub fn new(versions: &Versions, user: &[MetricDecl]) -> Catalog {
         let mut metrics = BTreeMap::new();
+        let unknown_path = |own: &[String]| scrape::ScrapeModel::stored_over([], own);
         for m in builtin::for_versions(versions) {
-            metrics.insert(
-                m.name.clone(),
-                Entry {
-                    kind: m.kind,
-                    labels: m.labels.clone(),
-                    exporter: Some(m.exporter),
-                    values: known_values(&m.name, &m.labels),
-                },
-            );
+            let mut entry = Entry::closed(m.kind, BTreeSet::new());
+            entry.labels = m.labels.clone();
+            entry.store(unknown_path(&m.labels));
+            entry.exporter = Some(m.exporter);
+            entry.values = known_values(&m.name, &m.labels);
+            entry.range = known_range(&m.name, m.kind, &m.labels);
+            metrics.insert(m.name.clone(), entry);
         }
-        let own = |labels: &[&str]| Entry {
-            kind: MetricType::Gauge,
-            labels: labels.iter().map(|s| s.to_string()).collect(),
-            exporter: None,
-            values: BTreeMap::new(),
+        // Relabeling may give targets any label (`metrics_path`, a pod
+        // label): Prometheus's own series are open past `job` and `instance`.
+        let target = |kind| {
+            let mut e = Entry::closed(kind, ["job", "instance"].map(String::from).into());
+            e.open = true;
+            e
         };
-        metrics.insert(
-            "up".into(),
-            own(&[
-                "job",
-                "instance",
-                "namespace",
-                "service",
-                "pod",
-                "container",
-                "endpoint",
-            ]),
-        );
+        let mut up = target(MetricType::Gauge);
+        up.range = Some(ValueRange {
+            min: 0.0,
+            max: 1.0,
+            why: "0 or 1",
+        });
+        metrics.insert("up".into(), up);
         for name in [
             "scrape_duration_seconds",
             "scrape_samples_scraped",
             "scrape_samples_post_metric_relabeling",
             "scrape_series_added",
         ] {
-            metrics.insert(
-                name.into(),
-                own(&[
-                    "job",
-                    "instance",
-                    "namespace",
-                    "service",
-                    "pod",
-                    "container",
-                    "endpoint",
-                ]),
-            );
+            metrics.insert(name.into(), target(MetricType::Gauge));
         }
-        let mut alerts = own(&["alertname", "alertstate"]);
-        alerts.values.insert(
-            "alertstate".into(),
-            ["firing", "pending"].map(String::from).into(),
-        );
-        metrics.insert("ALERTS".into(), alerts);
-        metrics.insert("ALERTS_FOR_STATE".into(), own(&["alertname"]));
-        for m in user {
-            metrics.insert(
-                m.name.clone(),
-                Entry {
-                    kind: m.kind,
-                    labels: m.labels.clone(),
-                    exporter: None,
-                    values: BTreeMap::new(),
-                },
+        for (name, labels) in [
+            ("ALERTS", &["alertname", "alertstate"][..]),
+            ("ALERTS_FOR_STATE", &["alertname"][..]),
+        ] {
+            let mut alerts = Entry::closed(
+                MetricType::Gauge,
+                labels.iter().map(|s| s.to_string()).collect(),
             );
+            alerts.open = true;
+            metrics.insert(name.into(), alerts);
+        }
+        for m in user {
+            let mut entry = Entry::closed(m.kind, BTreeSet::new());
+            entry.labels = m.labels.clone();
+            entry.store(unknown_path(&m.labels));
+            entry.scraped_by = m.scraped_by.clone();
+            entry.range = known_range(&m.name, m.kind, &m.labels);
+            metrics.insert(m.name.clone(), entry);
         }
         Catalog {
             versions: Some(versions.clone()),
             metrics,
         }
     }
+
+    /// Restates every scraped metric's labels as its scrape paths store them.
+    fn apply_scrape(&mut self, model: &scrape::ScrapeModel) {
+        for entry in self.metrics.values_mut() {
+            if let Some(exporter) = entry.exporter {
+                let stored =
+                    scrape::ScrapeModel::stored_over(model.for_exporter(exporter), &entry.labels);
+                entry.store(stored);
+            } else if let Some(by) = &entry.scraped_by {
+                let path = model.for_user(by);
+                let stored = path.stored(&entry.labels);
+                entry.store(stored);
+            }
+        }
+    }
+
+    /// `ALERTS` and `ALERTS_FOR_STATE` carry every label of their alerts:
+    /// the expression's result and the rule's `labels`. Open when no alert
+    /// is known, or one's result is.
+    fn add_alerts(&mut self, ws: &Workspace, ctx: &Context) {
+        let mut possible = BTreeSet::new();
+        let mut open = false;
+        let mut any = false;
+        for (i, e) in ws.expressions.iter().enumerate() {
+            let inputs::Role::Rule(r) = &e.role else {
+                continue;
+            };
+            if r.alert.is_none() {
+                continue;
+            }
+            any = true;
+            match ws.ast(i) {
+                Ok(parsed) => {
+                    let l = labels::labels(ctx, parsed);
+                    open |= l.open;
+                    possible.extend(l.possible);
+                }
+                Err(_) => open = true,
+            }
+            possible.extend(r.labels.keys().cloned());
+        }
+        if !any {
+            return;
+        }
+        for name in ["ALERTS", "ALERTS_FOR_STATE"] {
+            if let Some(entry) = self.metrics.get_mut(name) {
+                entry.open = open;
+                entry.stored.extend(possible.iter().cloned());
+            }
+        }
+        if let Some(entry) = self.metrics.get_mut("ALERTS") {
+            entry.stored.insert("alertstate".into());
+        }
+    }
+}
+
+/// Bounds the catalog knows from a metric's kind and meaning: counters never
+/// go below 0, `_info` series are always 1, and state series (HAProxy
+/// `state`, kube-state-metrics `condition` and `phase`, KEDA's `active` and
+/// `paused`) are 0 or 1.
+fn known_range(name: &str, kind: MetricType, labels: &[String]) -> Option<ValueRange> {
+    let has = |l: &str| labels.iter().any(|x| x == l);
+    let flag = ValueRange {
+        min: 0.0,
+        max: 1.0,
+        why: "a 0/1 gauge",
+    };
+    if kind == MetricType::Counter {
+        return Some(ValueRange {
+            min: 0.0,
+            max: f64::INFINITY,
+            why: "a counter",
+        });
+    }
+    if kind != MetricType::Gauge {
+        return None;
+    }
+    if name.ends_with("_info") {
+        return Some(ValueRange {
+            min: 1.0,
+            max: 1.0,
+            why: "an info series, always 1",
+        });
+    }
+    let flag_name = (name.starts_with("haproxy_") && name.ends_with("_status") && has("state"))
+        || (name.starts_with("haproxy_") && name.ends_with("_check_status") && has("state"))
+        || matches!(name, "keda_scaler_active" | "keda_scaled_object_paused")
+        || (name.starts_with("kube_") && (has("condition") || has("phase")))
+        || (name.starts_with("kube_")
+            && (name.ends_with("_status_ready") || name.ends_with("_spec_paused")));
+    flag_name.then_some(flag)
 }
 
 fn known_values(name: &str, labels: &[String]) -> BTreeMap<String, BTreeSet<String>> {
@@ -174,12 +287,17 @@ fn known_values(name: &str, labels: &[String]) -> BTreeMap<String, BTreeSet<Stri
 }
 
 /// Everything a check may consult.
+#[derive(Debug, Clone)]
 pub struct Context {
     pub catalog: Catalog,
     pub scrape_interval: u64,
     pub external_labels: Vec<String>,
     /// ServiceMonitor (`namespace/name`) → exporter, from the catalog file.
     pub scrape: BTreeMap<String, Exporter>,
+    /// The scrape paths the catalog file declares.
+    pub declared: Vec<scrape::Declared>,
+    /// Every scrape path of this run: the inputs' and the declared ones.
+    pub paths: scrape::ScrapeModel,
 }
 
 /// Runs every check; findings sorted by file and position, suppressed ones removed.
@@ -197,44 +315,45 @@ pub fn run(ws: &Workspace, ctx: &Context) -> Vec<Diagnostic> {
             source_line: ws.source_line(&u.path, u.line),
         });
     }
-    // Recording rules of the inputs are metrics too, labelled as their expressions leave them.
-    let mut ctx_with_records = Context {
-        catalog: ctx.catalog.clone(),
-        scrape_interval: ctx.scrape_interval,
-        external_labels: ctx.external_labels.clone(),
-        scrape: ctx.scrape.clone(),
-    };
-    for _ in 0..2 {
-        for (i, e) in ws.expressions.iter().enumerate() {
-            if let inputs::Role::Rule(r) = &e.role {
-                if let (Some(record), Ok(parsed)) = (&r.record, ws.ast(i)) {
-                    let mut l = labels::labels(&ctx_with_records, parsed);
-                    for k in r.labels.keys() {
-                        l.guaranteed.insert(k.clone());
-                    }
-                    ctx_with_records.catalog.metrics.insert(
-                        record.clone(),
-                        Entry {
-                            kind: MetricType::Gauge,
-                            labels: if l.open {
-                                Vec::new()
-                            } else {
-                                l.guaranteed.into_iter().collect()
-                            },
-                            exporter: None,
-                            values: BTreeMap::new(),
-                        },
-                    );
-                }
-            }
-        }
-    }
+    let ctx = &analysed(ws, ctx);
     for check in checks::ALL {
-        (check.run)(ws, &ctx_with_records, &mut out);
+        (check.run)(ws, ctx, &mut out);
     }
     out.retain(|d| !suppressed(ws, d));
     out.sort();
     out.dedup();
+    out
+}
+
+/// The context as the inputs complete it: the scrape paths among them, the
+/// recording rules as metrics (labelled as their expressions leave them)
+/// and `ALERTS` with the labels of the alerts among them.
+pub fn analysed(ws: &Workspace, ctx: &Context) -> Context {
+    let mut out = ctx.clone();
+    out.paths = scrape::ScrapeModel::build(ws, &ctx.declared);
+    out.catalog.apply_scrape(&out.paths);
+    // Twice, so a rule over a rule defined later in the inputs is labelled too.
+    for _ in 0..2 {
+        for (i, e) in ws.expressions.iter().enumerate() {
+            let inputs::Role::Rule(r) = &e.role else {
+                continue;
+            };
+            let (Some(record), Ok(parsed)) = (&r.record, ws.ast(i)) else {
+                continue;
+            };
+            let mut l = labels::labels(&out, parsed);
+            for k in r.labels.keys() {
+                l.guaranteed.insert(k.clone());
+                l.possible.insert(k.clone());
+            }
+            let mut entry = Entry::closed(MetricType::Gauge, l.possible);
+            entry.guaranteed = l.guaranteed;
+            entry.open = l.open;
+            out.catalog.metrics.insert(record.clone(), entry);
+        }
+    }
+    let alerts_ctx = out.clone();
+    out.catalog.add_alerts(ws, &alerts_ctx);
     out
 }
 

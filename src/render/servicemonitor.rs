@@ -50,6 +50,7 @@ pub fn render(cluster: &Cluster) -> Result<Vec<File>, RenderError> {
             port: "metrics".to_string(),
             path: "/metrics".to_string(),
             interval: interval.clone(),
+            honor_labels: false,
             metric_relabelings: keep_relabeling(&keep("haproxy", "haproxy_")),
         },
     )];
@@ -87,6 +88,7 @@ pub fn render(cluster: &Cluster) -> Result<Vec<File>, RenderError> {
                 port: "metrics".to_string(),
                 path,
                 interval: interval.clone(),
+                honor_labels: false,
                 // Nothing poolc generates reads worker metrics; keep what the
                 // spec lists, or everything when it lists nothing.
                 metric_relabelings: keep_relabeling(&worker_keep),
@@ -110,6 +112,7 @@ pub fn render(cluster: &Cluster) -> Result<Vec<File>, RenderError> {
                 port: "metrics".to_string(),
                 path: "/metrics".to_string(),
                 interval,
+                honor_labels: true,
                 metric_relabelings: keep_relabeling(&keep("keda", "keda_")),
             },
         ));
@@ -220,6 +223,10 @@ struct Endpoint {
     port: String,
     path: String,
     interval: String,
+    /// KEDA labels its series with the ScaledObject's `namespace`; without
+    /// this Prometheus stores it as `exported_namespace`.
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    honor_labels: bool,
     #[serde(skip_serializing_if = "Vec::is_empty")]
     metric_relabelings: Vec<Relabeling>,
 }

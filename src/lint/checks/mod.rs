@@ -8,6 +8,7 @@ pub mod keda_value_location;
 pub mod label_template;
 pub mod misfire;
 pub mod range_window;
+pub mod renamed_label;
 pub mod rule_hygiene;
 pub mod scrape_filter;
 pub mod syntax;
@@ -38,6 +39,7 @@ pub const ALL: &[&Check] = &[
     &dashboard_scope::CHECK,
     &rule_hygiene::CHECK,
     &misfire::CHECK,
+    &renamed_label::CHECK,
 ];
 
 pub fn find(code: &str) -> Option<&'static Check> {

@@ -14,8 +14,11 @@ pub const CHECK: Check = Check {
     summary: "A label matcher names a label the metric never has, or a value it never takes.",
     doc: r#"
 What it does: checks every label matcher against the metric's labels in the
-catalog (plus `job`, `instance` and prometheus-operator's target labels, and
-the external labels), and against known value sets: HAProxy `state` and
+catalog as Prometheus stores them: renamed to `exported_<label>` where the
+scrape does not honor the exporter's labels, dropped by `metricRelabelings`,
+plus the target labels of its scrape path (`job`, `instance` and
+prometheus-operator's `namespace`, `service`, `pod`, `container`,
+`endpoint`) and the external labels. It also checks them against known value sets: HAProxy `state` and
 `code`, Karpenter `resource_type`, and the `proxy` names of a haproxy.cfg
 among the inputs.
 
@@ -48,25 +51,28 @@ fn run(ws: &Workspace, ctx: &Context, out: &mut Vec<Diagnostic>) {
                     MatchOp::Re(re) => re.is_match(""),
                     MatchOp::NotRe(re) => !re.is_match(""),
                 };
-                let known = entry.labels.contains(&m.name)
-                    || entry.target_labels().contains(&m.name.as_str())
-                    || ctx.external_labels.contains(&m.name);
+                let known = entry.may_have(&m.name) || ctx.external_labels.contains(&m.name);
                 if !known {
                     if matches_empty {
                         continue;
                     }
-                    let candidates = entry.labels.iter().map(String::as_str);
-                    let help = match nearest(&m.name, candidates) {
+                    let own: Vec<&str> = entry
+                        .labels
+                        .iter()
+                        .map(|l| entry.renamed.get(l).unwrap_or(l).as_str())
+                        .filter(|l| entry.stored.contains(*l))
+                        .collect();
+                    let help = match nearest(&m.name, entry.stored.iter().map(String::as_str)) {
                         Some(s) => format!(
                             "did you mean `{s}`? `{name}` has labels: {}",
-                            entry.labels.join(", ")
+                            own.join(", ")
                         ),
                         None => format!(
                             "`{name}` has labels: {}",
-                            if entry.labels.is_empty() {
+                            if own.is_empty() {
                                 "none of its own".to_string()
                             } else {
-                                entry.labels.join(", ")
+                                own.join(", ")
                             }
                         ),
                     };
