@@ -184,7 +184,7 @@ pub fn labels(ctx: &Context, expr: &Expr) -> Labels {
     }
 }
 
-fn is_scalar(e: &Expr) -> bool {
+pub fn is_scalar(e: &Expr) -> bool {
     match e {
         Expr::NumberLiteral(_) => true,
         Expr::Paren(p) => is_scalar(&p.expr),

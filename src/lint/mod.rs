@@ -119,7 +119,7 @@ impl Catalog {
         up.range = Some(ValueRange {
             min: 0.0,
             max: 1.0,
-            why: "0 or 1",
+            why: "a 0/1 gauge",
         });
         metrics.insert("up".into(), up);
         for name in [
@@ -235,7 +235,7 @@ fn known_range(name: &str, kind: MetricType, labels: &[String]) -> Option<ValueR
         return Some(ValueRange {
             min: 1.0,
             max: 1.0,
-            why: "an info series, always 1",
+            why: "an info series",
         });
     }
     let flag_name = (name.starts_with("haproxy_") && name.ends_with("_status") && has("state"))

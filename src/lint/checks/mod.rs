@@ -4,6 +4,8 @@
 
 pub mod counter_rate;
 pub mod dashboard_scope;
+pub mod impossible_comparison;
+pub mod impossible_join;
 pub mod keda_value_location;
 pub mod label_template;
 pub mod misfire;
@@ -40,6 +42,8 @@ pub const ALL: &[&Check] = &[
     &rule_hygiene::CHECK,
     &misfire::CHECK,
     &renamed_label::CHECK,
+    &impossible_join::CHECK,
+    &impossible_comparison::CHECK,
 ];
 
 pub fn find(code: &str) -> Option<&'static Check> {
