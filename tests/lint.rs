@@ -392,3 +392,23 @@ fn generated_keda_servicemonitor_honors_labels() {
     let keda = &monitors[monitors.find("name: buildkitd-keda-operator").unwrap()..];
     assert!(keda.contains("honorLabels: true"), "{keda}");
 }
+
+#[test]
+fn labels_the_scrape_stores_are_accepted() {
+    // ALERTS with its alerts' labels, `up` with a relabeled target label,
+    // declared metrics with their ServiceMonitor's target labels, and a
+    // recording rule over an undeclared metric with its by() labels.
+    let out = lint(&["--deny", "warnings", "tests/lint/valid/stored-labels.yaml"]);
+    let text = stdout(&out);
+    assert_eq!(out.status.code(), Some(0), "{text}");
+    insta::assert_snapshot!(text);
+}
+
+#[test]
+fn labels_the_scrape_never_stores_are_still_caught() {
+    let out = lint(&["tests/lint/scrape/never-stored.yaml"]);
+    let text = stdout(&out);
+    assert_eq!(out.status.code(), Some(1), "{text}");
+    assert_eq!(text.matches(": P004 error").count(), 2, "{text}");
+    insta::assert_snapshot!(text);
+}

@@ -33,6 +33,8 @@ pub struct Entry {
     pub renamed: BTreeMap<String, String>,
     /// None for the user's own metrics and recording rules.
     pub exporter: Option<Exporter>,
+    /// Declared by the user (catalog `metrics:` or the spec's `cluster.metrics`).
+    pub user: bool,
     /// A declared metric's scrape path.
     pub scraped_by: Option<ScrapedBy>,
     /// Fixed value sets of some labels (`state`, `code`, `resource_type`, `proxy`).
@@ -61,6 +63,7 @@ impl Entry {
             open: false,
             renamed: BTreeMap::new(),
             exporter: None,
+            user: false,
             scraped_by: None,
             values: BTreeMap::new(),
             range: None,
@@ -145,6 +148,7 @@ impl Catalog {
             let mut entry = Entry::closed(m.kind, BTreeSet::new());
             entry.labels = m.labels.clone();
             entry.store(unknown_path(&m.labels));
+            entry.user = true;
             entry.scraped_by = m.scraped_by.clone();
             entry.range = known_range(&m.name, m.kind, &m.labels);
             metrics.insert(m.name.clone(), entry);

@@ -242,11 +242,19 @@ impl ScrapePath {
         out
     }
 
-    /// The fix for a renamed label, pointing at this path.
+    /// Whether it was read from an input file, not declared in the catalog.
+    pub fn among_inputs(&self) -> bool {
+        self.at != DECLARED
+    }
+
+    /// The kind, name and place, for messages.
     pub fn described(&self) -> String {
         format!("{} {} ({})", self.kind.as_str(), self.name, self.at)
     }
 }
+
+/// Where a path declared in the catalog "is".
+const DECLARED: &str = "declared in the catalog";
 
 /// Every scrape path known to one lint run.
 #[derive(Debug, Clone, Default)]
@@ -298,7 +306,7 @@ impl ScrapeModel {
                 d.name
                     .clone()
                     .unwrap_or_else(|| d.exporter.as_str().to_string()),
-                "the catalog".into(),
+                DECLARED.into(),
             );
             p.exporter = Some(d.exporter);
             p.honor_labels = d.honor_labels;
@@ -328,7 +336,7 @@ impl ScrapeModel {
         {
             return p.clone();
         }
-        let mut p = ScrapePath::new(kind, name.clone(), "the catalog".into());
+        let mut p = ScrapePath::new(kind, name.clone(), DECLARED.into());
         p.honor_labels = Some(by.honor_labels.unwrap_or(false));
         p
     }

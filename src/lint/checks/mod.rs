@@ -16,6 +16,7 @@ pub mod scrape_filter;
 pub mod syntax;
 pub mod unknown_label;
 pub mod unknown_metric;
+pub mod unscraped_trigger;
 
 use super::{Context, Workspace};
 use crate::diagnostic::{Diagnostic, Severity};
@@ -44,6 +45,7 @@ pub const ALL: &[&Check] = &[
     &renamed_label::CHECK,
     &impossible_join::CHECK,
     &impossible_comparison::CHECK,
+    &unscraped_trigger::CHECK,
 ];
 
 pub fn find(code: &str) -> Option<&'static Check> {

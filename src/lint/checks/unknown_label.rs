@@ -56,25 +56,32 @@ fn run(ws: &Workspace, ctx: &Context, out: &mut Vec<Diagnostic>) {
                     if matches_empty {
                         continue;
                     }
-                    let own: Vec<&str> = entry
-                        .labels
-                        .iter()
-                        .map(|l| entry.renamed.get(l).unwrap_or(l).as_str())
-                        .filter(|l| entry.stored.contains(*l))
-                        .collect();
-                    let help = match nearest(&m.name, entry.stored.iter().map(String::as_str)) {
-                        Some(s) => format!(
-                            "did you mean `{s}`? `{name}` has labels: {}",
-                            own.join(", ")
-                        ),
-                        None => format!(
-                            "`{name}` has labels: {}",
-                            if own.is_empty() {
-                                "none of its own".to_string()
-                            } else {
-                                own.join(", ")
-                            }
-                        ),
+                    // Exporters' and declared metrics' own labels; all of a rule's or ALERTS'.
+                    let own: Vec<&str> = if entry.exporter.is_some() || entry.user {
+                        entry
+                            .labels
+                            .iter()
+                            .map(|l| entry.renamed.get(l).unwrap_or(l).as_str())
+                            .filter(|l| entry.stored.contains(*l))
+                            .collect()
+                    } else {
+                        entry.stored.iter().map(String::as_str).collect()
+                    };
+                    let listed = if own.is_empty() {
+                        "none of its own".to_string()
+                    } else {
+                        own.join(", ")
+                    };
+                    let help = if entry.labels.contains(&m.name) {
+                        format!(
+                            "the scrape's metricRelabelings remove `{}` before storage; `{name}` is stored with: {listed}",
+                            m.name
+                        )
+                    } else {
+                        match nearest(&m.name, entry.stored.iter().map(String::as_str)) {
+                            Some(s) => format!("did you mean `{s}`? `{name}` has labels: {listed}"),
+                            None => format!("`{name}` has labels: {listed}"),
+                        }
                     };
                     out.push(at(
                         ws,
