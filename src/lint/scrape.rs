@@ -459,6 +459,7 @@ struct Endpoint {
     #[serde(default, alias = "metric_relabel_configs")]
     metric_relabelings: Vec<Relabel>,
     /// Only in scrape configs.
+    #[serde(rename = "job_name")]
     job_name: Option<String>,
 }
 
