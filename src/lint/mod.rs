@@ -242,8 +242,10 @@ fn known_range(name: &str, kind: MetricType, labels: &[String]) -> Option<ValueR
             why: "an info series",
         });
     }
-    let flag_name = (name.starts_with("haproxy_") && name.ends_with("_status") && has("state"))
-        || (name.starts_with("haproxy_") && name.ends_with("_check_status") && has("state"))
+    // `haproxy_backend_agg_*_status` count servers per state: not flags.
+    let haproxy_state = name.starts_with("haproxy_") && !name.contains("_agg_") && has("state");
+    let flag_name = (haproxy_state
+        && (name.ends_with("_status") || name.ends_with("_check_status")))
         || matches!(name, "keda_scaler_active" | "keda_scaled_object_paused")
         || (name.starts_with("kube_") && (has("condition") || has("phase")))
         || (name.starts_with("kube_")
