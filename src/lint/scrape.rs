@@ -614,6 +614,41 @@ mod tests {
     }
 
     #[test]
+    fn a_pod_monitor_has_no_service_and_its_own_namespace() {
+        let m = model("apiVersion: monitoring.coreos.com/v1\nkind: PodMonitor\nmetadata:\n  name: karpenter\n  namespace: kube-system\nspec:\n  podTargetLabels: [team]\n  selector: {matchLabels: {app.kubernetes.io/name: karpenter}}\n  podMetricsEndpoints:\n  - port: http-metrics\n    honorLabels: true\n");
+        let p = &m.paths[0];
+        assert_eq!(
+            (p.kind, p.exporter),
+            (Kind::PodMonitor, Some(Exporter::Karpenter))
+        );
+        assert_eq!(
+            p.namespaces,
+            Some(BTreeSet::from(["kube-system".to_string()]))
+        );
+        let s = p.stored(&own(&["namespace", "nodepool"]));
+        assert!(s.renamed.is_empty());
+        assert!(!s.labels.contains("service"));
+        assert!(s.labels.contains("team") && s.labels.contains("pod"));
+    }
+
+    #[test]
+    fn the_catalog_declares_paths_not_among_the_inputs() {
+        let declared = [Declared {
+            kind: Some(Kind::ServiceMonitor),
+            name: Some("monitoring/ksm".into()),
+            exporter: Exporter::KubeStateMetrics,
+            honor_labels: Some(false),
+        }];
+        let m = ScrapeModel::build(&Workspace::default(), &declared);
+        let s = ScrapeModel::stored_over(
+            m.for_exporter(Exporter::KubeStateMetrics),
+            &own(&["namespace", "deployment"]),
+        );
+        assert_eq!(s.renamed["namespace"], "exported_namespace");
+        assert!(s.labels.contains("deployment"));
+    }
+
+    #[test]
     fn no_known_path_is_lenient() {
         let s = ScrapeModel::stored_over(std::iter::empty(), &own(&["namespace"]));
         assert!(s.renamed.is_empty());
