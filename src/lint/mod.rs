@@ -174,34 +174,9 @@ impl Catalog {
         }
     }
 
-    /// `ALERTS` and `ALERTS_FOR_STATE` carry every label of their alerts:
-    /// the expression's result and the rule's `labels`. Open when no alert
-    /// is known, or one's result is.
-    fn add_alerts(&mut self, ws: &Workspace, ctx: &Context) {
-        let mut possible = BTreeSet::new();
-        let mut open = false;
-        let mut any = false;
-        for (i, e) in ws.expressions.iter().enumerate() {
-            let inputs::Role::Rule(r) = &e.role else {
-                continue;
-            };
-            if r.alert.is_none() {
-                continue;
-            }
-            any = true;
-            match ws.ast(i) {
-                Ok(parsed) => {
-                    let l = labels::labels(ctx, parsed);
-                    open |= l.open;
-                    possible.extend(l.possible);
-                }
-                Err(_) => open = true,
-            }
-            possible.extend(r.labels.keys().cloned());
-        }
-        if !any {
-            return;
-        }
+    /// `ALERTS` and `ALERTS_FOR_STATE` carry every label of their alerts
+    /// (`possible`); `open` when one alert's result is.
+    fn set_alerts(&mut self, possible: BTreeSet<String>, open: bool) {
         for name in ["ALERTS", "ALERTS_FOR_STATE"] {
             if let Some(entry) = self.metrics.get_mut(name) {
                 entry.open = open;
@@ -212,6 +187,34 @@ impl Catalog {
             entry.stored.insert("alertstate".into());
         }
     }
+}
+
+/// The labels of the alerts among the inputs: their expressions' results
+/// and their rules' `labels`, and whether any result is open. None when
+/// there is no alert.
+fn alert_labels(ws: &Workspace, ctx: &Context) -> Option<(BTreeSet<String>, bool)> {
+    let mut possible = BTreeSet::new();
+    let mut open = false;
+    let mut any = false;
+    for (i, e) in ws.expressions.iter().enumerate() {
+        let inputs::Role::Rule(r) = &e.role else {
+            continue;
+        };
+        if r.alert.is_none() {
+            continue;
+        }
+        any = true;
+        match ws.ast(i) {
+            Ok(parsed) => {
+                let l = labels::labels(ctx, parsed);
+                open |= l.open;
+                possible.extend(l.possible);
+            }
+            Err(_) => open = true,
+        }
+        possible.extend(r.labels.keys().cloned());
+    }
+    any.then_some((possible, open))
 }
 
 /// Bounds the catalog knows from a metric's kind and meaning: counters never
@@ -352,14 +355,20 @@ pub fn analysed(ws: &Workspace, ctx: &Context) -> Context {
                 l.guaranteed.insert(k.clone());
                 l.possible.insert(k.clone());
             }
-            let mut entry = Entry::closed(MetricType::Gauge, l.possible);
+            // A rule has no labels of its own: all it carries is `stored`.
+            let mut entry = Entry::closed(MetricType::Gauge, BTreeSet::new());
+            entry.stored = l.possible;
             entry.guaranteed = l.guaranteed;
             entry.open = l.open;
             out.catalog.metrics.insert(record.clone(), entry);
         }
     }
-    let alerts_ctx = out.clone();
-    out.catalog.add_alerts(ws, &alerts_ctx);
+    // Only worth the pass when something reads them.
+    if ws.expressions.iter().any(|e| e.text.contains("ALERTS")) {
+        if let Some((possible, open)) = alert_labels(ws, &out) {
+            out.catalog.set_alerts(possible, open);
+        }
+    }
     out
 }
 
