@@ -187,6 +187,31 @@ fn bad_input_to_lint_exits_2() {
     assert_eq!(out.status.code(), Some(2));
     let out = poolc(&dir, &["lint", "missing-dir"]);
     assert_eq!(out.status.code(), Some(2));
+    // A scrape path is one ServiceMonitor, PodMonitor or job.
+    std::fs::write(
+        dir.join("catalog.yaml"),
+        "scrape:\n  - {servicemonitor: m/a, job: a, exporter: keda}\n",
+    )
+    .unwrap();
+    let out = poolc(&dir, &["lint", "--catalog", "catalog.yaml", "."]);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(
+        common::stderr(&out).contains("write one entry per scrape path"),
+        "{}",
+        common::stderr(&out)
+    );
+    std::fs::write(
+        dir.join("catalog.yaml"),
+        "metrics:\n  - {name: q, type: gauge, scraped_by: {}}\n",
+    )
+    .unwrap();
+    let out = poolc(&dir, &["lint", "--catalog", "catalog.yaml", "."]);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(
+        common::stderr(&out).contains("give exactly one of"),
+        "{}",
+        common::stderr(&out)
+    );
 }
 
 #[test]
