@@ -43,7 +43,7 @@ Instead:
 };
 
 /// The paths of `entry` that rename `label`.
-fn renaming<'a>(ctx: &'a Context, entry: &Entry, label: &str) -> Vec<ScrapePath> {
+fn renaming(ctx: &Context, entry: &Entry, label: &str) -> Vec<ScrapePath> {
     let own = &entry.labels;
     let renames = |p: &ScrapePath| p.stored(own).renamed.contains_key(label);
     match (entry.exporter, &entry.scraped_by) {
