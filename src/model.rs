@@ -430,6 +430,24 @@ impl Validator<'_> {
                 );
             }
         }
+        for m in &c.metrics {
+            if let Some(by) = &m.scraped_by {
+                let named = [&by.servicemonitor, &by.podmonitor, &by.job]
+                    .iter()
+                    .filter(|n| n.is_some())
+                    .count();
+                if named != 1 {
+                    self.error(
+                        &c.name.referenced,
+                        format!(
+                            "cluster.metrics: `{}`: `scraped_by` names {named} scrape paths",
+                            m.name
+                        ),
+                        "give exactly one of `servicemonitor: namespace/name`, `podmonitor: namespace/name` or `job: job_name`",
+                    );
+                }
+            }
+        }
         let exporters = c.exporters.value.clone();
         self.keda_fallback_hazard(&exporters);
         let has_service_pool = pools.iter().flatten().any(|p| p.mode == Mode::Service);

@@ -169,7 +169,7 @@ fn depth(expr: &Expr) -> usize {
 }
 
 /// The direct subexpressions of `expr`.
-fn children(expr: &Expr) -> Vec<&Expr> {
+pub fn children(expr: &Expr) -> Vec<&Expr> {
     match expr {
         Expr::Aggregate(a) => std::iter::once(&*a.expr)
             .chain(a.param.as_deref())

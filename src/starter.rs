@@ -35,6 +35,9 @@ cluster:
     - name: buildkite_queues_scheduled_jobs_count
       type: gauge
       labels: [queue]
+      # What scrapes it: a jobs pool's trigger reads it.
+      scraped_by:
+        servicemonitor: buildkite/buildkite-agent-metrics
 
 defaults:
   # grace_period must exceed haproxy.timeout_server + drain.

@@ -58,6 +58,7 @@ fn cases() -> Vec<(&'static str, Input)> {
         ("huge_file", Text(format!("{VALID_SPEC}# {}\n", "x".repeat(2 * 1024 * 1024)))),
         ("bad_duration", Edit("    max: 8\n", "    max: 8\n    drain: 10 minutes\n")),
         ("bad_version", Edit("keda: \"2.16\"", "keda: \"two\"")),
+        ("scraped_by_two_paths", Edit("{servicemonitor: ci/buildkite-agent-metrics}", "{servicemonitor: ci/buildkite-agent-metrics, job: buildkite}")),
         ("keda_too_old_for_the_lb_exporter", Edit("keda: \"2.16\"", "keda: \"2.13\"")),
         ("lb_replicas_over_one", Edit("  metrics:\n", "  lb:\n    replicas: 2\n  metrics:\n")),
         ("lb_client_namespaces_empty", Edit("  metrics:\n", "  lb:\n    client_namespaces: []\n  metrics:\n")),

@@ -88,9 +88,9 @@ pub const VALID_SPEC: &str = r#"cluster:
     kube-state-metrics: "2.13"
     karpenter: "1.14"
   metrics:
-    - name: buildkite_queues_scheduled_jobs_count
-      type: gauge
-      labels: [queue]
+    - {name: buildkite_queues_scheduled_jobs_count,
+       type: gauge, labels: [queue],
+       scraped_by: {servicemonitor: ci/buildkite-agent-metrics}}
 pools:
   - name: amd64
     arch: amd64

@@ -189,6 +189,31 @@ fn bad_input_to_lint_exits_2() {
     assert_eq!(out.status.code(), Some(2));
     let out = poolc(&dir, &["lint", "missing-dir"]);
     assert_eq!(out.status.code(), Some(2));
+    // A scrape path is one ServiceMonitor, PodMonitor or job.
+    std::fs::write(
+        dir.join("catalog.yaml"),
+        "scrape:\n  - {servicemonitor: m/a, job: a, exporter: keda}\n",
+    )
+    .unwrap();
+    let out = poolc(&dir, &["lint", "--catalog", "catalog.yaml", "."]);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(
+        common::stderr(&out).contains("write one entry per scrape path"),
+        "{}",
+        common::stderr(&out)
+    );
+    std::fs::write(
+        dir.join("catalog.yaml"),
+        "metrics:\n  - {name: q, type: gauge, scraped_by: {}}\n",
+    )
+    .unwrap();
+    let out = poolc(&dir, &["lint", "--catalog", "catalog.yaml", "."]);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(
+        common::stderr(&out).contains("give exactly one of"),
+        "{}",
+        common::stderr(&out)
+    );
 }
 
 #[test]
@@ -334,4 +359,68 @@ fn the_haproxy_catalog_matches_a_real_haproxy() {
             "{name}"
         );
     }
+}
+
+#[test]
+fn the_generated_keda_servicemonitor_without_honor_labels_kills_the_keda_alerts() {
+    // Copied from a `generate` whose KEDA ServiceMonitor had no honorLabels.
+    let root = Path::new(env!("CARGO_MANIFEST_DIR"));
+    let dir = "tests/lint/scrape/keda-without-honor-labels";
+    let out = poolc(root, &["lint", dir]);
+    let text = stdout(&out);
+    assert_eq!(out.status.code(), Some(1), "{text}");
+    let rules = std::fs::read_to_string(root.join(dir).join("prometheusrule.yaml")).unwrap();
+    let keda_alerts = rules
+        .lines()
+        .filter(|l| l.contains("keda_") && l.contains("namespace=\"buildkit\""))
+        .count();
+    assert_eq!(text.matches(": P012 error").count(), keda_alerts, "{text}");
+    assert!(text.contains("set `honorLabels: true` on the endpoint of ServiceMonitor monitoring/buildkitd-keda-operator"), "{text}");
+    insta::assert_snapshot!(text);
+
+    // The same files with honorLabels on the KEDA endpoint: nothing to say.
+    let fixed = scratch("keda-honor-labels");
+    for file in [
+        "poolc-catalog.yaml",
+        "prometheusrule.yaml",
+        "servicemonitors.yaml",
+    ] {
+        let mut text = std::fs::read_to_string(root.join(dir).join(file)).unwrap();
+        if file == "servicemonitors.yaml" {
+            let at = text.find("name: buildkitd-keda-operator").unwrap();
+            let interval = at + text[at..].find("interval: 1m").unwrap();
+            text.insert_str(interval, "honorLabels: true\n    ");
+        }
+        std::fs::write(fixed.join(file), text).unwrap();
+    }
+    let out = poolc(&fixed, &["lint", "."]);
+    assert_eq!(out.status.code(), Some(0), "{}", stdout(&out));
+}
+
+#[test]
+fn generated_keda_servicemonitor_honors_labels() {
+    let set = repo_fileset();
+    let monitors = set.get("production/servicemonitors.yaml").unwrap();
+    let keda = &monitors[monitors.find("name: buildkitd-keda-operator").unwrap()..];
+    assert!(keda.contains("honorLabels: true"), "{keda}");
+}
+
+#[test]
+fn labels_the_scrape_stores_are_accepted() {
+    // ALERTS with its alerts' labels, `up` with a relabeled target label,
+    // declared metrics with their ServiceMonitor's target labels, and a
+    // recording rule over an undeclared metric with its by() labels.
+    let out = lint(&["--deny", "warnings", "tests/lint/valid/stored-labels.yaml"]);
+    let text = stdout(&out);
+    assert_eq!(out.status.code(), Some(0), "{text}");
+    insta::assert_snapshot!(text);
+}
+
+#[test]
+fn labels_the_scrape_never_stores_are_still_caught() {
+    let out = lint(&["tests/lint/scrape/never-stored.yaml"]);
+    let text = stdout(&out);
+    assert_eq!(out.status.code(), Some(1), "{text}");
+    assert_eq!(text.matches(": P004 error").count(), 2, "{text}");
+    insta::assert_snapshot!(text);
 }

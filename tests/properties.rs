@@ -674,7 +674,7 @@ fn build_spec(c: &ClusterDraw, taken: &mut BTreeSet<String>) -> Value {
     put(&mut cluster, "runbook_url", c.runbook.map(|r| json!(r)));
     cluster.insert(
         "metrics".into(),
-        json!([{"name": "buildkite_queues_scheduled_jobs_count", "type": "gauge", "labels": ["queue"]}]),
+        json!([{"name": "buildkite_queues_scheduled_jobs_count", "type": "gauge", "labels": ["queue"], "scraped_by": {"servicemonitor": "ci/buildkite-agent-metrics"}}]),
     );
     // The LB: a metrics port clear of the stats port, and one replica
     // (`maxconn 1` and the scale signal are per HAProxy process).
@@ -1631,7 +1631,7 @@ fn injection_base() -> Value {
             "exporters": {"keda": "2.16", "haproxy": "3.1", "kube-state-metrics": "2.13", "karpenter": "1.14"},
             "alert_labels": {"team": "platform"},
             "runbook_url": "https://runbooks.example.com/poolc",
-            "metrics": [{"name": "buildkite_queues_scheduled_jobs_count", "type": "gauge", "labels": ["queue"]}],
+            "metrics": [{"name": "buildkite_queues_scheduled_jobs_count", "type": "gauge", "labels": ["queue"], "scraped_by": {"servicemonitor": "ci/buildkite-agent-metrics"}}],
             "lb": {"image": "haproxy:3.1-alpine"},
             "node_class": {"role": "KarpenterNodeRole-demo", "discovery_tag": "demo"},
             "monitoring": {

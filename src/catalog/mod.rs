@@ -70,4 +70,27 @@ pub struct MetricDecl {
     pub kind: MetricType,
     #[serde(default)]
     pub labels: Vec<String>,
+    /// What scrapes it: the ServiceMonitor, PodMonitor or scrape job whose
+    /// target labels its series carry. A KEDA trigger needs one.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub scraped_by: Option<ScrapedBy>,
+}
+
+/// The scrape path of a user's metric. Exactly one of `servicemonitor`,
+/// `podmonitor` (both `namespace/name`) or `job` (a plain scrape config's
+/// `job_name`).
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize, serde::Serialize, schemars::JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct ScrapedBy {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub servicemonitor: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub podmonitor: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub job: Option<String>,
+    /// The scrape's `honorLabels`. Without it, a label of the metric that
+    /// is also a target label (`namespace`, `pod`, ...) is stored as
+    /// `exported_<label>`. Default false, as in Prometheus.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub honor_labels: Option<bool>,
 }

@@ -16,9 +16,10 @@ use std::collections::{BTreeMap, BTreeSet};
 use serde::{Deserialize, Deserializer};
 use serde_saphyr::Spanned;
 
+use super::scrape::{Declared, Kind, ScrapeModel};
 use super::{Catalog, Context};
 use crate::catalog::import::{is_label_name, is_metric_name};
-use crate::catalog::{Exporter, MetricDecl, MetricType, Version, Versions};
+use crate::catalog::{Exporter, MetricDecl, MetricType, ScrapedBy, Version, Versions};
 use crate::spec::Seconds;
 
 /// The largest catalog file read. Imported catalogs of whole clusters run
@@ -79,6 +80,9 @@ pub struct CatalogMetric {
     /// Closed value sets: such a label takes only the values listed.
     #[serde(default)]
     pub values: BTreeMap<String, Vec<String>>,
+    /// What scrapes it, so its series carry that path's target labels.
+    #[serde(default)]
+    pub scraped_by: Option<ScrapedBy>,
 }
 
 /// Whether `label` is one of `labels`, where `"*"` admits any label and
@@ -136,7 +140,12 @@ impl CatalogMetric {
         let decl = |name: String, kind, extra: Option<&str>| {
             let mut labels = self.labels.clone();
             labels.extend(extra.map(String::from));
-            MetricDecl { name, kind, labels }
+            MetricDecl {
+                name,
+                kind,
+                labels,
+                scraped_by: self.scraped_by.clone(),
+            }
         };
         match self.kind {
             MetricType::Histogram => vec![
@@ -154,12 +163,24 @@ impl CatalogMetric {
     }
 }
 
+/// One scrape path of an exporter: which ServiceMonitor, PodMonitor or
+/// scrape job stores its series, and whether it honors the exporter's labels.
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct ScrapeEntry {
     /// `namespace/name`.
-    pub servicemonitor: String,
+    #[serde(default)]
+    pub servicemonitor: Option<String>,
+    /// `namespace/name`.
+    #[serde(default)]
+    pub podmonitor: Option<String>,
+    /// A plain scrape config's `job_name`.
+    #[serde(default)]
+    pub job: Option<String>,
     pub exporter: String,
+    /// Unknown when absent: both the exporter's label and `exported_<label>` may be stored.
+    #[serde(default)]
+    pub honor_labels: Option<bool>,
 }
 
 impl CatalogFile {
@@ -179,16 +200,57 @@ impl CatalogFile {
     pub fn context(&self) -> Result<Context, String> {
         let versions = self.versions();
         let mut scrape = BTreeMap::new();
+        let mut declared = Vec::new();
         for s in &self.scrape {
             let exporter = exporter(&s.exporter).map_err(|e| format!("scrape: {e}"))?;
-            scrape.insert(s.servicemonitor.clone(), exporter);
+            if let Some(sm) = &s.servicemonitor {
+                scrape.insert(sm.clone(), exporter);
+            }
+            let named = [
+                (Kind::ServiceMonitor, &s.servicemonitor),
+                (Kind::PodMonitor, &s.podmonitor),
+                (Kind::ScrapeConfig, &s.job),
+            ];
+            let mut named = named.into_iter().filter(|(_, n)| n.is_some());
+            let (kind, name) = match (named.next(), named.next()) {
+                (Some((kind, name)), None) => (Some(kind), name.clone()),
+                (None, _) => (None, None),
+                (Some(_), Some(_)) => {
+                    return Err(format!(
+                        "scrape: the entry for `{}` names more than one of servicemonitor, podmonitor and job; \
+                         write one entry per scrape path",
+                        s.exporter
+                    ))
+                }
+            };
+            declared.push(Declared {
+                kind,
+                name,
+                exporter,
+                honor_labels: s.honor_labels,
+            });
         }
-        let mut declared = Vec::new();
+        for m in &self.metrics {
+            if let Some(by) = &m.scraped_by {
+                let named = [&by.servicemonitor, &by.podmonitor, &by.job]
+                    .iter()
+                    .filter(|n| n.is_some())
+                    .count();
+                if named != 1 {
+                    return Err(format!(
+                        "metrics: `{}`: `scraped_by` names {named} scrape paths; give exactly one of \
+                         `servicemonitor: namespace/name`, `podmonitor: namespace/name` or `job: job_name`",
+                        m.name.value
+                    ));
+                }
+            }
+        }
+        let mut series = Vec::new();
         for metric in &self.metrics {
             metric.check()?;
-            declared.extend(metric.series());
+            series.extend(metric.series());
         }
-        let mut catalog = Catalog::new(&versions, &declared);
+        let mut catalog = Catalog::new(&versions, &series);
         for metric in self.metrics.iter().filter(|m| !m.values.is_empty()) {
             for series in metric.series() {
                 if let Some(entry) = catalog.metrics.get_mut(&series.name) {
@@ -213,6 +275,8 @@ impl CatalogFile {
                 .clone()
                 .unwrap_or_else(|| vec!["cluster".into(), "env".into()]),
             scrape,
+            declared,
+            paths: ScrapeModel::default(),
         })
     }
 }

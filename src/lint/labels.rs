@@ -21,21 +21,19 @@ pub struct Labels {
 }
 
 impl Labels {
-    fn closed(guaranteed: BTreeSet<String>) -> Labels {
-        Labels {
-            possible: guaranteed.clone(),
-            guaranteed,
-            open: false,
-        }
-    }
-
     pub fn may_have(&self, label: &str) -> bool {
         self.open || self.possible.contains(label)
     }
 
+    /// Only `keep` survives. Over a source we know nothing about, the kept
+    /// labels are taken as present: the author named them.
     fn keep(&self, keep: &BTreeSet<String>) -> Labels {
         Labels {
-            guaranteed: self.guaranteed.intersection(keep).cloned().collect(),
+            guaranteed: if self.open {
+                keep.clone()
+            } else {
+                self.guaranteed.intersection(keep).cloned().collect()
+            },
             possible: if self.open {
                 keep.clone()
             } else {
@@ -186,7 +184,7 @@ pub fn labels(ctx: &Context, expr: &Expr) -> Labels {
     }
 }
 
-fn is_scalar(e: &Expr) -> bool {
+pub fn is_scalar(e: &Expr) -> bool {
     match e {
         Expr::NumberLiteral(_) => true,
         Expr::Paren(p) => is_scalar(&p.expr),
@@ -199,18 +197,11 @@ fn is_scalar(e: &Expr) -> bool {
 
 fn selector_labels(ctx: &Context, vs: &promql_parser::parser::VectorSelector) -> Labels {
     let mut out = match promql::metric_name(vs).and_then(|n| ctx.catalog.get(n)) {
-        Some(entry) => {
-            let named = entry.labels.iter().filter(|l| !l.ends_with('*'));
-            let mut l = Labels::closed(named.cloned().collect());
-            l.open = super::catalog_file::labels_open(&entry.labels);
-            for target in entry.target_labels() {
-                l.add(target);
-            }
-            for exported in entry.exported_labels() {
-                l.add(&exported);
-            }
-            l
-        }
+        Some(entry) => Labels {
+            guaranteed: entry.guaranteed.clone(),
+            possible: entry.stored.clone(),
+            open: entry.open || !entry.prefixes.is_empty(),
+        },
         None => Labels {
             open: true,
             ..Default::default()

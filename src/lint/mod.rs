@@ -7,10 +7,11 @@ pub mod catalog_file;
 pub mod checks;
 pub mod inputs;
 pub mod labels;
+pub mod scrape;
 
 use std::collections::{BTreeMap, BTreeSet};
 
-use crate::catalog::{builtin, Exporter, MetricDecl, MetricType, Versions};
+use crate::catalog::{builtin, Exporter, MetricDecl, MetricType, ScrapedBy, Versions};
 use crate::diagnostic::{Diagnostic, Severity};
 pub use inputs::Workspace;
 
@@ -18,47 +19,93 @@ pub use inputs::Workspace;
 #[derive(Debug, Clone)]
 pub struct Entry {
     pub kind: MetricType,
+    /// The exporter's own labels, as it exposes them.
     pub labels: Vec<String>,
+    /// The labels its series carry in Prometheus: its own as the scrape
+    /// stored them, plus the target labels. See [`scrape`].
+    pub stored: BTreeSet<String>,
+    /// The labels every series carries.
+    pub guaranteed: BTreeSet<String>,
+    /// Any other label may be present too (a recording rule over metrics
+    /// nobody declared, `up`, `ALERTS` when no alert is known).
+    pub open: bool,
+    /// Own label → the name the scrape stored it under (`exported_<label>`).
+    pub renamed: BTreeMap<String, String>,
     /// None for the user's own metrics and recording rules.
     pub exporter: Option<Exporter>,
+    /// Declared by the user (catalog `metrics:` or the spec's `cluster.metrics`).
+    pub user: bool,
+    /// A declared metric's scrape path.
+    pub scraped_by: Option<ScrapedBy>,
     /// Fixed value sets of some labels (`state`, `code`, `resource_type`, `proxy`).
     pub values: BTreeMap<String, BTreeSet<String>>,
+    /// The values a sample can take, where the metric's kind or meaning bounds them.
+    pub range: Option<ValueRange>,
+    /// Label families a catalog file names as `prefix_*` (`label_*` on
+    /// `kube_pod_labels`): any label with such a prefix may be present.
+    pub prefixes: Vec<String>,
+}
+
+/// Inclusive bounds of a metric's values.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct ValueRange {
+    pub min: f64,
+    pub max: f64,
+    /// Why: "a counter", "a 0/1 gauge".
+    pub why: &'static str,
 }
 
 impl Entry {
-    /// Whether the metric may carry `label`: one of its own (`"*"` and
-    /// `prefix_*` entries of a catalog file admit any or a family of labels).
-    pub fn has_label(&self, label: &str) -> bool {
-        catalog_file::label_allowed(&self.labels, label)
-    }
-
-    /// Labels every scraped series carries besides its own: Prometheus's
-    /// `job`/`instance` and prometheus-operator's target labels. Recording
-    /// rules carry only what their expression keeps.
-    pub fn target_labels(&self) -> &'static [&'static str] {
-        match self.exporter {
-            Some(_) => &[
-                "job",
-                "instance",
-                "namespace",
-                "service",
-                "pod",
-                "container",
-                "endpoint",
-            ],
-            None => &[],
+    /// An entry whose labels are exactly `stored`.
+    fn closed(kind: MetricType, stored: BTreeSet<String>) -> Entry {
+        Entry {
+            kind,
+            labels: stored.iter().cloned().collect(),
+            guaranteed: stored.clone(),
+            stored,
+            open: false,
+            renamed: BTreeMap::new(),
+            exporter: None,
+            user: false,
+            scraped_by: None,
+            values: BTreeMap::new(),
+            range: None,
+            prefixes: Vec::new(),
         }
     }
 
-    /// `exported_<label>`: where an exporter's own label that collides with
-    /// a target label is stored when the scrape does not honor labels.
-    pub fn exported_labels(&self) -> Vec<String> {
-        let targets = self.target_labels();
-        self.labels
+    /// Whether a series of this metric, as stored, can carry `label`.
+    pub fn may_have(&self, label: &str) -> bool {
+        self.open
+            || self.stored.contains(label)
+            || self.prefixes.iter().any(|p| label.starts_with(p.as_str()))
+    }
+
+    /// Sets the stored labels from how the series are scraped.
+    fn store(&mut self, stored: scrape::Stored) {
+        self.stored = stored.labels;
+        self.guaranteed = stored.guaranteed;
+        self.open = stored.open;
+        self.renamed = stored.renamed;
+        // A catalog file may name label families: `"*"` (any label) and
+        // `prefix_*`. They are patterns, not labels a series carries.
+        let patterns: Vec<String> = self
+            .labels
             .iter()
-            .filter(|l| targets.contains(&l.as_str()))
-            .map(|l| format!("exported_{l}"))
-            .collect()
+            .filter(|l| l.ends_with('*'))
+            .cloned()
+            .collect();
+        for p in &patterns {
+            self.stored.remove(p);
+            self.guaranteed.remove(p);
+        }
+        self.open |= patterns.iter().any(|p| p == "*");
+        self.prefixes = patterns
+            .iter()
+            .filter_map(|p| p.strip_suffix('*'))
+            .filter(|p| !p.is_empty())
+            .map(String::from)
+            .collect();
     }
 }
 
@@ -75,80 +122,163 @@ impl Catalog {
     }
 
     /// The built-in exporters at `versions`, Prometheus's own series, and
-    /// the user's metrics.
+    /// the user's metrics, all as stored by a scrape poolc knows nothing
+    /// about yet; [`run`] applies the scrape paths among the inputs.
     pub fn new(versions: &Versions, user: &[MetricDecl]) -> Catalog {
         let mut metrics = BTreeMap::new();
+        let unknown_path = |own: &[String]| scrape::ScrapeModel::stored_over([], own);
         for m in builtin::for_versions(versions) {
-            metrics.insert(
-                m.name.clone(),
-                Entry {
-                    kind: m.kind,
-                    labels: m.labels.clone(),
-                    exporter: Some(m.exporter),
-                    values: known_values(&m.name, &m.labels),
-                },
-            );
+            let mut entry = Entry::closed(m.kind, BTreeSet::new());
+            entry.labels = m.labels.clone();
+            entry.store(unknown_path(&m.labels));
+            entry.exporter = Some(m.exporter);
+            entry.values = known_values(&m.name, &m.labels);
+            entry.range = known_range(&m.name, m.kind, &m.labels);
+            metrics.insert(m.name.clone(), entry);
         }
-        let own = |labels: &[&str]| Entry {
-            kind: MetricType::Gauge,
-            labels: labels.iter().map(|s| s.to_string()).collect(),
-            exporter: None,
-            values: BTreeMap::new(),
+        // Relabeling may give targets any label (`metrics_path`, a pod
+        // label): Prometheus's own series are open past `job` and `instance`.
+        let target = |kind| {
+            let mut e = Entry::closed(kind, ["job", "instance"].map(String::from).into());
+            e.open = true;
+            e
         };
-        metrics.insert(
-            "up".into(),
-            own(&[
-                "job",
-                "instance",
-                "namespace",
-                "service",
-                "pod",
-                "container",
-                "endpoint",
-            ]),
-        );
+        let mut up = target(MetricType::Gauge);
+        up.range = Some(ValueRange {
+            min: 0.0,
+            max: 1.0,
+            why: "a 0/1 gauge",
+        });
+        metrics.insert("up".into(), up);
         for name in [
             "scrape_duration_seconds",
             "scrape_samples_scraped",
             "scrape_samples_post_metric_relabeling",
             "scrape_series_added",
         ] {
-            metrics.insert(
-                name.into(),
-                own(&[
-                    "job",
-                    "instance",
-                    "namespace",
-                    "service",
-                    "pod",
-                    "container",
-                    "endpoint",
-                ]),
-            );
+            metrics.insert(name.into(), target(MetricType::Gauge));
         }
-        let mut alerts = own(&["alertname", "alertstate"]);
-        alerts.values.insert(
-            "alertstate".into(),
-            ["firing", "pending"].map(String::from).into(),
-        );
-        metrics.insert("ALERTS".into(), alerts);
-        metrics.insert("ALERTS_FOR_STATE".into(), own(&["alertname"]));
-        for m in user {
-            metrics.insert(
-                m.name.clone(),
-                Entry {
-                    kind: m.kind,
-                    labels: m.labels.clone(),
-                    exporter: None,
-                    values: BTreeMap::new(),
-                },
+        for (name, labels) in [
+            ("ALERTS", &["alertname", "alertstate"][..]),
+            ("ALERTS_FOR_STATE", &["alertname"][..]),
+        ] {
+            let mut alerts = Entry::closed(
+                MetricType::Gauge,
+                labels.iter().map(|s| s.to_string()).collect(),
             );
+            alerts.open = true;
+            metrics.insert(name.into(), alerts);
+        }
+        for m in user {
+            let mut entry = Entry::closed(m.kind, BTreeSet::new());
+            entry.labels = m.labels.clone();
+            entry.store(unknown_path(&m.labels));
+            entry.user = true;
+            entry.scraped_by = m.scraped_by.clone();
+            entry.range = known_range(&m.name, m.kind, &m.labels);
+            metrics.insert(m.name.clone(), entry);
         }
         Catalog {
             versions: Some(versions.clone()),
             metrics,
         }
     }
+
+    /// Restates every scraped metric's labels as its scrape paths store them.
+    fn apply_scrape(&mut self, model: &scrape::ScrapeModel) {
+        for entry in self.metrics.values_mut() {
+            if let Some(exporter) = entry.exporter {
+                let stored =
+                    scrape::ScrapeModel::stored_over(model.for_exporter(exporter), &entry.labels);
+                entry.store(stored);
+            } else if let Some(by) = &entry.scraped_by {
+                let path = model.for_user(by);
+                let stored = path.stored(&entry.labels);
+                entry.store(stored);
+            }
+        }
+    }
+
+    /// `ALERTS` and `ALERTS_FOR_STATE` carry every label of their alerts
+    /// (`possible`); `open` when one alert's result is.
+    fn set_alerts(&mut self, possible: BTreeSet<String>, open: bool) {
+        for name in ["ALERTS", "ALERTS_FOR_STATE"] {
+            if let Some(entry) = self.metrics.get_mut(name) {
+                entry.open = open;
+                entry.stored.extend(possible.iter().cloned());
+            }
+        }
+        if let Some(entry) = self.metrics.get_mut("ALERTS") {
+            entry.stored.insert("alertstate".into());
+        }
+    }
+}
+
+/// The labels of the alerts among the inputs: their expressions' results
+/// and their rules' `labels`, and whether any result is open. None when
+/// there is no alert.
+fn alert_labels(ws: &Workspace, ctx: &Context) -> Option<(BTreeSet<String>, bool)> {
+    let mut possible = BTreeSet::new();
+    let mut open = false;
+    let mut any = false;
+    for (i, e) in ws.expressions.iter().enumerate() {
+        let inputs::Role::Rule(r) = &e.role else {
+            continue;
+        };
+        if r.alert.is_none() {
+            continue;
+        }
+        any = true;
+        match ws.ast(i) {
+            Ok(parsed) => {
+                let l = labels::labels(ctx, parsed);
+                open |= l.open;
+                possible.extend(l.possible);
+            }
+            Err(_) => open = true,
+        }
+        possible.extend(r.labels.keys().cloned());
+    }
+    any.then_some((possible, open))
+}
+
+/// Bounds the catalog knows from a metric's kind and meaning: counters never
+/// go below 0, `_info` series are always 1, and state series (HAProxy
+/// `state`, kube-state-metrics `condition` and `phase`, KEDA's `active` and
+/// `paused`) are 0 or 1.
+fn known_range(name: &str, kind: MetricType, labels: &[String]) -> Option<ValueRange> {
+    let has = |l: &str| labels.iter().any(|x| x == l);
+    let flag = ValueRange {
+        min: 0.0,
+        max: 1.0,
+        why: "a 0/1 gauge",
+    };
+    if kind == MetricType::Counter {
+        return Some(ValueRange {
+            min: 0.0,
+            max: f64::INFINITY,
+            why: "a counter",
+        });
+    }
+    if kind != MetricType::Gauge {
+        return None;
+    }
+    if name.ends_with("_info") {
+        return Some(ValueRange {
+            min: 1.0,
+            max: 1.0,
+            why: "an info series",
+        });
+    }
+    // `haproxy_backend_agg_*_status` count servers per state: not flags.
+    let haproxy_state = name.starts_with("haproxy_") && !name.contains("_agg_") && has("state");
+    let flag_name = (haproxy_state
+        && (name.ends_with("_status") || name.ends_with("_check_status")))
+        || matches!(name, "keda_scaler_active" | "keda_scaled_object_paused")
+        || (name.starts_with("kube_") && (has("condition") || has("phase")))
+        || (name.starts_with("kube_")
+            && (name.ends_with("_status_ready") || name.ends_with("_spec_paused")));
+    flag_name.then_some(flag)
 }
 
 fn known_values(name: &str, labels: &[String]) -> BTreeMap<String, BTreeSet<String>> {
@@ -191,12 +321,17 @@ fn known_values(name: &str, labels: &[String]) -> BTreeMap<String, BTreeSet<Stri
 }
 
 /// Everything a check may consult.
+#[derive(Debug, Clone)]
 pub struct Context {
     pub catalog: Catalog,
     pub scrape_interval: u64,
     pub external_labels: Vec<String>,
     /// ServiceMonitor (`namespace/name`) → exporter, from the catalog file.
     pub scrape: BTreeMap<String, Exporter>,
+    /// The scrape paths the catalog file declares.
+    pub declared: Vec<scrape::Declared>,
+    /// Every scrape path of this run: the inputs' and the declared ones.
+    pub paths: scrape::ScrapeModel,
 }
 
 /// Runs every check; findings sorted by file and position, suppressed ones removed.
@@ -214,40 +349,9 @@ pub fn run(ws: &Workspace, ctx: &Context) -> Vec<Diagnostic> {
             source_line: crate::diagnostic::excerpt(&ws.source_line(&u.path, u.line), 1),
         });
     }
-    // Recording rules of the inputs are metrics too, labelled as their expressions leave them.
-    let mut ctx_with_records = Context {
-        catalog: ctx.catalog.clone(),
-        scrape_interval: ctx.scrape_interval,
-        external_labels: ctx.external_labels.clone(),
-        scrape: ctx.scrape.clone(),
-    };
-    for _ in 0..2 {
-        for (i, e) in ws.expressions.iter().enumerate() {
-            if let inputs::Role::Rule(r) = &e.role {
-                if let (Some(record), Ok(parsed)) = (&r.record, ws.ast(i)) {
-                    let mut l = labels::labels(&ctx_with_records, parsed);
-                    for k in r.labels.keys() {
-                        l.guaranteed.insert(k.clone());
-                    }
-                    ctx_with_records.catalog.metrics.insert(
-                        record.clone(),
-                        Entry {
-                            kind: MetricType::Gauge,
-                            labels: if l.open {
-                                Vec::new()
-                            } else {
-                                l.guaranteed.into_iter().collect()
-                            },
-                            exporter: None,
-                            values: BTreeMap::new(),
-                        },
-                    );
-                }
-            }
-        }
-    }
+    let ctx = &analysed(ws, ctx);
     for check in checks::ALL {
-        (check.run)(ws, &ctx_with_records, &mut out);
+        (check.run)(ws, ctx, &mut out);
     }
     let rule_lines = RuleLines::of(ws);
     out.retain(|d| !suppressed(ws, &rule_lines, d));
@@ -292,6 +396,44 @@ impl<'a> RuleLines<'a> {
         let count = lines.partition_point(|(l, _)| *l <= line);
         count.checked_sub(1).map(|i| lines[i].1)
     }
+}
+
+/// The context as the inputs complete it: the scrape paths among them, the
+/// recording rules as metrics (labelled as their expressions leave them)
+/// and `ALERTS` with the labels of the alerts among them.
+pub fn analysed(ws: &Workspace, ctx: &Context) -> Context {
+    let mut out = ctx.clone();
+    out.paths = scrape::ScrapeModel::build(ws, &ctx.declared);
+    out.catalog.apply_scrape(&out.paths);
+    // Twice, so a rule over a rule defined later in the inputs is labelled too.
+    for _ in 0..2 {
+        for (i, e) in ws.expressions.iter().enumerate() {
+            let inputs::Role::Rule(r) = &e.role else {
+                continue;
+            };
+            let (Some(record), Ok(parsed)) = (&r.record, ws.ast(i)) else {
+                continue;
+            };
+            let mut l = labels::labels(&out, parsed);
+            for k in r.labels.keys() {
+                l.guaranteed.insert(k.clone());
+                l.possible.insert(k.clone());
+            }
+            // A rule has no labels of its own: all it carries is `stored`.
+            let mut entry = Entry::closed(MetricType::Gauge, BTreeSet::new());
+            entry.stored = l.possible;
+            entry.guaranteed = l.guaranteed;
+            entry.open = l.open;
+            out.catalog.metrics.insert(record.clone(), entry);
+        }
+    }
+    // Only worth the pass when something reads them.
+    if ws.expressions.iter().any(|e| e.text.contains("ALERTS")) {
+        if let Some((possible, open)) = alert_labels(ws, &out) {
+            out.catalog.set_alerts(possible, open);
+        }
+    }
+    out
 }
 
 /// `# poolc: ignore CODE reason` on the line above the rule (or the

@@ -312,6 +312,8 @@ struct Endpoint {
     port: String,
     path: String,
     interval: String,
+    /// KEDA labels its series with the ScaledObject's `namespace`; without
+    /// this Prometheus stores it as `exported_namespace`.
     #[serde(skip_serializing_if = "std::ops::Not::not")]
     honor_labels: bool,
     #[serde(skip_serializing_if = "Vec::is_empty")]

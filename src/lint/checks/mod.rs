@@ -4,15 +4,19 @@
 
 pub mod counter_rate;
 pub mod dashboard_scope;
+pub mod impossible_comparison;
+pub mod impossible_join;
 pub mod keda_value_location;
 pub mod label_template;
 pub mod misfire;
 pub mod range_window;
+pub mod renamed_label;
 pub mod rule_hygiene;
 pub mod scrape_filter;
 pub mod syntax;
 pub mod unknown_label;
 pub mod unknown_metric;
+pub mod unscraped_trigger;
 
 use super::{Context, Workspace};
 use crate::diagnostic::{Diagnostic, Severity};
@@ -38,6 +42,10 @@ pub const ALL: &[&Check] = &[
     &dashboard_scope::CHECK,
     &rule_hygiene::CHECK,
     &misfire::CHECK,
+    &renamed_label::CHECK,
+    &impossible_join::CHECK,
+    &impossible_comparison::CHECK,
+    &unscraped_trigger::CHECK,
 ];
 
 pub fn find(code: &str) -> Option<&'static Check> {

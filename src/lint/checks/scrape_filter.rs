@@ -41,22 +41,7 @@ fn exporter_of(ctx: &Context, f: &crate::lint::inputs::ScrapeFilter) -> Option<E
     if let Some(e) = f.exporter_label.as_deref().and_then(Exporter::parse) {
         return Some(e);
     }
-    let first = f
-        .regex
-        .trim_start_matches(['(', '^'])
-        .split(['|', ')'])
-        .next()?;
-    if first.starts_with("haproxy_") {
-        Some(Exporter::Haproxy)
-    } else if first.starts_with("keda_") {
-        Some(Exporter::Keda)
-    } else if first.starts_with("kube_") {
-        Some(Exporter::KubeStateMetrics)
-    } else if first.starts_with("karpenter_") {
-        Some(Exporter::Karpenter)
-    } else {
-        None
-    }
+    crate::lint::scrape::exporter_of_regex(&f.regex)
 }
 
 /// The most memory one compiled filter may take. Real keep regexes are an

@@ -14,8 +14,11 @@ pub const CHECK: Check = Check {
     summary: "A label matcher names a label the metric never has, or a value it never takes.",
     doc: r#"
 What it does: checks every label matcher against the metric's labels in the
-catalog (plus `job`, `instance` and prometheus-operator's target labels, and
-the external labels), and against known value sets: HAProxy `state` and
+catalog as Prometheus stores them: renamed to `exported_<label>` where the
+scrape does not honor the exporter's labels, dropped by `metricRelabelings`,
+plus the target labels of its scrape path (`job`, `instance` and
+prometheus-operator's `namespace`, `service`, `pod`, `container`,
+`endpoint`) and the external labels. It also checks them against known value sets: HAProxy `state` and
 `code`, Karpenter `resource_type`, and the `proxy` names of a haproxy.cfg
 among the inputs.
 
@@ -48,28 +51,37 @@ fn run(ws: &Workspace, ctx: &Context, out: &mut Vec<Diagnostic>) {
                     MatchOp::Re(re) => re.is_match(""),
                     MatchOp::NotRe(re) => !re.is_match(""),
                 };
-                let known = entry.has_label(&m.name)
-                    || entry.target_labels().contains(&m.name.as_str())
-                    || entry.exported_labels().contains(&m.name)
-                    || ctx.external_labels.contains(&m.name);
+                let known = entry.may_have(&m.name) || ctx.external_labels.contains(&m.name);
                 if !known {
                     if matches_empty {
                         continue;
                     }
-                    let candidates = entry.labels.iter().map(String::as_str);
-                    let help = match nearest(&m.name, candidates) {
-                        Some(s) => format!(
-                            "did you mean `{s}`? `{name}` has labels: {}",
-                            entry.labels.join(", ")
-                        ),
-                        None => format!(
-                            "`{name}` has labels: {}",
-                            if entry.labels.is_empty() {
-                                "none of its own".to_string()
-                            } else {
-                                entry.labels.join(", ")
-                            }
-                        ),
+                    // Exporters' and declared metrics' own labels; all of a rule's or ALERTS'.
+                    let own: Vec<&str> = if entry.exporter.is_some() || entry.user {
+                        entry
+                            .labels
+                            .iter()
+                            .map(|l| entry.renamed.get(l).unwrap_or(l).as_str())
+                            .filter(|l| entry.stored.contains(*l))
+                            .collect()
+                    } else {
+                        entry.stored.iter().map(String::as_str).collect()
+                    };
+                    let listed = if own.is_empty() {
+                        "none of its own".to_string()
+                    } else {
+                        own.join(", ")
+                    };
+                    let help = if entry.labels.contains(&m.name) {
+                        format!(
+                            "the scrape's metricRelabelings remove `{}` before storage; `{name}` is stored with: {listed}",
+                            m.name
+                        )
+                    } else {
+                        match nearest(&m.name, entry.stored.iter().map(String::as_str)) {
+                            Some(s) => format!("did you mean `{s}`? `{name}` has labels: {listed}"),
+                            None => format!("`{name}` has labels: {listed}"),
+                        }
                     };
                     out.push(at(
                         ws,
