@@ -73,9 +73,11 @@ pub fn plan(set: &FileSet, root: &Path) -> Result<Plan, FileSetError> {
             },
         };
         let new = set.get(&path);
-        if let Some(new) = new.filter(|n| n.len() > DIFF_BUDGET) {
+        let within =
+            crate::fileset::within_diff_budget(old.as_deref().unwrap_or(""), new.unwrap_or(""));
+        if !within {
             let size = old.as_ref().map_or(0, |o| o.len() as u64);
-            changes.push(too_large(&path, size, Some(new)));
+            changes.push(too_large(&path, size, new));
             continue;
         }
         let (objects, found) = compare_file(&path, old.as_deref(), new);
@@ -101,9 +103,10 @@ fn too_large(path: &str, old: u64, new: Option<&str>) -> ObjectChange {
         namespace: None,
         name: path.to_string(),
         action: Action::Changed,
+        // Reads "differs: N → M bytes" in every format.
         fields: vec![FieldChange {
-            path: format!("differs: {old} → {new} bytes"),
-            old: Some(format!("{old} bytes")),
+            path: "differs".into(),
+            old: Some(old.to_string()),
             new: Some(format!("{new} bytes")),
         }],
     }
