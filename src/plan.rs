@@ -577,19 +577,36 @@ pub fn render_markdown(plan: &Plan) -> String {
     s
 }
 
-/// Text from the specs or the tree, safe as Markdown outside code: every
-/// Markdown punctuation escaped, HTML written as entities, line breaks
-/// folded, and `@` kept from mentioning anyone (a zero-width space follows it).
+/// Text from the specs or the tree, safe as Markdown outside code: what
+/// can open emphasis, code, a link, an image, a table cell or strikethrough
+/// is escaped, as is a block marker (`#`, `-`, `+`, `1.`) at the start; HTML
+/// is written as entities, line breaks folded, `:` escaped so no autolink
+/// forms, and `@` kept from mentioning anyone (a zero-width space follows).
+/// `_` inside a word (`bk_amd64`) cannot emphasize and stays as it is.
 fn md_text(text: &str) -> String {
+    let chars: Vec<char> = text.chars().collect();
+    let word = |i: Option<usize>| {
+        i.and_then(|i| chars.get(i))
+            .is_some_and(|c| c.is_alphanumeric())
+    };
+    let leading_digits = chars.iter().take_while(|c| c.is_ascii_digit()).count();
     let mut out = String::with_capacity(text.len());
-    for c in text.chars() {
+    for (i, &c) in chars.iter().enumerate() {
         match c {
             '&' => out.push_str("&amp;"),
             '<' => out.push_str("&lt;"),
             '>' => out.push_str("&gt;"),
             '@' => out.push_str("@&#8203;"),
-            '\\' | '`' | '*' | '_' | '{' | '}' | '[' | ']' | '(' | ')' | '#' | '+' | '-' | '.'
-            | '!' | '|' | '~' | '"' | '\'' | ':' | '=' => {
+            '_' if word(i.checked_sub(1)) && word(Some(i + 1)) => out.push(c),
+            '\\' | '`' | '*' | '_' | '[' | ']' | '|' | '~' | ':' => {
+                out.push('\\');
+                out.push(c);
+            }
+            '#' | '-' | '+' | '=' if i == 0 => {
+                out.push('\\');
+                out.push(c);
+            }
+            '.' | ')' if leading_digits > 0 && i == leading_digits => {
                 out.push('\\');
                 out.push(c);
             }
