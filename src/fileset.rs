@@ -193,7 +193,7 @@ impl FileSet {
                 _ => read_old(root, path, DIFF_BUDGET)?,
             };
             let old = match old {
-                Old::Text(text) if new.len() <= DIFF_BUDGET => text,
+                Old::Text(text) if within_diff_budget(&text, new) => text,
                 Old::Text(text) => {
                     out.push_str(&too_large_to_diff(path, text.len() as u64, new.len()));
                     continue;
@@ -329,8 +329,19 @@ pub fn read_old(root: &Path, path: &str, budget: usize) -> Result<Old, FileSetEr
     }
 }
 
+/// Past this many lines on both sides together, a line diff (quadratic in
+/// the worst case) is not attempted either.
+pub const DIFF_LINES: usize = 20_000;
+
+/// True if two versions are small enough to diff line by line.
+pub fn within_diff_budget(old: &str, new: &str) -> bool {
+    old.len() <= DIFF_BUDGET
+        && new.len() <= DIFF_BUDGET
+        && old.lines().count() + new.lines().count() <= DIFF_LINES
+}
+
 fn too_large_to_diff(path: &str, old: u64, new: usize) -> String {
-    format!("--- a/{path}\n+++ b/{path}\ndiffers: {old} → {new} bytes (past the diff budget of {DIFF_BUDGET} bytes)\n")
+    format!("--- a/{path}\n+++ b/{path}\ndiffers: {old} → {new} bytes (past the diff budget of {DIFF_BUDGET} bytes or {DIFF_LINES} lines)\n")
 }
 
 fn door_io(dir: &Dir, path: &str, source: std::io::Error) -> FileSetError {

@@ -73,9 +73,11 @@ pub fn plan(set: &FileSet, root: &Path) -> Result<Plan, FileSetError> {
             },
         };
         let new = set.get(&path);
-        if let Some(new) = new.filter(|n| n.len() > DIFF_BUDGET) {
+        let within =
+            crate::fileset::within_diff_budget(old.as_deref().unwrap_or(""), new.unwrap_or(""));
+        if !within {
             let size = old.as_ref().map_or(0, |o| o.len() as u64);
-            changes.push(too_large(&path, size, Some(new)));
+            changes.push(too_large(&path, size, new));
             continue;
         }
         let (objects, found) = compare_file(&path, old.as_deref(), new);
@@ -101,9 +103,10 @@ fn too_large(path: &str, old: u64, new: Option<&str>) -> ObjectChange {
         namespace: None,
         name: path.to_string(),
         action: Action::Changed,
+        // Reads "differs: N → M bytes" in every format.
         fields: vec![FieldChange {
-            path: format!("differs: {old} → {new} bytes"),
-            old: Some(format!("{old} bytes")),
+            path: "differs".into(),
+            old: Some(old.to_string()),
             new: Some(format!("{new} bytes")),
         }],
     }
@@ -610,19 +613,36 @@ pub fn render_markdown(plan: &Plan) -> String {
     s
 }
 
-/// Text from the specs or the tree, safe as Markdown outside code: every
-/// Markdown punctuation escaped, HTML written as entities, line breaks
-/// folded, and `@` kept from mentioning anyone (a zero-width space follows it).
+/// Text from the specs or the tree, safe as Markdown outside code: what
+/// can open emphasis, code, a link, an image, a table cell or strikethrough
+/// is escaped, as is a block marker (`#`, `-`, `+`, `1.`) at the start; HTML
+/// is written as entities, line breaks folded, `:` escaped so no autolink
+/// forms, and `@` kept from mentioning anyone (a zero-width space follows).
+/// `_` inside a word (`bk_amd64`) cannot emphasize and stays as it is.
 fn md_text(text: &str) -> String {
+    let chars: Vec<char> = text.chars().collect();
+    let word = |i: Option<usize>| {
+        i.and_then(|i| chars.get(i))
+            .is_some_and(|c| c.is_alphanumeric())
+    };
+    let leading_digits = chars.iter().take_while(|c| c.is_ascii_digit()).count();
     let mut out = String::with_capacity(text.len());
-    for c in text.chars() {
+    for (i, &c) in chars.iter().enumerate() {
         match c {
             '&' => out.push_str("&amp;"),
             '<' => out.push_str("&lt;"),
             '>' => out.push_str("&gt;"),
             '@' => out.push_str("@&#8203;"),
-            '\\' | '`' | '*' | '_' | '{' | '}' | '[' | ']' | '(' | ')' | '#' | '+' | '-' | '.'
-            | '!' | '|' | '~' | '"' | '\'' | ':' | '=' => {
+            '_' if word(i.checked_sub(1)) && word(Some(i + 1)) => out.push(c),
+            '\\' | '`' | '*' | '_' | '[' | ']' | '|' | '~' | ':' => {
+                out.push('\\');
+                out.push(c);
+            }
+            '#' | '-' | '+' | '=' if i == 0 => {
+                out.push('\\');
+                out.push(c);
+            }
+            '.' | ')' if leading_digits > 0 && i == leading_digits => {
                 out.push('\\');
                 out.push(c);
             }

@@ -124,7 +124,7 @@ fn temporaries(root: &std::path::Path) -> Vec<String> {
 /// clean run writes, and no temporaries.
 #[test]
 fn a_run_killed_mid_write_is_made_whole_by_the_next() {
-    for point in ["staged", "renaming"] {
+    for point in ["journaled", "staged", "renaming", "removed"] {
         let dir = with_repo_specs(&format!("crash-at-{point}"));
         assert_eq!(poolc(&dir, &["generate"]).status.code(), Some(0));
         let out = dir.join("generated");
@@ -166,7 +166,7 @@ fn a_run_killed_mid_write_is_made_whole_by_the_next() {
             !temporaries(&out).is_empty(),
             "{point}: died before staging"
         );
-        if point == "staged" {
+        if point == "journaled" || point == "staged" {
             assert_eq!(
                 without_temporaries(tree(&out)),
                 before,

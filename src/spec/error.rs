@@ -36,7 +36,8 @@ impl SpecError {
             source_line: line
                 .checked_sub(1)
                 .and_then(|i| source.lines().nth(i))
-                .map(|l| l.trim_end_matches('\r').to_string()),
+                // A window of a long (minified, flow-style) line, not all of it.
+                .map(|l| crate::diagnostic::excerpt(l.trim_end_matches('\r'), col)),
         }
     }
 
@@ -61,6 +62,11 @@ impl fmt::Display for SpecError {
             self.path, self.line, self.col, self.message
         )?;
         if let Some(text) = &self.source_line {
+            let (text, caret) = if text.contains('\n') {
+                crate::diagnostic::excerpt_and_caret(text, self.col)
+            } else {
+                (text.as_str(), self.col.saturating_sub(1))
+            };
             let gutter = self.line.to_string();
             let pad = " ".repeat(gutter.len());
             // Control characters in the echoed line could rewrite the terminal.
@@ -70,7 +76,7 @@ impl fmt::Display for SpecError {
                 .collect();
             writeln!(f, "{pad} |")?;
             writeln!(f, "{gutter} | {shown}")?;
-            writeln!(f, "{pad} | {}^", " ".repeat(self.col.saturating_sub(1)))?;
+            writeln!(f, "{pad} | {}^", " ".repeat(caret))?;
         }
         write!(f, "  = help: {}", self.help)
     }
