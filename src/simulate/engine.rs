@@ -181,7 +181,6 @@ struct Node {
     pods: u32,
     /// Terminating pods still running here.
     draining: u32,
-    launched: u64,
     last_pod_event: u64,
     pulled: bool,
     validating: bool,
@@ -225,6 +224,7 @@ pub struct Engine<'a, I: Iterator<Item = Arrival>> {
     cached_sessions: f64,
     batch: Option<(u64, u64, u32)>,
     batch_gen: u32,
+    disruption_armed: bool,
     rng_launch: Rng,
     rng_dns: Rng,
     rng_fetch: Rng,
@@ -329,6 +329,7 @@ pub fn run<I: Iterator<Item = Arrival>>(
         cached_sessions: 0.0,
         batch: None,
         batch_gen: 0,
+        disruption_armed: false,
         rng_launch: Rng::new(seed, 3),
         rng_dns: Rng::new(seed, 4),
         rng_fetch: Rng::new(seed, 5),
@@ -348,7 +349,7 @@ pub fn run<I: Iterator<Item = Arrival>>(
     e.push(hpa_phase, Event::HpaSync);
     e.push(poll_phase, Event::KedaPoll);
     e.push(scrape_phase, Event::Scrape);
-    e.push(p.disruption_poll, Event::DisruptionPoll);
+    e.arm_disruption();
     if let Some(a) = e.arrivals.peek() {
         let at = a.at;
         e.push(at, Event::Arrival);
@@ -945,6 +946,7 @@ impl<I: Iterator<Item = Arrival>> Engine<'_, I> {
             n.pods -= 1;
             n.last_pod_event = now;
         }
+        self.arm_disruption();
         if phase == PodPhase::Serving {
             self.serving -= 1;
         }
@@ -1087,7 +1089,6 @@ impl<I: Iterator<Item = Arrival>> Engine<'_, I> {
             phase: NodePhase::Launching,
             pods: 0,
             draining: 0,
-            launched: now,
             last_pod_event: now,
             pulled: false,
             validating: false,
@@ -1122,6 +1123,7 @@ impl<I: Iterator<Item = Arrival>> Engine<'_, I> {
             self.nodes[node as usize].pods -= 1;
             self.bind(pod, node);
         }
+        self.arm_disruption();
     }
 
     fn disruption_poll(&mut self) {
@@ -1135,7 +1137,6 @@ impl<I: Iterator<Item = Arrival>> Engine<'_, I> {
             })
             .count() as u32;
         let mut allowed = self.p.budget_nodes.saturating_sub(busy_budget);
-        let floor_nodes = 0;
         let mut candidates: Vec<(u64, u32)> = self
             .live_nodes
             .iter()
@@ -1150,7 +1151,6 @@ impl<I: Iterator<Item = Arrival>> Engine<'_, I> {
             .map(|n| (self.nodes[n as usize].last_pod_event, n))
             .collect();
         candidates.sort();
-        let _ = floor_nodes;
         for (_, n) in candidates {
             if allowed == 0 {
                 break;
@@ -1159,8 +1159,25 @@ impl<I: Iterator<Item = Arrival>> Engine<'_, I> {
             self.nodes[n as usize].validating = true;
             self.push(now + self.p.validation, Event::Validated { node: n });
         }
-        if !self.done() {
-            self.push(now + self.p.disruption_poll, Event::DisruptionPoll);
+        self.disruption_armed = false;
+        self.arm_disruption();
+    }
+
+    /// The disruption controller polls every 10 s; polls while no node is
+    /// empty change nothing, so they are only scheduled while one is.
+    fn arm_disruption(&mut self) {
+        if self.disruption_armed || self.done() {
+            return;
+        }
+        let empty = self.live_nodes.iter().any(|&n| {
+            let node = &self.nodes[n as usize];
+            node.phase == NodePhase::Ready && node.pods == 0
+        });
+        if empty {
+            self.disruption_armed = true;
+            let period = self.p.disruption_poll.max(1);
+            let next = (self.now / period + 1) * period;
+            self.push(next, Event::DisruptionPoll);
         }
     }
 

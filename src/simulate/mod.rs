@@ -339,8 +339,13 @@ fn run_one(
     };
     let scraped = store.series.len();
     let interval = params.eval_interval.max(1) as i64;
+    // Another pool's alerts read series this run does not have.
+    let mine: Vec<&prometheus::Compiled> = rules
+        .iter()
+        .filter(|r| r.labels.get("pool").is_none_or(|p| *p == pool.name))
+        .collect();
     let alerts = if req.alerts {
-        prometheus::evaluate(rules, &mut store, 0, outcome.end_ms as i64, interval)
+        prometheus::evaluate(&mine, &mut store, 0, outcome.end_ms as i64, interval)
     } else {
         Vec::new()
     };

@@ -9,6 +9,7 @@
 //! The rules come from the rendered FileSet, so the prediction follows
 //! whatever `generate` writes.
 
+use std::cell::RefCell;
 use std::collections::{BTreeMap, HashMap};
 
 use promql_parser::label::Matchers;
@@ -183,7 +184,7 @@ pub struct AlertTimeline {
 /// Evaluates every rule at `start, start + interval, …, end`; recording
 /// rules write into `store`. Returns each alert series that ever fired.
 pub fn evaluate(
-    rules: &[Compiled],
+    rules: &[&Compiled],
     store: &mut Store,
     start: i64,
     end: i64,
@@ -192,12 +193,16 @@ pub fn evaluate(
     let mut active: BTreeMap<(usize, Labels), i64> = BTreeMap::new();
     let mut fired: BTreeMap<(usize, Labels), AlertTimeline> = BTreeMap::new();
     let mut t = start;
-    let mut cache: HashMap<usize, Vec<Vec<usize>>> = HashMap::new();
-    let _ = &mut cache;
+    let caches = RefCell::new(Caches::default());
     while t <= end {
         let mut present: Vec<(usize, Labels)> = Vec::new();
         for (i, rule) in rules.iter().enumerate() {
-            let value = Eval { store, t }.eval(&rule.expr);
+            let value = Eval {
+                store,
+                t,
+                caches: &caches,
+            }
+            .eval(&rule.expr);
             let vector = match value {
                 Value::Vector(v) => v,
                 Value::Scalar(s) => vec![(Vec::new(), s)],
@@ -263,6 +268,15 @@ pub enum Value {
 struct Eval<'a> {
     store: &'a Store,
     t: i64,
+    caches: &'a RefCell<Caches>,
+}
+
+/// What does not change between evaluations: compiled regexes, and which
+/// series each selector matches (until a recording rule adds a series).
+#[derive(Default)]
+struct Caches {
+    regex: HashMap<String, Option<regex::Regex>>,
+    selectors: HashMap<usize, (usize, Vec<usize>)>,
 }
 
 fn matches(series: &Series, vs: &VectorSelector) -> bool {
@@ -325,13 +339,28 @@ impl Eval<'_> {
         }
     }
 
+    /// Indices of the series `vs` selects.
+    fn select(&self, vs: &VectorSelector) -> Vec<usize> {
+        let key = vs as *const VectorSelector as usize;
+        let len = self.store.series.len();
+        let mut caches = self.caches.borrow_mut();
+        if let Some((n, hit)) = caches.selectors.get(&key) {
+            if *n == len {
+                return hit.clone();
+            }
+        }
+        let hit: Vec<usize> = (0..len)
+            .filter(|&i| matches(&self.store.series[i], vs))
+            .collect();
+        caches.selectors.insert(key, (len, hit.clone()));
+        hit
+    }
+
     fn instant(&self, vs: &VectorSelector) -> Value {
         let t = self.t - offset_ms(vs);
         let mut out = Vec::new();
-        for s in &self.store.series {
-            if !matches(s, vs) {
-                continue;
-            }
+        for i in self.select(vs) {
+            let s = &self.store.series[i];
             let i = s.samples.partition_point(|&(ts, _)| ts <= t);
             if i == 0 {
                 continue;
@@ -348,10 +377,8 @@ impl Eval<'_> {
     fn range(&self, vs: &VectorSelector, range: i64) -> Value {
         let t = self.t - offset_ms(vs);
         let mut out = Vec::new();
-        for s in &self.store.series {
-            if !matches(s, vs) {
-                continue;
-            }
+        for i in self.select(vs) {
+            let s = &self.store.series[i];
             let lo = s.samples.partition_point(|&(ts, _)| ts < t - range);
             let hi = s.samples.partition_point(|&(ts, _)| ts <= t);
             if hi > lo {
@@ -365,7 +392,7 @@ impl Eval<'_> {
         let Value::Vector(v) = self.eval(&a.expr) else {
             return Value::Vector(Vec::new());
         };
-        let op = a.op.to_string().to_lowercase();
+        let op = op_name(a.op);
         let key = |l: &Labels| -> Labels {
             match &a.modifier {
                 Some(parser::LabelModifier::Include(keep)) => l
@@ -389,7 +416,7 @@ impl Eval<'_> {
             .into_iter()
             .filter_map(|(l, xs)| {
                 let n = xs.len() as f64;
-                let v = match op.as_str() {
+                let v = match op {
                     "sum" => xs.iter().sum(),
                     "max" => xs.iter().copied().fold(f64::NEG_INFINITY, f64::max),
                     "min" => xs.iter().copied().fold(f64::INFINITY, f64::min),
@@ -405,14 +432,14 @@ impl Eval<'_> {
     }
 
     fn binary(&self, b: &parser::BinaryExpr) -> Value {
-        let op = b.op.to_string().to_lowercase();
+        let op = op_name(b.op);
         let return_bool = b.modifier.as_ref().is_some_and(|m| m.return_bool);
         let lhs = self.eval(&b.lhs);
         let rhs = self.eval(&b.rhs);
-        let comparison = matches!(op.as_str(), "==" | "!=" | ">" | "<" | ">=" | "<=");
+        let comparison = matches!(op, "==" | "!=" | ">" | "<" | ">=" | "<=");
         match (lhs, rhs) {
             (Value::Scalar(x), Value::Scalar(y)) => {
-                let (v, keep) = elem(&op, x, y);
+                let (v, keep) = elem(op, x, y);
                 if comparison && !keep && !return_bool {
                     Value::Scalar(f64::NAN)
                 } else if comparison {
@@ -422,13 +449,13 @@ impl Eval<'_> {
                 }
             }
             (Value::Vector(v), Value::Scalar(s)) => {
-                Value::Vector(vector_scalar(&op, v, s, false, comparison, return_bool))
+                Value::Vector(vector_scalar(op, v, s, false, comparison, return_bool))
             }
             (Value::Scalar(s), Value::Vector(v)) => {
-                Value::Vector(vector_scalar(&op, v, s, true, comparison, return_bool))
+                Value::Vector(vector_scalar(op, v, s, true, comparison, return_bool))
             }
             (Value::Vector(l), Value::Vector(r)) => {
-                Value::Vector(self.vector_vector(b, &op, l, r, comparison, return_bool))
+                Value::Vector(self.vector_vector(b, op, l, r, comparison, return_bool))
             }
             _ => Value::Vector(Vec::new()),
         }
@@ -730,18 +757,24 @@ impl Eval<'_> {
                     _ => String::new(),
                 };
                 let (dst, repl, src, re) = (s(1), s(2), s(3), s(4));
-                let Ok(re) = regex::Regex::new(&format!("^(?s:{re})$")) else {
+                let input = vector(0);
+                let mut caches = self.caches.borrow_mut();
+                let compiled = caches
+                    .regex
+                    .entry(re.clone())
+                    .or_insert_with(|| regex::Regex::new(&format!("^(?s:{re})$")).ok());
+                let Some(re) = compiled.as_ref() else {
                     return Value::Vector(Vec::new());
                 };
-                let out = vector(0)
+                let out = input
                     .into_iter()
                     .map(|(mut l, x)| {
                         let value = l
                             .iter()
                             .find(|(k, _)| *k == src)
-                            .map(|(_, v)| v.clone())
+                            .map(|(_, v)| v.as_str())
                             .unwrap_or_default();
-                        if let Some(caps) = re.captures(&value) {
+                        if let Some(caps) = re.captures(value) {
                             let mut to = String::new();
                             caps.expand(&repl, &mut to);
                             set_label(&mut l, &dst, &to);
@@ -845,4 +878,16 @@ fn extrapolated(s: &[(i64, f64)], start: i64, end: i64, counter: bool, rate: boo
         v /= (end - start) as f64 / 1000.0;
     }
     Some(v)
+}
+
+/// The operator's text (`sum`, `>`, `and`), lower-case. promql-parser only
+/// offers it through `Display`; each distinct token is rendered once.
+fn op_name(op: parser::token::TokenType) -> &'static str {
+    use std::sync::{Mutex, OnceLock};
+    static NAMES: OnceLock<Mutex<HashMap<u16, &'static str>>> = OnceLock::new();
+    let names = NAMES.get_or_init(Default::default);
+    let mut names = names.lock().unwrap_or_else(|e| e.into_inner());
+    names
+        .entry(op.id())
+        .or_insert_with(|| Box::leak(op.to_string().to_lowercase().into_boxed_str()))
 }
