@@ -68,50 +68,65 @@ fn input(message: impl Into<String>, help: impl Into<String>) -> SimError {
     }
 }
 
-/// Runs the request against the model and its rendered FileSet.
-pub fn simulate(model: &Model, files: &FileSet, req: &Request) -> Result<Report, SimError> {
-    let (cluster_name, pool_name) = match req.target.split_once('/') {
-        Some((c, p)) => (c, Some(p)),
-        None => (req.target.as_str(), None),
-    };
-    let Some(cluster) = model.clusters.iter().find(|c| c.name == cluster_name) else {
-        let known: Vec<&str> = model.clusters.iter().map(|c| c.name.as_str()).collect();
+/// The pools a target names: `<cluster>` (its service pools) or
+/// `<cluster>/<pool>`; several separated by commas.
+fn targets<'m>(model: &'m Model, target: &str) -> Result<Vec<(&'m Cluster, &'m Pool)>, SimError> {
+    let mut out = Vec::new();
+    for one in target.split(',').map(str::trim).filter(|t| !t.is_empty()) {
+        let (cluster_name, pool_name) = match one.split_once('/') {
+            Some((c, p)) => (c, Some(p)),
+            None => (one, None),
+        };
+        let Some(cluster) = model.clusters.iter().find(|c| c.name == cluster_name) else {
+            let known: Vec<&str> = model.clusters.iter().map(|c| c.name.as_str()).collect();
+            return Err(input(
+                format!("no cluster `{cluster_name}`"),
+                format!("the specs define {}", known.join(", ")),
+            ));
+        };
+        match pool_name {
+            Some(p) => match cluster.pools.iter().find(|x| x.name == p) {
+                Some(pool) if pool.lb.is_none() => {
+                    return Err(input(
+                        format!("pool {cluster_name}/{p} is a jobs pool (ScaledJob); poolc simulates service pools behind the LB"),
+                        "name a service pool, or the cluster to simulate all its service pools",
+                    ))
+                }
+                Some(pool) => out.push((cluster, pool)),
+                None => {
+                    let known: Vec<&str> = cluster.pools.iter().map(|x| x.name.as_str()).collect();
+                    return Err(input(
+                        format!("no pool `{p}` in cluster {cluster_name}"),
+                        format!("its pools are {}", known.join(", ")),
+                    ));
+                }
+            },
+            None => out.extend(
+                cluster
+                    .pools
+                    .iter()
+                    .filter(|p| p.lb.is_some())
+                    .map(|p| (cluster, p)),
+            ),
+        }
+    }
+    if out.is_empty() {
         return Err(input(
-            format!("no cluster `{cluster_name}`"),
-            format!("the specs define {}", known.join(", ")),
+            format!("`{target}` names no service pool"),
+            "name <cluster> or <cluster>/<pool>",
         ));
-    };
-    let pools: Vec<&Pool> = match pool_name {
-        Some(p) => match cluster.pools.iter().find(|x| x.name == p) {
-            Some(pool) if pool.lb.is_none() => {
-                return Err(input(
-                    format!("pool {cluster_name}/{p} is a jobs pool (ScaledJob); poolc simulates service pools behind the LB"),
-                    "name a service pool, or the cluster to simulate all its service pools",
-                ))
-            }
-            Some(pool) => vec![pool],
-            None => {
-                let known: Vec<&str> = cluster.pools.iter().map(|x| x.name.as_str()).collect();
-                return Err(input(
-                    format!("no pool `{p}` in cluster {cluster_name}"),
-                    format!("its pools are {}", known.join(", ")),
-                ));
-            }
-        },
-        None => cluster.pools.iter().filter(|p| p.lb.is_some()).collect(),
-    };
+    }
+    Ok(out)
+}
+
+/// The workload of a request for a cluster's parameters, and its label.
+fn resolve_workload(req: &Request, cluster: &Cluster) -> Result<(Workload, String), SimError> {
     let params = &cluster.simulate;
-    let rules = prometheus::compile(&rule_files(cluster, files)).map_err(|e| {
-        input(
-            e,
-            "fix the rule, or run `poolc generate` to see the PromQL gate's finding",
-        )
-    })?;
     let durations = req.durations.unwrap_or(Durations::Lognormal {
         median: params.duration_median as f64,
         p95: params.duration_p95 as f64,
     });
-    let (workload, label) = match &req.workload {
+    Ok(match &req.workload {
         Choice::Scenario(name) => (
             workload::scenario(name, durations).map_err(|e| {
                 input(
@@ -133,31 +148,83 @@ pub fn simulate(model: &Model, files: &FileSet, req: &Request) -> Result<Report,
             },
             describe(g),
         ),
-    };
-    let names: Vec<String> = cluster.pools.iter().map(|p| p.name.clone()).collect();
-    let mut trace_end = 0;
-    if let Workload::Trace(t) = &workload {
-        for a in t.read(&names).map_err(SimError::Trace)? {
-            let a = a.map_err(SimError::Trace)?;
-            trace_end = trace_end.max(a.at);
+    })
+}
+
+/// Checks a trace once, streaming; returns its last arrival (ms).
+fn trace_end(workload: &Workload, names: &[String]) -> Result<u64, SimError> {
+    let mut end = 0;
+    if let Workload::Trace(t) = workload {
+        for a in t.read(names).map_err(SimError::Trace)? {
+            end = end.max(a.map_err(SimError::Trace)?.at);
         }
     }
-    let run_pool = |pool: &&Pool| -> Result<PoolReport, SimError> {
-        let run = run_one(cluster, pool, &rules, &workload, &names, trace_end, req)?;
+    Ok(end)
+}
+
+/// A cluster ready to run: compiled rules, workload, pool names, trace end.
+struct Prepared<'m> {
+    cluster: &'m Cluster,
+    rules: Vec<prometheus::Compiled>,
+    workload: Workload,
+    names: Vec<String>,
+    trace_end: u64,
+}
+
+/// Runs the request against the model and its rendered FileSet.
+pub fn simulate(model: &Model, files: &FileSet, req: &Request) -> Result<Report, SimError> {
+    let pools = targets(model, &req.target)?;
+    let mut prepared: Vec<Prepared> = Vec::new();
+    let mut label = String::new();
+    for (cluster, _) in &pools {
+        if prepared.iter().any(|p| p.cluster.name == cluster.name) {
+            continue;
+        }
+        let rules = prometheus::compile(&rule_files(cluster, files)).map_err(|e| {
+            input(
+                e,
+                "fix the rule, or run `poolc generate` to see the PromQL gate's finding",
+            )
+        })?;
+        let (workload, l) = resolve_workload(req, cluster)?;
+        label = l;
+        let names: Vec<String> = cluster.pools.iter().map(|p| p.name.clone()).collect();
+        let end = trace_end(&workload, &names)?;
+        prepared.push(Prepared {
+            cluster,
+            rules,
+            workload,
+            names,
+            trace_end: end,
+        });
+    }
+    let run_pool = |&(cluster, pool): &(&Cluster, &Pool)| -> Result<PoolReport, SimError> {
+        let Some(p) = prepared.iter().find(|p| p.cluster.name == cluster.name) else {
+            return Err(input("a cluster was not prepared", "report this as a bug"));
+        };
+        let run = run_one(
+            cluster,
+            pool,
+            &p.rules,
+            &p.workload,
+            &p.names,
+            p.trace_end,
+            req,
+        )?;
         let mine: Vec<_> = run
             .alerts
             .iter()
-            .filter(|a| a.labels.get("pool").is_none_or(|p| *p == pool.name))
+            .filter(|a| a.labels.get("pool").is_none_or(|n| *n == pool.name))
             .cloned()
             .collect();
         Ok(PoolReport::new(
             format!("{}/{}", cluster.name, pool.name),
             run.outcome,
             &mine,
-            params.eval_interval,
+            cluster.simulate.eval_interval,
         ))
     };
-    let results = crate::parallel::map(&pools, 4, run_pool);
+    let results = crate::parallel::map(&pools, 1, run_pool);
     let mut out = Vec::new();
     for r in results {
         out.push(r?);
@@ -229,7 +296,21 @@ pub fn rule_files(cluster: &Cluster, files: &FileSet) -> Vec<RuleFile> {
 /// Loads and renders the specs in `specs_dir` and runs the request on them.
 pub fn simulate_specs(specs_dir: &std::path::Path, req: &Request) -> Result<Report, String> {
     let model = crate::pipeline::load_model(specs_dir).map_err(|f| f.to_string())?;
-    let files = crate::render::render(&model).map_err(|e| format!("error: {e}"))?;
+    // Only the clusters simulated need their rule files.
+    let wanted: Vec<&str> = req
+        .target
+        .split(',')
+        .map(|t| t.trim().split('/').next().unwrap_or(""))
+        .collect();
+    let mut files = FileSet::new();
+    for cluster in model
+        .clusters
+        .iter()
+        .filter(|c| wanted.contains(&c.name.as_str()))
+    {
+        let rendered = crate::render::render_cluster(cluster).map_err(|e| format!("error: {e}"))?;
+        files.extend(rendered).map_err(|e| format!("error: {e}"))?;
+    }
     simulate(&model, &files, req).map_err(|e| e.to_string())
 }
 
@@ -375,28 +456,8 @@ pub fn run_pool(model: &Model, files: &FileSet, req: &Request) -> Result<PoolRun
         .ok_or_else(|| input(format!("no pool `{pool_name}`"), "check the name"))?;
     let rules =
         prometheus::compile(&rule_files(cluster, files)).map_err(|e| input(e, "fix the rule"))?;
-    let params = &cluster.simulate;
-    let durations = req.durations.unwrap_or(Durations::Lognormal {
-        median: params.duration_median as f64,
-        p95: params.duration_p95 as f64,
-    });
-    let workload = match &req.workload {
-        Choice::Scenario(name) => {
-            workload::scenario(name, durations).map_err(|e| input(e, "use a built-in scenario"))?
-        }
-        Choice::Trace(path) => Workload::Trace(Trace::open(path)),
-        Choice::Generator(g) => Workload::Generated {
-            generator: g.clone(),
-            durations,
-            horizon: req.horizon.unwrap_or(86_400_000),
-        },
-    };
+    let (workload, _) = resolve_workload(req, cluster)?;
     let names: Vec<String> = cluster.pools.iter().map(|p| p.name.clone()).collect();
-    let mut trace_end = 0;
-    if let Workload::Trace(t) = &workload {
-        for a in t.read(&names).map_err(SimError::Trace)? {
-            trace_end = trace_end.max(a.map_err(SimError::Trace)?.at);
-        }
-    }
+    let trace_end = trace_end(&workload, &names)?;
     run_one(cluster, pool, &rules, &workload, &names, trace_end, req)
 }
