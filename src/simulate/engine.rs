@@ -139,6 +139,10 @@ enum Event {
     Scrape,
 }
 
+/// The ReplicaSet's deletion order, smallest first: bound, running, ready,
+/// fewer pods of the set on its node, ready longer, older.
+type DeletionRank = (u8, u8, u8, Reverse<u32>, Reverse<u64>, Reverse<u64>);
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum PodPhase {
     /// Not bound to a node (maybe nominated to one launching).
@@ -896,7 +900,7 @@ impl<I: Iterator<Item = Arrival>> Engine<'_, I> {
                 }
             }
         }
-        let mut ranked: Vec<(u8, u8, u8, Reverse<u32>, Reverse<u64>, Reverse<u64>, u32)> = self
+        let mut ranked: Vec<(DeletionRank, u32)> = self
             .live_pods
             .iter()
             .copied()
@@ -918,18 +922,20 @@ impl<I: Iterator<Item = Arrival>> Engine<'_, I> {
                     .map(|n| on_node[n as usize])
                     .unwrap_or(0);
                 (
-                    unbound,
-                    running,
-                    ready,
-                    Reverse(crowd),
-                    Reverse(pod.ready_at),
-                    Reverse(pod.created),
+                    (
+                        unbound,
+                        running,
+                        ready,
+                        Reverse(crowd),
+                        Reverse(pod.ready_at),
+                        Reverse(pod.created),
+                    ),
                     p,
                 )
             })
             .collect();
         ranked.sort();
-        for &(.., pod) in ranked.iter().take(count as usize) {
+        for &(_, pod) in ranked.iter().take(count as usize) {
             self.delete_pod(pod);
         }
     }

@@ -54,7 +54,7 @@ const MAX_MILLIS: u64 = 365 * 86_400_000;
 impl fmt::Display for Millis {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         let ms = self.0;
-        if ms % 1000 != 0 {
+        if !ms.is_multiple_of(1000) {
             write!(f, "{ms}ms")
         } else {
             write!(f, "{}", crate::spec::Seconds(ms / 1000))

@@ -363,7 +363,8 @@ pub fn svg(p: &PoolReport) -> String {
         H - 10.0,
         human(t_max)
     );
-    let series: [(&str, &str, fn(&Sample) -> u32); 7] = [
+    type Line = (&'static str, &'static str, fn(&Sample) -> u32);
+    let series: [Line; 7] = [
         ("waiting", "#d62728", |s| s.waiting),
         ("sessions", "#ff7f0e", |s| s.sessions),
         ("HPA desired", "#1f77b4", |s| s.desired),
