@@ -39,7 +39,8 @@ ci:
 
 # Benchmark at fleet scale against promtool, side by side (installs hyperfine
 # and promtool from Debian if missing). Prints a Markdown table; the raw
-# hyperfine JSON lands in target/bench/
+# hyperfine JSON lands in target/bench/. Then `poolc simulate`: 30 days of a
+# 1,000-builds/hour trace and one day of the 1,000-pool fleet (wall, RSS).
 bench:
     #!/usr/bin/env bash
     set -euo pipefail
@@ -58,6 +59,7 @@ bench:
     ./target/release/examples/synth_fleet "$out" 1000 20 1000 10000 100000
     poolc=./target/release/poolc
     python3 benches/report.py "$out" "$poolc"
+    benches/simulate.sh "$poolc" "$out/simulate"
 
 # Fuzz every target for SECONDS each (default 60): spec loading, rule files,
 # dashboards and single PromQL expressions. Needs cargo-fuzz (installed if

@@ -93,6 +93,12 @@ pub enum Command {
         after_help = "Examples:\n  poolc catalog import --metadata metadata.json --series series.json > catalog.yaml\n  poolc catalog import --exposition node.txt > catalog.yaml"
     )]
     Catalog(CatalogCommand),
+    /// Predict queue waits, failed builds, cold boots, pod- and node-hours and
+    /// alerts for a workload, by simulating the LB, KEDA, the HPA and Karpenter.
+    #[command(
+        after_help = "Examples:\n  poolc simulate staging/amd64 --scenario seed000\n  poolc simulate production --trace builds.csv --format json\n  poolc simulate staging --poisson 30 --durations exp:10m --horizon 1d --seed 7\n  poolc simulate staging --scenario diurnal --format markdown --baseline ../main/specs\n\nScenarios: seed000, seed001-burst, seed001-overload, diurnal.\nExit codes: 0 ok, 2 bad input (a trace error names file:line)."
+    )]
+    Simulate(Simulate),
     /// Write a commented starter spec for a new cluster to specs/<cluster>.yaml.
     #[command(after_help = "Example:\n  poolc init staging-eu && poolc generate")]
     Init {
@@ -156,4 +162,54 @@ pub struct ImportArgs {
         value_name = "LABELS"
     )]
     pub target_labels: Vec<String>,
+}
+
+#[derive(Debug, clap::Args)]
+pub struct Simulate {
+    /// `<cluster>` (all its service pools) or `<cluster>/<pool>`.
+    pub target: String,
+    #[arg(long, default_value = "specs")]
+    pub specs: PathBuf,
+    /// A built-in scenario: seed000, seed001-burst, seed001-overload, diurnal.
+    #[arg(long, group = "workload")]
+    pub scenario: Option<String>,
+    /// CSV `arrival,duration[,pool]` (seconds or RFC 3339), or GitHub jobs JSON (*.json).
+    #[arg(long, group = "workload")]
+    pub trace: Option<PathBuf>,
+    /// Poisson arrivals, builds per hour.
+    #[arg(long, group = "workload")]
+    pub poisson: Option<f64>,
+    /// Compound-Poisson bursts: `PER_HOUR:MEAN_SIZE`.
+    #[arg(long, group = "workload", value_name = "PER_HOUR:SIZE")]
+    pub bursts: Option<String>,
+    /// A sinusoidal day: `TROUGH:PEAK` builds per hour (midnight, noon).
+    #[arg(long, group = "workload", value_name = "TROUGH:PEAK")]
+    pub diurnal: Option<String>,
+    /// Build durations of generated builds: fixed:10m, exp:10m, lognormal:20m:60m.
+    /// Default: the spec's simulate.builds (lognormal, median 20m, p95 60m).
+    #[arg(long)]
+    pub durations: Option<String>,
+    /// How long to simulate (generators: default 1d; at least the workload).
+    #[arg(long)]
+    pub horizon: Option<String>,
+    #[arg(long, default_value_t = 1)]
+    pub seed: u64,
+    #[arg(long, value_enum, default_value_t = SimulateFormat::Text)]
+    pub format: SimulateFormat,
+    /// Write a timeline per pool to DIR/<cluster>-<pool>.svg.
+    #[arg(long, value_name = "DIR")]
+    pub svg: Option<PathBuf>,
+    /// Skip evaluating the generated alerts (faster on long runs).
+    #[arg(long)]
+    pub no_alerts: bool,
+    /// Base specs to compare against (markdown shows before → after).
+    #[arg(long, value_name = "SPECS_DIR")]
+    pub baseline: Option<PathBuf>,
+}
+
+#[derive(Debug, Clone, Copy, clap::ValueEnum)]
+pub enum SimulateFormat {
+    Text,
+    Markdown,
+    Json,
 }

@@ -19,5 +19,6 @@ pub mod plan;
 pub mod promql;
 pub mod render;
 pub mod report;
+pub mod simulate;
 pub mod spec;
 pub mod starter;

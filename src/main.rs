@@ -32,6 +32,7 @@ fn main() -> ExitCode {
             ExitCode::SUCCESS
         }
         Command::Man { dir } => man(dir.as_deref()),
+        Command::Simulate(args) => simulate(&args),
         Command::Lint {
             paths,
             catalog,
@@ -306,4 +307,70 @@ fn warn(specs: &std::path::Path) {
 fn fail(failure: Failure) -> ExitCode {
     eprintln!("{failure}");
     ExitCode::from(failure.exit_code())
+}
+
+fn simulate(args: &cli::Simulate) -> ExitCode {
+    match simulate_report(args) {
+        Ok(text) => {
+            print!("{text}");
+            ExitCode::SUCCESS
+        }
+        Err(message) => {
+            eprintln!("{message}");
+            ExitCode::from(2)
+        }
+    }
+}
+
+fn simulate_report(args: &cli::Simulate) -> Result<String, String> {
+    use poolc::simulate::{self, workload::Durations, Choice};
+    let ms = |flag: &str, text: &str| {
+        simulate::params::Millis::parse(text)
+            .map(|m| m.0)
+            .map_err(|e| format!("error: {flag}: {e}"))
+    };
+    let generator = simulate::parse_generator(
+        args.poisson,
+        args.bursts.as_deref(),
+        args.diurnal.as_deref(),
+    )?;
+    let workload = match (&args.scenario, &args.trace, generator) {
+        (Some(name), _, _) => Choice::Scenario(name.clone()),
+        (_, Some(path), _) => Choice::Trace(path.clone()),
+        (_, _, Some(g)) => Choice::Generator(g),
+        _ => {
+            return Err("error: give a workload: --scenario NAME, --trace FILE, --poisson, --bursts or --diurnal".to_string())
+        }
+    };
+    let request = simulate::Request {
+        target: args.target.clone(),
+        workload,
+        seed: args.seed,
+        horizon: args
+            .horizon
+            .as_deref()
+            .map(|h| ms("--horizon", h))
+            .transpose()?,
+        durations: args
+            .durations
+            .as_deref()
+            .map(|d| Durations::parse(d).map_err(|e| format!("error: {e}")))
+            .transpose()?,
+        alerts: !args.no_alerts,
+    };
+    let report = simulate::simulate_specs(&args.specs, &request)?;
+    let baseline = match &args.baseline {
+        Some(dir) => Some(simulate::simulate_specs(dir, &request)?),
+        None => None,
+    };
+    if let Some(dir) = &args.svg {
+        simulate::svg_files(&report)?
+            .write(dir)
+            .map_err(|e| format!("error: {e}"))?;
+    }
+    Ok(match args.format {
+        cli::SimulateFormat::Text => simulate::report::text(&report),
+        cli::SimulateFormat::Json => simulate::report::json(&report),
+        cli::SimulateFormat::Markdown => simulate::report::markdown(&report, baseline.as_ref()),
+    })
 }

@@ -36,6 +36,8 @@ pub struct Cluster {
     pub monitoring: Monitoring,
     pub pools: Vec<Pool>,
     pub extra_rules: spec::ExtraRules,
+    /// Every `poolc simulate` parameter, defaults filled in.
+    pub simulate: crate::simulate::params::Params,
 }
 
 #[derive(Debug, Clone)]
@@ -522,6 +524,9 @@ impl Validator<'_> {
                 );
             }
         }
+        for (at, message, help) in crate::simulate::params::Params::problems(&spec.simulate) {
+            self.error(&at, message, help);
+        }
         let pools = pools?;
         let dns_payload = self.dns_payload(&c.namespace.value, &pools);
         if !self.errors.is_empty() {
@@ -631,6 +636,7 @@ impl Validator<'_> {
             exporters,
             pools,
             extra_rules: spec.rules.clone(),
+            simulate: crate::simulate::params::Params::resolve(&spec.simulate),
         })
     }
 

@@ -27,6 +27,9 @@ pub struct Spec {
     /// expression is replaced by each pool's name.
     #[serde(default)]
     pub rules: ExtraRules,
+    /// Latencies and probabilities `poolc simulate` uses; generate ignores them.
+    #[serde(default)]
+    pub simulate: crate::simulate::params::Simulate,
 }
 
 #[derive(Debug, Clone, Deserialize, JsonSchema)]

@@ -1,0 +1,893 @@
+//! Prometheus over the simulated series: the scrape-sampled store, a small
+//! PromQL evaluator over promql-parser's AST (the constructs rule files use:
+//! selectors, aggregations by/without, rate/increase/…_over_time, arithmetic,
+//! comparisons with and without `bool`, and/or/unless, absent, clamp and
+//! label_replace), and rule groups evaluated as Prometheus 2.x and promtool do:
+//! at every evaluation interval, groups in file order, recording rules
+//! visible to later rules, alerts pending until `for` has passed.
+//!
+//! The rules come from the rendered FileSet, so the prediction follows
+//! whatever `generate` writes.
+
+use std::cell::RefCell;
+use std::collections::{BTreeMap, HashMap};
+
+use promql_parser::label::Matchers;
+use promql_parser::parser::{self, Expr, VectorSelector};
+use serde::Deserialize;
+
+/// Sorted label pairs, `__name__` included.
+pub type Labels = Vec<(String, String)>;
+
+const LOOKBACK_MS: i64 = 5 * 60_000;
+
+#[derive(Debug, Default, Clone)]
+pub struct Store {
+    pub series: Vec<Series>,
+    index: HashMap<Labels, usize>,
+}
+
+#[derive(Debug, Clone)]
+pub struct Series {
+    pub labels: Labels,
+    pub samples: Vec<(i64, f64)>,
+}
+
+impl Series {
+    pub fn name(&self) -> &str {
+        self.labels
+            .iter()
+            .find(|(k, _)| k == "__name__")
+            .map(|(_, v)| v.as_str())
+            .unwrap_or("")
+    }
+}
+
+impl Store {
+    /// The index of the series `name{labels}`, created if new.
+    pub fn series(&mut self, name: &str, labels: &[(&str, &str)]) -> usize {
+        let mut l: Labels = labels
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect();
+        l.push(("__name__".to_string(), name.to_string()));
+        self.by_labels(l)
+    }
+
+    fn by_labels(&mut self, mut labels: Labels) -> usize {
+        labels.sort();
+        if let Some(&i) = self.index.get(&labels) {
+            return i;
+        }
+        self.series.push(Series {
+            labels: labels.clone(),
+            samples: Vec::new(),
+        });
+        self.index.insert(labels, self.series.len() - 1);
+        self.series.len() - 1
+    }
+
+    pub fn push(&mut self, i: usize, t: i64, v: f64) {
+        self.series[i].samples.push((t, v));
+    }
+}
+
+/// A rule file as Prometheus reads it.
+#[derive(Debug, Clone, Deserialize)]
+pub struct RuleFile {
+    pub groups: Vec<Group>,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+pub struct Group {
+    pub name: String,
+    pub rules: Vec<Rule>,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+pub struct Rule {
+    #[serde(default)]
+    pub record: Option<String>,
+    #[serde(default)]
+    pub alert: Option<String>,
+    pub expr: String,
+    #[serde(default, rename = "for")]
+    pub for_: Option<String>,
+    #[serde(default)]
+    pub labels: BTreeMap<String, String>,
+    #[serde(default)]
+    pub annotations: BTreeMap<String, String>,
+}
+
+/// A rule parsed once.
+pub struct Compiled {
+    pub record: Option<String>,
+    pub alert: Option<String>,
+    pub expr: Expr,
+    pub hold_ms: i64,
+    pub labels: BTreeMap<String, String>,
+}
+
+/// Parses every rule; an expression the parser refuses is an error naming the rule.
+pub fn compile(files: &[RuleFile]) -> Result<Vec<Compiled>, String> {
+    let mut out = Vec::new();
+    for f in files {
+        for g in &f.groups {
+            for r in &g.rules {
+                let name = r
+                    .alert
+                    .as_ref()
+                    .or(r.record.as_ref())
+                    .cloned()
+                    .unwrap_or_default();
+                let expr = crate::promql::parse(&r.expr)
+                    .map_err(|e| format!("rule {name} in group {}: {e}", g.name))?;
+                let hold_ms = match &r.for_ {
+                    Some(f) => duration_ms(f)
+                        .ok_or_else(|| format!("rule {name}: `for: {f}` is not a duration"))?,
+                    None => 0,
+                };
+                out.push(Compiled {
+                    record: r.record.clone(),
+                    alert: r.alert.clone(),
+                    expr,
+                    hold_ms,
+                    labels: r.labels.clone(),
+                });
+            }
+        }
+    }
+    Ok(out)
+}
+
+/// `1h30m`, `15m`, `90s`, `500ms` → ms.
+pub fn duration_ms(text: &str) -> Option<i64> {
+    let mut total = 0i64;
+    let mut rest = text.trim();
+    if rest.is_empty() {
+        return None;
+    }
+    while !rest.is_empty() {
+        let digits = rest.bytes().take_while(u8::is_ascii_digit).count();
+        if digits == 0 {
+            return None;
+        }
+        let n: i64 = rest[..digits].parse().ok()?;
+        rest = &rest[digits..];
+        let unit_len = rest.bytes().take_while(|b| b.is_ascii_alphabetic()).count();
+        let factor = match &rest[..unit_len] {
+            "ms" => 1,
+            "s" => 1000,
+            "m" => 60_000,
+            "h" => 3_600_000,
+            "d" => 86_400_000,
+            "w" => 7 * 86_400_000,
+            "y" => 365 * 86_400_000,
+            _ => return None,
+        };
+        total = total.checked_add(n.checked_mul(factor)?)?;
+        rest = &rest[unit_len..];
+    }
+    Some(total)
+}
+
+/// One alert's firing history on a run.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AlertTimeline {
+    pub alert: String,
+    /// Labels of the alert (rule labels merged over the series').
+    pub labels: BTreeMap<String, String>,
+    /// Evaluation times at which it was firing.
+    pub firing: Vec<i64>,
+}
+
+/// Evaluates every rule at `start, start + interval, …, end`; recording
+/// rules write into `store`. Returns each alert series that ever fired.
+pub fn evaluate(
+    rules: &[&Compiled],
+    store: &mut Store,
+    start: i64,
+    end: i64,
+    interval: i64,
+) -> Vec<AlertTimeline> {
+    let mut active: BTreeMap<(usize, Labels), i64> = BTreeMap::new();
+    let mut fired: BTreeMap<(usize, Labels), AlertTimeline> = BTreeMap::new();
+    let mut t = start;
+    let caches = RefCell::new(Caches::default());
+    while t <= end {
+        let mut present: Vec<(usize, Labels)> = Vec::new();
+        for (i, rule) in rules.iter().enumerate() {
+            let value = Eval {
+                store,
+                t,
+                caches: &caches,
+            }
+            .eval(&rule.expr);
+            let vector = match value {
+                Value::Vector(v) => v,
+                Value::Scalar(s) => vec![(Vec::new(), s)],
+                _ => Vec::new(),
+            };
+            if let Some(record) = &rule.record {
+                for (mut labels, v) in vector {
+                    labels.retain(|(k, _)| k != "__name__");
+                    for (k, val) in &rule.labels {
+                        set_label(&mut labels, k, val);
+                    }
+                    labels.push(("__name__".to_string(), record.clone()));
+                    let idx = store.by_labels(labels);
+                    store.push(idx, t, v);
+                }
+            } else if let Some(alert) = &rule.alert {
+                for (mut labels, _) in vector {
+                    labels.retain(|(k, _)| k != "__name__");
+                    for (k, val) in &rule.labels {
+                        set_label(&mut labels, k, val);
+                    }
+                    set_label(&mut labels, "alertname", alert);
+                    let key = (i, labels.clone());
+                    let since = *active.entry(key.clone()).or_insert(t);
+                    present.push(key.clone());
+                    if t - since >= rule.hold_ms {
+                        fired
+                            .entry(key)
+                            .or_insert_with(|| AlertTimeline {
+                                alert: alert.clone(),
+                                labels: labels.iter().cloned().collect(),
+                                firing: Vec::new(),
+                            })
+                            .firing
+                            .push(t);
+                    }
+                }
+            }
+        }
+        present.sort();
+        active.retain(|k, _| present.binary_search(k).is_ok());
+        t += interval;
+    }
+    fired.into_values().collect()
+}
+
+fn set_label(labels: &mut Labels, k: &str, v: &str) {
+    labels.retain(|(n, _)| n != k);
+    if !v.is_empty() {
+        labels.push((k.to_string(), v.to_string()));
+    }
+    labels.sort();
+}
+
+#[derive(Debug, Clone)]
+pub enum Value {
+    Scalar(f64),
+    Str(String),
+    Vector(Vec<(Labels, f64)>),
+    Matrix(Vec<(Labels, Vec<(i64, f64)>)>),
+}
+
+struct Eval<'a> {
+    store: &'a Store,
+    t: i64,
+    caches: &'a RefCell<Caches>,
+}
+
+/// What does not change between evaluations: compiled regexes, and which
+/// series each selector matches (until a recording rule adds a series).
+#[derive(Default)]
+struct Caches {
+    regex: HashMap<String, Option<regex::Regex>>,
+    selectors: HashMap<usize, (usize, Vec<usize>)>,
+}
+
+fn matches(series: &Series, vs: &VectorSelector) -> bool {
+    let get = |k: &str| {
+        series
+            .labels
+            .iter()
+            .find(|(n, _)| n == k)
+            .map(|(_, v)| v.as_str())
+            .unwrap_or("")
+    };
+    if let Some(name) = &vs.name {
+        if series.name() != name {
+            return false;
+        }
+    }
+    let ok = |m: &Matchers| m.matchers.iter().all(|m| m.is_match(get(&m.name)));
+    if vs.matchers.or_matchers.is_empty() {
+        ok(&vs.matchers)
+    } else {
+        vs.matchers
+            .or_matchers
+            .iter()
+            .any(|group| group.iter().all(|m| m.is_match(get(&m.name))))
+    }
+}
+
+fn drop_name(mut l: Labels) -> Labels {
+    l.retain(|(k, _)| k != "__name__");
+    l
+}
+
+fn offset_ms(vs: &VectorSelector) -> i64 {
+    match &vs.offset {
+        Some(parser::Offset::Pos(d)) => d.as_millis() as i64,
+        Some(parser::Offset::Neg(d)) => -(d.as_millis() as i64),
+        None => 0,
+    }
+}
+
+impl Eval<'_> {
+    fn eval(&self, e: &Expr) -> Value {
+        match e {
+            Expr::NumberLiteral(n) => Value::Scalar(n.val),
+            Expr::StringLiteral(s) => Value::Str(s.val.clone()),
+            Expr::Paren(p) => self.eval(&p.expr),
+            Expr::Unary(u) => match self.eval(&u.expr) {
+                Value::Scalar(s) => Value::Scalar(-s),
+                Value::Vector(v) => {
+                    Value::Vector(v.into_iter().map(|(l, x)| (drop_name(l), -x)).collect())
+                }
+                other => other,
+            },
+            Expr::VectorSelector(vs) => self.instant(vs),
+            Expr::MatrixSelector(ms) => self.range(&ms.vs, ms.range.as_millis() as i64),
+            Expr::Aggregate(a) => self.aggregate(a),
+            Expr::Binary(b) => self.binary(b),
+            Expr::Call(c) => self.call(c),
+            Expr::Subquery(_) | Expr::Extension(_) => Value::Vector(Vec::new()),
+        }
+    }
+
+    /// Indices of the series `vs` selects.
+    fn select(&self, vs: &VectorSelector) -> Vec<usize> {
+        let key = vs as *const VectorSelector as usize;
+        let len = self.store.series.len();
+        let mut caches = self.caches.borrow_mut();
+        if let Some((n, hit)) = caches.selectors.get(&key) {
+            if *n == len {
+                return hit.clone();
+            }
+        }
+        let hit: Vec<usize> = (0..len)
+            .filter(|&i| matches(&self.store.series[i], vs))
+            .collect();
+        caches.selectors.insert(key, (len, hit.clone()));
+        hit
+    }
+
+    fn instant(&self, vs: &VectorSelector) -> Value {
+        let t = self.t - offset_ms(vs);
+        let mut out = Vec::new();
+        for i in self.select(vs) {
+            let s = &self.store.series[i];
+            let i = s.samples.partition_point(|&(ts, _)| ts <= t);
+            if i == 0 {
+                continue;
+            }
+            let (ts, v) = s.samples[i - 1];
+            if ts > t - LOOKBACK_MS {
+                out.push((s.labels.clone(), v));
+            }
+        }
+        Value::Vector(out)
+    }
+
+    /// Samples in [t − range, t] (Prometheus 2.x includes both ends).
+    fn range(&self, vs: &VectorSelector, range: i64) -> Value {
+        let t = self.t - offset_ms(vs);
+        let mut out = Vec::new();
+        for i in self.select(vs) {
+            let s = &self.store.series[i];
+            let lo = s.samples.partition_point(|&(ts, _)| ts < t - range);
+            let hi = s.samples.partition_point(|&(ts, _)| ts <= t);
+            if hi > lo {
+                out.push((s.labels.clone(), s.samples[lo..hi].to_vec()));
+            }
+        }
+        Value::Matrix(out)
+    }
+
+    fn aggregate(&self, a: &parser::AggregateExpr) -> Value {
+        let Value::Vector(v) = self.eval(&a.expr) else {
+            return Value::Vector(Vec::new());
+        };
+        let op = op_name(a.op);
+        let key = |l: &Labels| -> Labels {
+            match &a.modifier {
+                Some(parser::LabelModifier::Include(keep)) => l
+                    .iter()
+                    .filter(|(k, _)| keep.labels.iter().any(|x| x == k))
+                    .cloned()
+                    .collect(),
+                Some(parser::LabelModifier::Exclude(drop)) => l
+                    .iter()
+                    .filter(|(k, _)| k != "__name__" && !drop.labels.iter().any(|x| x == k))
+                    .cloned()
+                    .collect(),
+                None => Vec::new(),
+            }
+        };
+        let mut groups: BTreeMap<Labels, Vec<f64>> = BTreeMap::new();
+        for (l, x) in &v {
+            groups.entry(key(l)).or_default().push(*x);
+        }
+        let out = groups
+            .into_iter()
+            .filter_map(|(l, xs)| {
+                let n = xs.len() as f64;
+                let v = match op {
+                    "sum" => xs.iter().sum(),
+                    "max" => xs.iter().copied().fold(f64::NEG_INFINITY, f64::max),
+                    "min" => xs.iter().copied().fold(f64::INFINITY, f64::min),
+                    "count" => n,
+                    "avg" => xs.iter().sum::<f64>() / n,
+                    "group" => 1.0,
+                    _ => return None,
+                };
+                Some((l, v))
+            })
+            .collect();
+        Value::Vector(out)
+    }
+
+    fn binary(&self, b: &parser::BinaryExpr) -> Value {
+        let op = op_name(b.op);
+        let return_bool = b.modifier.as_ref().is_some_and(|m| m.return_bool);
+        let lhs = self.eval(&b.lhs);
+        let rhs = self.eval(&b.rhs);
+        let comparison = matches!(op, "==" | "!=" | ">" | "<" | ">=" | "<=");
+        match (lhs, rhs) {
+            (Value::Scalar(x), Value::Scalar(y)) => {
+                let (v, keep) = elem(op, x, y);
+                if comparison && !keep && !return_bool {
+                    Value::Scalar(f64::NAN)
+                } else if comparison {
+                    Value::Scalar(if keep { 1.0 } else { 0.0 })
+                } else {
+                    Value::Scalar(v)
+                }
+            }
+            (Value::Vector(v), Value::Scalar(s)) => {
+                Value::Vector(vector_scalar(op, v, s, false, comparison, return_bool))
+            }
+            (Value::Scalar(s), Value::Vector(v)) => {
+                Value::Vector(vector_scalar(op, v, s, true, comparison, return_bool))
+            }
+            (Value::Vector(l), Value::Vector(r)) => {
+                Value::Vector(self.vector_vector(b, op, l, r, comparison, return_bool))
+            }
+            _ => Value::Vector(Vec::new()),
+        }
+    }
+
+    fn vector_vector(
+        &self,
+        b: &parser::BinaryExpr,
+        op: &str,
+        l: Vec<(Labels, f64)>,
+        r: Vec<(Labels, f64)>,
+        comparison: bool,
+        return_bool: bool,
+    ) -> Vec<(Labels, f64)> {
+        let matching = b.modifier.as_ref().and_then(|m| m.matching.clone());
+        let sig = |labels: &Labels| -> Labels {
+            match &matching {
+                Some(parser::LabelModifier::Include(on)) => labels
+                    .iter()
+                    .filter(|(k, _)| on.labels.iter().any(|x| x == k))
+                    .cloned()
+                    .collect(),
+                Some(parser::LabelModifier::Exclude(ign)) => labels
+                    .iter()
+                    .filter(|(k, _)| k != "__name__" && !ign.labels.iter().any(|x| x == k))
+                    .cloned()
+                    .collect(),
+                None => drop_name(labels.clone()),
+            }
+        };
+        match op {
+            "and" => {
+                let keys: Vec<Labels> = r.iter().map(|(l, _)| sig(l)).collect();
+                l.into_iter()
+                    .filter(|(x, _)| keys.contains(&sig(x)))
+                    .collect()
+            }
+            "unless" => {
+                let keys: Vec<Labels> = r.iter().map(|(l, _)| sig(l)).collect();
+                l.into_iter()
+                    .filter(|(x, _)| !keys.contains(&sig(x)))
+                    .collect()
+            }
+            "or" => {
+                let keys: Vec<Labels> = l.iter().map(|(x, _)| sig(x)).collect();
+                let mut out = l;
+                out.extend(r.into_iter().filter(|(x, _)| !keys.contains(&sig(x))));
+                out
+            }
+            _ => {
+                let card = b.modifier.as_ref().map(|m| m.card.clone());
+                let (many_left, include) = match &card {
+                    Some(parser::VectorMatchCardinality::ManyToOne(inc)) => {
+                        (Some(true), inc.labels.clone())
+                    }
+                    Some(parser::VectorMatchCardinality::OneToMany(inc)) => {
+                        (Some(false), inc.labels.clone())
+                    }
+                    _ => (None, Vec::new()),
+                };
+                let mut right: HashMap<Labels, &(Labels, f64)> = HashMap::new();
+                for item in &r {
+                    right.insert(sig(&item.0), item);
+                }
+                let mut out = Vec::new();
+                let (outer, inner_is_right) = match many_left {
+                    Some(false) => (&r, false),
+                    _ => (&l, true),
+                };
+                let left_map: HashMap<Labels, &(Labels, f64)> = if inner_is_right {
+                    HashMap::new()
+                } else {
+                    l.iter().map(|item| (sig(&item.0), item)).collect()
+                };
+                for (labels, x) in outer {
+                    let other = if inner_is_right {
+                        right.get(&sig(labels))
+                    } else {
+                        left_map.get(&sig(labels))
+                    };
+                    let Some((olabels, y)) = other else {
+                        continue;
+                    };
+                    let (lv, rv) = if inner_is_right { (*x, *y) } else { (*y, *x) };
+                    let (v, keep) = elem(op, lv, rv);
+                    if comparison && !return_bool && !keep {
+                        continue;
+                    }
+                    let mut result = if inner_is_right {
+                        labels.clone()
+                    } else {
+                        olabels.clone()
+                    };
+                    if !comparison || return_bool {
+                        result = drop_name(result);
+                    }
+                    if many_left.is_none() {
+                        match &matching {
+                            Some(parser::LabelModifier::Include(on)) => {
+                                result.retain(|(k, _)| on.labels.iter().any(|x| x == k))
+                            }
+                            Some(parser::LabelModifier::Exclude(ign)) => {
+                                result.retain(|(k, _)| !ign.labels.iter().any(|x| x == k))
+                            }
+                            None => {}
+                        }
+                    }
+                    let source = if inner_is_right { olabels } else { labels };
+                    for name in &include {
+                        if let Some((_, val)) = source.iter().find(|(k, _)| k == name) {
+                            set_label(&mut result, name, val);
+                        }
+                    }
+                    let value = if comparison && return_bool {
+                        if keep {
+                            1.0
+                        } else {
+                            0.0
+                        }
+                    } else if comparison {
+                        lv
+                    } else {
+                        v
+                    };
+                    out.push((result, value));
+                }
+                out
+            }
+        }
+    }
+
+    fn call(&self, c: &parser::Call) -> Value {
+        let name = c.func.name;
+        let arg = |i: usize| c.args.args.get(i).map(|a| self.eval(a));
+        let scalar = |i: usize| match arg(i) {
+            Some(Value::Scalar(s)) => s,
+            _ => f64::NAN,
+        };
+        let vector = |i: usize| match arg(i) {
+            Some(Value::Vector(v)) => v,
+            _ => Vec::new(),
+        };
+        let map = |f: &dyn Fn(f64) -> f64| {
+            Value::Vector(
+                vector(0)
+                    .into_iter()
+                    .map(|(l, x)| (drop_name(l), f(x)))
+                    .collect(),
+            )
+        };
+        match name {
+            "rate" | "increase" | "delta" | "irate" | "idelta" => {
+                let Some(Value::Matrix(m)) = arg(0) else {
+                    return Value::Vector(Vec::new());
+                };
+                let range = match c.args.args.first().map(|a| a.as_ref()) {
+                    Some(Expr::MatrixSelector(ms)) => ms.range.as_millis() as i64,
+                    _ => 0,
+                };
+                let out = m
+                    .into_iter()
+                    .filter_map(|(l, s)| {
+                        let v = match name {
+                            "rate" => extrapolated(&s, self.t - range, self.t, true, true),
+                            "increase" => extrapolated(&s, self.t - range, self.t, true, false),
+                            "delta" => extrapolated(&s, self.t - range, self.t, false, false),
+                            "irate" | "idelta" => {
+                                if s.len() < 2 {
+                                    None
+                                } else {
+                                    let (a, b) = (s[s.len() - 2], s[s.len() - 1]);
+                                    let d = if name == "irate" && b.1 < a.1 {
+                                        b.1
+                                    } else {
+                                        b.1 - a.1
+                                    };
+                                    if name == "irate" {
+                                        Some(d / ((b.0 - a.0) as f64 / 1000.0))
+                                    } else {
+                                        Some(d)
+                                    }
+                                }
+                            }
+                            _ => None,
+                        }?;
+                        Some((drop_name(l), v))
+                    })
+                    .collect();
+                Value::Vector(out)
+            }
+            n if n.ends_with("_over_time") => {
+                let Some(Value::Matrix(m)) = arg(0) else {
+                    return Value::Vector(Vec::new());
+                };
+                let out = m
+                    .into_iter()
+                    .filter_map(|(l, s)| {
+                        let xs: Vec<f64> = s.iter().map(|&(_, v)| v).collect();
+                        let n_ = xs.len() as f64;
+                        let v = match n {
+                            "avg_over_time" => xs.iter().sum::<f64>() / n_,
+                            "sum_over_time" => xs.iter().sum(),
+                            "max_over_time" => xs.iter().copied().fold(f64::NEG_INFINITY, f64::max),
+                            "min_over_time" => xs.iter().copied().fold(f64::INFINITY, f64::min),
+                            "count_over_time" => n_,
+                            "last_over_time" => *xs.last()?,
+                            "present_over_time" => 1.0,
+                            _ => return None,
+                        };
+                        let labels = if n == "last_over_time" {
+                            l
+                        } else {
+                            drop_name(l)
+                        };
+                        Some((labels, v))
+                    })
+                    .collect();
+                Value::Vector(out)
+            }
+            "changes" | "resets" => {
+                let Some(Value::Matrix(m)) = arg(0) else {
+                    return Value::Vector(Vec::new());
+                };
+                Value::Vector(
+                    m.into_iter()
+                        .map(|(l, s)| {
+                            let n = s
+                                .windows(2)
+                                .filter(|w| {
+                                    if name == "changes" {
+                                        w[0].1 != w[1].1
+                                    } else {
+                                        w[1].1 < w[0].1
+                                    }
+                                })
+                                .count();
+                            (drop_name(l), n as f64)
+                        })
+                        .collect(),
+                )
+            }
+            "absent" | "absent_over_time" => {
+                let empty = match arg(0) {
+                    Some(Value::Vector(v)) => v.is_empty(),
+                    Some(Value::Matrix(m)) => m.is_empty(),
+                    _ => true,
+                };
+                if !empty {
+                    return Value::Vector(Vec::new());
+                }
+                let mut labels = Vec::new();
+                let selector = match c.args.args.first().map(|a| a.as_ref()) {
+                    Some(Expr::VectorSelector(vs)) => Some(vs),
+                    Some(Expr::MatrixSelector(ms)) => Some(&ms.vs),
+                    _ => None,
+                };
+                if let Some(vs) = selector {
+                    for m in &vs.matchers.matchers {
+                        if matches!(m.op, promql_parser::label::MatchOp::Equal)
+                            && m.name != "__name__"
+                        {
+                            set_label(&mut labels, &m.name, &m.value);
+                        }
+                    }
+                }
+                Value::Vector(vec![(labels, 1.0)])
+            }
+            "clamp_min" => {
+                let m = scalar(1);
+                map(&|x| x.max(m))
+            }
+            "clamp_max" => {
+                let m = scalar(1);
+                map(&|x| x.min(m))
+            }
+            "clamp" => {
+                let (lo, hi) = (scalar(1), scalar(2));
+                if lo > hi {
+                    return Value::Vector(Vec::new());
+                }
+                map(&|x| x.max(lo).min(hi))
+            }
+            "abs" => map(&f64::abs),
+            "ceil" => map(&f64::ceil),
+            "floor" => map(&f64::floor),
+            "round" => map(&f64::round),
+            "sqrt" => map(&f64::sqrt),
+            "exp" => map(&f64::exp),
+            "ln" => map(&f64::ln),
+            "vector" => Value::Vector(vec![(Vec::new(), scalar(0))]),
+            "scalar" => {
+                let v = vector(0);
+                Value::Scalar(if v.len() == 1 { v[0].1 } else { f64::NAN })
+            }
+            "time" => Value::Scalar(self.t as f64 / 1000.0),
+            "label_replace" => {
+                let s = |i: usize| match arg(i) {
+                    Some(Value::Str(s)) => s,
+                    _ => String::new(),
+                };
+                let (dst, repl, src, re) = (s(1), s(2), s(3), s(4));
+                let input = vector(0);
+                let mut caches = self.caches.borrow_mut();
+                let compiled = caches
+                    .regex
+                    .entry(re.clone())
+                    .or_insert_with(|| regex::Regex::new(&format!("^(?s:{re})$")).ok());
+                let Some(re) = compiled.as_ref() else {
+                    return Value::Vector(Vec::new());
+                };
+                let out = input
+                    .into_iter()
+                    .map(|(mut l, x)| {
+                        let value = l
+                            .iter()
+                            .find(|(k, _)| *k == src)
+                            .map(|(_, v)| v.as_str())
+                            .unwrap_or_default();
+                        if let Some(caps) = re.captures(value) {
+                            let mut to = String::new();
+                            caps.expand(&repl, &mut to);
+                            set_label(&mut l, &dst, &to);
+                        }
+                        (l, x)
+                    })
+                    .collect();
+                Value::Vector(out)
+            }
+            _ => Value::Vector(Vec::new()),
+        }
+    }
+}
+
+fn vector_scalar(
+    op: &str,
+    v: Vec<(Labels, f64)>,
+    s: f64,
+    swap: bool,
+    comparison: bool,
+    return_bool: bool,
+) -> Vec<(Labels, f64)> {
+    v.into_iter()
+        .filter_map(|(l, x)| {
+            let (a, b) = if swap { (s, x) } else { (x, s) };
+            let (v, keep) = elem(op, a, b);
+            if comparison {
+                if return_bool {
+                    Some((drop_name(l), if keep { 1.0 } else { 0.0 }))
+                } else if keep {
+                    Some((l, x))
+                } else {
+                    None
+                }
+            } else {
+                Some((drop_name(l), v))
+            }
+        })
+        .collect()
+}
+
+/// The value of `a op b`, and whether a comparison holds.
+fn elem(op: &str, a: f64, b: f64) -> (f64, bool) {
+    match op {
+        "+" => (a + b, true),
+        "-" => (a - b, true),
+        "*" => (a * b, true),
+        "/" => (a / b, true),
+        "%" => (a % b, true),
+        "^" => (a.powf(b), true),
+        "atan2" => (a.atan2(b), true),
+        "==" => (a, a == b),
+        "!=" => (a, a != b),
+        ">" => (a, a > b),
+        "<" => (a, a < b),
+        ">=" => (a, a >= b),
+        "<=" => (a, a <= b),
+        _ => (f64::NAN, false),
+    }
+}
+
+/// Prometheus 2.x `extrapolatedRate`: the change over the samples, extended
+/// towards the range edges when the gap is under 1.1 × the average step.
+fn extrapolated(s: &[(i64, f64)], start: i64, end: i64, counter: bool, rate: bool) -> Option<f64> {
+    if s.len() < 2 {
+        return None;
+    }
+    let (first, last) = (s[0], s[s.len() - 1]);
+    let mut result = last.1 - first.1;
+    if counter {
+        for w in s.windows(2) {
+            if w[1].1 < w[0].1 {
+                result += w[0].1;
+            }
+        }
+    }
+    let mut to_start = (first.0 - start) as f64 / 1000.0;
+    let to_end = (end - last.0) as f64 / 1000.0;
+    let sampled = (last.0 - first.0) as f64 / 1000.0;
+    let average = sampled / (s.len() - 1) as f64;
+    if counter && result > 0.0 && first.1 >= 0.0 {
+        let to_zero = sampled * (first.1 / result);
+        if to_zero < to_start {
+            to_start = to_zero;
+        }
+    }
+    let threshold = average * 1.1;
+    let mut interval = sampled;
+    interval += if to_start < threshold {
+        to_start
+    } else {
+        average / 2.0
+    };
+    interval += if to_end < threshold {
+        to_end
+    } else {
+        average / 2.0
+    };
+    let mut v = result * (interval / sampled);
+    if rate {
+        v /= (end - start) as f64 / 1000.0;
+    }
+    Some(v)
+}
+
+/// The operator's text (`sum`, `>`, `and`), lower-case. promql-parser only
+/// offers it through `Display`; each distinct token is rendered once.
+fn op_name(op: parser::token::TokenType) -> &'static str {
+    use std::sync::{Mutex, OnceLock};
+    static NAMES: OnceLock<Mutex<HashMap<u16, &'static str>>> = OnceLock::new();
+    let names = NAMES.get_or_init(Default::default);
+    let mut names = names.lock().unwrap_or_else(|e| e.into_inner());
+    names
+        .entry(op.id())
+        .or_insert_with(|| Box::leak(op.to_string().to_lowercase().into_boxed_str()))
+}
