@@ -201,6 +201,7 @@ fn selector_labels(ctx: &Context, vs: &promql_parser::parser::VectorSelector) ->
     let mut out = match promql::metric_name(vs).and_then(|n| ctx.catalog.get(n)) {
         Some(entry) => {
             let mut l = Labels::closed(entry.labels.iter().cloned().collect());
+            l.open = entry.any_label || !entry.prefixes.is_empty();
             for target in entry.target_labels() {
                 l.add(target);
             }

@@ -23,9 +23,20 @@ pub struct Entry {
     pub exporter: Option<Exporter>,
     /// Fixed value sets of some labels (`state`, `code`, `resource_type`, `proxy`).
     pub values: BTreeMap<String, BTreeSet<String>>,
+    /// Label name prefixes beyond `labels` (kube-state-metrics' `label_`).
+    pub prefixes: Vec<String>,
+    /// Any label at all (ALERTS carries every label of its alert).
+    pub any_label: bool,
 }
 
 impl Entry {
+    /// Whether the series may carry `label` as one of its own.
+    pub fn has_label(&self, label: &str) -> bool {
+        self.any_label
+            || self.labels.iter().any(|l| l == label)
+            || self.prefixes.iter().any(|p| label.starts_with(p.as_str()))
+    }
+
     /// Labels every scraped series carries besides its own: Prometheus's
     /// `job`/`instance` and prometheus-operator's target labels. Recording
     /// rules carry only what their expression keeps.
@@ -68,54 +79,12 @@ impl Catalog {
                     kind: m.kind,
                     labels: m.labels.clone(),
                     exporter: Some(m.exporter),
-                    values: known_values(&m.name, &m.labels),
+                    values: m.values.clone(),
+                    prefixes: m.label_set.prefixes.clone(),
+                    any_label: m.label_set.any,
                 },
             );
         }
-        let own = |labels: &[&str]| Entry {
-            kind: MetricType::Gauge,
-            labels: labels.iter().map(|s| s.to_string()).collect(),
-            exporter: None,
-            values: BTreeMap::new(),
-        };
-        metrics.insert(
-            "up".into(),
-            own(&[
-                "job",
-                "instance",
-                "namespace",
-                "service",
-                "pod",
-                "container",
-                "endpoint",
-            ]),
-        );
-        for name in [
-            "scrape_duration_seconds",
-            "scrape_samples_scraped",
-            "scrape_samples_post_metric_relabeling",
-            "scrape_series_added",
-        ] {
-            metrics.insert(
-                name.into(),
-                own(&[
-                    "job",
-                    "instance",
-                    "namespace",
-                    "service",
-                    "pod",
-                    "container",
-                    "endpoint",
-                ]),
-            );
-        }
-        let mut alerts = own(&["alertname", "alertstate"]);
-        alerts.values.insert(
-            "alertstate".into(),
-            ["firing", "pending"].map(String::from).into(),
-        );
-        metrics.insert("ALERTS".into(), alerts);
-        metrics.insert("ALERTS_FOR_STATE".into(), own(&["alertname"]));
         for m in user {
             metrics.insert(
                 m.name.clone(),
@@ -124,6 +93,8 @@ impl Catalog {
                     labels: m.labels.clone(),
                     exporter: None,
                     values: BTreeMap::new(),
+                    prefixes: Vec::new(),
+                    any_label: false,
                 },
             );
         }
@@ -132,45 +103,6 @@ impl Catalog {
             metrics,
         }
     }
-}
-
-fn known_values(name: &str, labels: &[String]) -> BTreeMap<String, BTreeSet<String>> {
-    let mut values = BTreeMap::new();
-    let set = |v: &[&str]| v.iter().map(|s| s.to_string()).collect::<BTreeSet<_>>();
-    for label in labels {
-        match label.as_str() {
-            "state" if name.starts_with("haproxy_") => {
-                let states = if name.ends_with("check_status") {
-                    set(&[
-                        "HANA", "SOCKERR", "L4OK", "L4TOUT", "L4CON", "L6OK", "L6TOUT", "L6RSP",
-                        "L7TOUT", "L7RSP", "L7OK", "L7OKC", "L7STS", "PROCERR", "PROCTOUT",
-                        "PROCOK", "DOWN", "UP", "MAINT", "DRAIN", "NOLB",
-                    ])
-                } else if name.starts_with("haproxy_backend_status")
-                    || name.starts_with("haproxy_frontend_status")
-                {
-                    set(&["DOWN", "UP"])
-                } else {
-                    set(&["DOWN", "UP", "MAINT", "DRAIN", "NOLB"])
-                };
-                values.insert(label.clone(), states);
-            }
-            "code" if name.starts_with("haproxy_") => {
-                values.insert(
-                    label.clone(),
-                    set(&["1xx", "2xx", "3xx", "4xx", "5xx", "other"]),
-                );
-            }
-            "resource_type" if name.starts_with("karpenter_nodepools_") => {
-                values.insert(
-                    label.clone(),
-                    set(&["cpu", "memory", "ephemeral_storage", "pods", "nodes"]),
-                );
-            }
-            _ => {}
-        }
-    }
-    values
 }
 
 /// Everything a check may consult.
@@ -223,6 +155,8 @@ pub fn run(ws: &Workspace, ctx: &Context) -> Vec<Diagnostic> {
                             },
                             exporter: None,
                             values: BTreeMap::new(),
+                            prefixes: Vec::new(),
+                            any_label: l.open,
                         },
                     );
                 }

@@ -48,7 +48,7 @@ fn run(ws: &Workspace, ctx: &Context, out: &mut Vec<Diagnostic>) {
                     MatchOp::Re(re) => re.is_match(""),
                     MatchOp::NotRe(re) => !re.is_match(""),
                 };
-                let known = entry.labels.contains(&m.name)
+                let known = entry.has_label(&m.name)
                     || entry.target_labels().contains(&m.name.as_str())
                     || ctx.external_labels.contains(&m.name);
                 if !known {
