@@ -8,7 +8,7 @@ fn main() -> ExitCode {
     let mut args = std::env::args_os().skip(1);
     let Some(clones) = args.next().map(PathBuf::from) else {
         eprintln!(
-            "usage: catalog_refresh CLONES_DIR [OUT_DIR]  (OUT_DIR defaults to src/catalog/data)"
+            "usage: catalog_refresh CLONES_DIR [OUT_DIR [EXPORTER]]  (OUT_DIR defaults to src/catalog/data)"
         );
         return ExitCode::from(2);
     };
@@ -16,7 +16,17 @@ fn main() -> ExitCode {
         .next()
         .map(PathBuf::from)
         .unwrap_or_else(|| PathBuf::from("src/catalog/data"));
-    match poolc::catalog::extract::refresh(&clones, &out) {
+    let only = match args.next() {
+        None => None,
+        Some(name) => match poolc::catalog::Exporter::parse(&name.to_string_lossy()) {
+            Some(e) => Some(e),
+            None => {
+                eprintln!("error: unknown exporter {name:?}");
+                return ExitCode::from(2);
+            }
+        },
+    };
+    match poolc::catalog::extract::refresh(&clones, &out, only) {
         Ok(log) => {
             for line in log {
                 println!("{line}");

@@ -65,7 +65,14 @@ pub struct Catalog {
 
 impl Catalog {
     pub fn get(&self, name: &str) -> Option<&Entry> {
-        self.metrics.get(name)
+        self.metrics.get(name).or_else(|| {
+            // Name families such as `node_memory_*`, whose names come from
+            // data at run time.
+            self.metrics
+                .iter()
+                .find(|(k, _)| k.strip_suffix('*').is_some_and(|p| name.starts_with(p)))
+                .map(|(_, e)| e)
+        })
     }
 
     /// The built-in exporters at `versions`, Prometheus's own series, and

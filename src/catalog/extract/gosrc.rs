@@ -70,7 +70,7 @@ impl Symbols {
     /// Reads the constants, list variables and list functions of one file.
     pub fn add_file(&mut self, text: &str) {
         let consts = pattern!(
-            r#"(?m)^\s*(?:const\s+|var\s+)?([A-Za-z_]\w*)\s*(?:string\s*)?=\s*"([^"\n]*)"\s*$"#
+            r#"(?m)^\s*(?:const\s+|var\s+)?([A-Za-z_]\w*)\s*(?:string\s*)?:?=\s*"([^"\n]*)"\s*$"#
         );
         for c in consts.captures_iter(text) {
             self.consts.insert(c[1].to_string(), c[2].to_string());
@@ -324,4 +324,82 @@ var z = opmetrics.NewPrometheusGauge(r, prometheus.GaugeOpts{
             ]
         );
     }
+}
+
+/// Every `prometheus.NewDesc(name, help, labels, …)` in `text`. The name is a
+/// string, a constant or `BuildFQName(namespace, subsystem, name)`; when the
+/// last part is computed at run time (one family per /proc/meminfo key),
+/// the row is the name family `<namespace>_<subsystem>_*`, untyped. A
+/// descriptor does not carry its type, so `_total` names are counters and
+/// the others gauges.
+pub fn descs(text: &str, symbols: &Symbols) -> Vec<Row> {
+    let call = pattern!(r"\bNewDesc\(");
+    let fq = pattern!(r"^\s*(?:prometheus\.)?BuildFQName\(");
+    let mut out = Vec::new();
+    for m in call.find_iter(text) {
+        let Some(args) = block(text, m.end() - 1) else {
+            continue;
+        };
+        let first_end = list_end(args);
+        let first = &args[..first_end];
+        let name = if fq.is_match(first) {
+            let Some(open) = first.find('(') else {
+                continue;
+            };
+            let Some(parts) = block(first, open) else {
+                continue;
+            };
+            let parts: Vec<&str> = parts.split(',').collect();
+            let [ns, sub, last] = parts[..] else { continue };
+            let (Some(ns), Some(sub)) = (symbols.string(ns), symbols.string(sub)) else {
+                continue;
+            };
+            // The last part is a literal, or data read at run time: a
+            // same-named local elsewhere must not stand in for it.
+            let last = last.trim();
+            let last = last
+                .strip_prefix('"')
+                .and_then(|l| l.strip_suffix('"'))
+                .filter(|l| !l.contains('"'))
+                .map_or_else(|| "*".to_string(), str::to_string);
+            [ns, sub, last]
+                .into_iter()
+                .filter(|p| !p.is_empty())
+                .collect::<Vec<_>>()
+                .join("_")
+        } else {
+            match symbols.string(first) {
+                Some(n) => n,
+                None => continue,
+            }
+        };
+        if name.is_empty() || name == "*" {
+            continue;
+        }
+        // help, then the variable labels.
+        let rest = &args[(first_end + 1).min(args.len())..];
+        let help_end = list_end(rest);
+        let rest = rest[(help_end + 1).min(rest.len())..].trim_start();
+        let labels_end = list_end(rest);
+        let expr = rest[..labels_end].trim();
+        let labels = if expr == "nil" || expr.is_empty() {
+            BTreeSet::new()
+        } else {
+            symbols.labels(expr, 0)
+        };
+        let kind = if name.ends_with('*') {
+            "untyped"
+        } else if name.ends_with("_total") {
+            "counter"
+        } else {
+            "gauge"
+        };
+        out.push(Row {
+            name,
+            kind,
+            labels,
+            values: Default::default(),
+        });
+    }
+    out
 }

@@ -236,14 +236,15 @@ pub fn render_table(exporter: Exporter, sources: &[&str], releases: &Releases) -
     out
 }
 
-/// Runs every extractor over the clones and writes `<out>/<exporter>.tsv`.
-/// Returns what it wrote, for the log.
-pub fn refresh(clones: &Path, out: &Path) -> Result<Vec<String>, ExtractError> {
+/// Runs the extractors over the clones (all, or the one `only` names) and
+/// writes `<out>/<exporter>.tsv`. Returns what it wrote, for the log.
+pub fn refresh(
+    clones: &Path,
+    out: &Path,
+    only: Option<Exporter>,
+) -> Result<Vec<String>, ExtractError> {
     let mut log = Vec::new();
     let mut write = |exporter: Exporter, sources: &[&str], releases: Releases| {
-        if releases.is_empty() {
-            return Ok(());
-        }
         let text = render_table(exporter, sources, &releases);
         let path = out.join(format!("{}.tsv", exporter.as_str()));
         let rows = text.lines().filter(|l| !l.starts_with('#')).count();
@@ -258,32 +259,32 @@ pub fn refresh(clones: &Path, out: &Path) -> Result<Vec<String>, ExtractError> {
             message: e.to_string(),
         })
     };
-    write(
-        Exporter::Haproxy,
-        haproxy::SOURCES,
-        haproxy::extract(clones)?,
-    )?;
-    write(Exporter::Keda, keda::SOURCES, keda::extract(clones)?)?;
-    write(
-        Exporter::KubeStateMetrics,
-        kube_state_metrics::SOURCES,
-        kube_state_metrics::extract(clones)?,
-    )?;
-    write(
-        Exporter::Karpenter,
-        karpenter::SOURCES,
-        karpenter::extract(clones)?,
-    )?;
-    write(
-        Exporter::NodeExporter,
-        node_exporter::SOURCES,
-        node_exporter::extract(clones)?,
-    )?;
-    write(
-        Exporter::Prometheus,
-        prometheus::SOURCES,
-        prometheus::extract(clones)?,
-    )?;
+    type Extract = fn(&Path) -> Result<Releases, ExtractError>;
+    let extractors: [(Exporter, &[&str], Extract); 6] = [
+        (Exporter::Haproxy, haproxy::SOURCES, haproxy::extract),
+        (Exporter::Keda, keda::SOURCES, keda::extract),
+        (
+            Exporter::KubeStateMetrics,
+            kube_state_metrics::SOURCES,
+            kube_state_metrics::extract,
+        ),
+        (Exporter::Karpenter, karpenter::SOURCES, karpenter::extract),
+        (
+            Exporter::NodeExporter,
+            node_exporter::SOURCES,
+            node_exporter::extract,
+        ),
+        (
+            Exporter::Prometheus,
+            prometheus::SOURCES,
+            prometheus::extract,
+        ),
+    ];
+    for (exporter, sources, extract) in extractors {
+        if only.is_none_or(|o| o == exporter) {
+            write(exporter, sources, extract(clones)?)?;
+        }
+    }
     Ok(log)
 }
 

@@ -23,6 +23,10 @@ pub fn extract(clones: &Path) -> Result<Releases, ExtractError> {
         Regex::new(r#""(up|scrape_[a-z_]+)"\s*\+\s*"\\xff""#).unwrap_or_else(|e| panic!("{e}"));
     let alerts = Regex::new(r#"(?m)^\s*alert(?:ForState)?MetricName\s*=\s*"([A-Z_]+)""#)
         .unwrap_or_else(|e| panic!("{e}"));
+    let prefix_literal = Regex::new(
+        r#"(?m)(?:prefix\w*\s*:?=\s*|WrapRegistererWithPrefix\(\s*)"(prometheus_\w+_)""#,
+    )
+    .unwrap_or_else(|e| panic!("{e}"));
     let mut releases = Releases::new();
     for (version, tag) in release_tags(&repo, Version::new(2, 0))? {
         let rows = releases.entry(version).or_default();
@@ -38,37 +42,63 @@ pub fn extract(clones: &Path) -> Result<Releases, ExtractError> {
                 rows.insert(Row::new(&c[1], "gauge", &["*"]));
             }
         }
-        let mut packages: BTreeMap<String, Vec<String>> = BTreeMap::new();
+        // Constants live anywhere in a package: read every file of each
+        // package that registers metrics.
+        let mut dirs: BTreeSet<String> = BTreeSet::new();
         for path in repo.grep_files(&tag, "Opts{", &["."])? {
-            if !path.ends_with(".go")
-                || path.ends_with("_test.go")
-                || path.starts_with("vendor/")
-                || path.starts_with("documentation/")
-                || path.contains("/testutil")
+            if path.ends_with(".go")
+                && !path.ends_with("_test.go")
+                && !path.starts_with("vendor/")
+                && !path.starts_with("documentation/")
+                && !path.contains("/testutil")
             {
-                continue;
+                dirs.insert(
+                    path.rsplit_once('/')
+                        .map(|(d, _)| d)
+                        .unwrap_or("")
+                        .to_string(),
+                );
             }
-            let dir = path
-                .rsplit_once('/')
-                .map(|(d, _)| d)
-                .unwrap_or("")
-                .to_string();
-            packages
-                .entry(dir)
-                .or_default()
-                .extend(repo.show(&tag, &path));
         }
-        for texts in packages.values() {
+        for dir in dirs {
+            let texts: Vec<String> = repo
+                .files(&tag, &dir)?
+                .into_iter()
+                .filter(|p| {
+                    p.ends_with(".go")
+                        && !p.ends_with("_test.go")
+                        && p.rsplit_once('/').map(|(d, _)| d).unwrap_or("") == dir
+                })
+                .filter_map(|p| repo.show(&tag, &p))
+                .collect();
             let mut symbols = gosrc::Symbols::default();
-            for t in texts {
+            for t in &texts {
                 symbols.add_file(t);
             }
-            for t in texts {
-                rows.extend(
-                    gosrc::metrics(t, &symbols)
-                        .into_iter()
-                        .filter(|r| r.name.starts_with("prometheus_")),
-                );
+            for t in &texts {
+                let found = gosrc::metrics(t, &symbols);
+                // Metrics registered through
+                // `WrapRegistererWithPrefix(prefix, …)` get the prefix the
+                // same file names (`prefix := "prometheus_tsdb_wal_"`).
+                let prefixes: Vec<String> = if t.contains("WrapRegistererWithPrefix(") {
+                    prefix_literal
+                        .captures_iter(t)
+                        .map(|c| c[1].to_string())
+                        .collect()
+                } else {
+                    Vec::new()
+                };
+                for row in found {
+                    if row.name.starts_with("prometheus_") {
+                        rows.insert(row);
+                    } else {
+                        for p in &prefixes {
+                            let mut r = row.clone();
+                            r.name = format!("{p}{}", row.name);
+                            rows.insert(r);
+                        }
+                    }
+                }
             }
         }
         // A name registered twice with different label lists (one per code
