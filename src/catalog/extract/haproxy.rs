@@ -101,7 +101,11 @@ fn scope_labels(src: &str, body: &str) -> ScopeLabels {
             continue;
         };
         let name = c[1].to_string();
-        if name == "mod" {
+        // `mod` labels the extra counters of stats modules, which are not
+        // fields; `desc` appears only when a scrape asks for it
+        // (`?desc-labels`), so a selector on it is the scrape's choice.
+        let opt_in = (i.saturating_sub(2)..i).any(|j| lines[j].contains("PROMEX_FL_DESC_LABELS"));
+        if name == "mod" || opt_in {
             continue;
         }
         if name != "state" && name != "code" {
