@@ -6,7 +6,8 @@
 //! are embedded in the binary and parsed on first use, one exporter at a
 //! time; histograms and summaries are listed once and expanded here.
 //!
-//! A table line is `name	type	labels	since	until	values`:
+//! A table line is `name, type, labels, since, until, values`, separated
+//! by tabs:
 //! - `labels`: comma-separated names; `*` means any label (ALERTS carries
 //!   every label of its alert); `label_*` means any label with that prefix
 //!   (kube-state-metrics' `kube_pod_labels`).

@@ -268,64 +268,6 @@ fn list_end(s: &str) -> usize {
     s.len()
 }
 
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn reads_opts_constants_and_label_lists() {
-        let src = r#"
-const (
-	Namespace = "demo"
-	poolLabel = "pool"
-)
-var (
-	common = []string{"a", poolLabel}
-	x = prometheus.NewGaugeVec(
-		prometheus.GaugeOpts{
-			Namespace: Namespace,
-			Subsystem: "queue",
-			Name:      "depth",
-			Help:      "Depth, {braces} in help.",
-		},
-		common,
-	)
-	y = prometheus.NewCounter(prometheus.CounterOpts{Namespace: Namespace, Name: "runs_total"})
-)
-func dynamic() []string {
-	return append(lo.Keys(WellKnownLabels), "node_name")
-}
-var z = opmetrics.NewPrometheusGauge(r, prometheus.GaugeOpts{
-	Name: "nodes",
-}, dynamic())
-"#;
-        let mut s = Symbols::default();
-        s.well_known.insert("zone".into());
-        s.add_file(src);
-        let rows = metrics(src, &s);
-        let got: Vec<(String, &str, Vec<String>)> = rows
-            .into_iter()
-            .map(|r| (r.name, r.kind, r.labels.into_iter().collect()))
-            .collect();
-        assert_eq!(
-            got,
-            [
-                (
-                    "demo_queue_depth".into(),
-                    "gauge",
-                    vec!["a".into(), "pool".into()]
-                ),
-                ("demo_runs_total".into(), "counter", vec![]),
-                (
-                    "nodes".into(),
-                    "gauge",
-                    vec!["node_name".into(), "zone".into()]
-                ),
-            ]
-        );
-    }
-}
-
 /// Every `prometheus.NewDesc(name, help, labels, …)` in `text`. The name is a
 /// string, a constant or `BuildFQName(namespace, subsystem, name)`; when the
 /// last part is computed at run time (one family per /proc/meminfo key),
@@ -402,4 +344,62 @@ pub fn descs(text: &str, symbols: &Symbols) -> Vec<Row> {
         });
     }
     out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn reads_opts_constants_and_label_lists() {
+        let src = r#"
+const (
+	Namespace = "demo"
+	poolLabel = "pool"
+)
+var (
+	common = []string{"a", poolLabel}
+	x = prometheus.NewGaugeVec(
+		prometheus.GaugeOpts{
+			Namespace: Namespace,
+			Subsystem: "queue",
+			Name:      "depth",
+			Help:      "Depth, {braces} in help.",
+		},
+		common,
+	)
+	y = prometheus.NewCounter(prometheus.CounterOpts{Namespace: Namespace, Name: "runs_total"})
+)
+func dynamic() []string {
+	return append(lo.Keys(WellKnownLabels), "node_name")
+}
+var z = opmetrics.NewPrometheusGauge(r, prometheus.GaugeOpts{
+	Name: "nodes",
+}, dynamic())
+"#;
+        let mut s = Symbols::default();
+        s.well_known.insert("zone".into());
+        s.add_file(src);
+        let rows = metrics(src, &s);
+        let got: Vec<(String, &str, Vec<String>)> = rows
+            .into_iter()
+            .map(|r| (r.name, r.kind, r.labels.into_iter().collect()))
+            .collect();
+        assert_eq!(
+            got,
+            [
+                (
+                    "demo_queue_depth".into(),
+                    "gauge",
+                    vec!["a".into(), "pool".into()]
+                ),
+                ("demo_runs_total".into(), "counter", vec![]),
+                (
+                    "nodes".into(),
+                    "gauge",
+                    vec!["node_name".into(), "zone".into()]
+                ),
+            ]
+        );
+    }
 }

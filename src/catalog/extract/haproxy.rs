@@ -82,11 +82,14 @@ fn function<'a>(src: &'a str, name: &str) -> &'a str {
     &rest[..end]
 }
 
+/// Per field index: the `state`/`code` labels and their values (None: open).
+type SpecialLabels = BTreeMap<String, Vec<(String, Option<BTreeSet<String>>)>>;
+
 /// Labels a dump function sets: the ones it always sets, and per field
 /// index the `state`/`code` labels with their values (None: open).
 struct ScopeLabels {
     common: BTreeSet<String>,
-    special: BTreeMap<String, Vec<(String, Option<BTreeSet<String>>)>>,
+    special: SpecialLabels,
 }
 
 fn scope_labels(src: &str, body: &str) -> ScopeLabels {
@@ -95,7 +98,7 @@ fn scope_labels(src: &str, body: &str) -> ScopeLabels {
     let array = pattern!(r"\b(promex_\w+_(?:st|code))\[");
     let lines: Vec<&str> = body.lines().collect();
     let mut common = BTreeSet::new();
-    let mut special: BTreeMap<String, Vec<(String, Option<BTreeSet<String>>)>> = BTreeMap::new();
+    let mut special = SpecialLabels::new();
     for (i, line) in lines.iter().enumerate() {
         let Some(c) = label.captures(line) else {
             continue;

@@ -18,6 +18,9 @@ pub const SOURCES: &[&str] = &["prometheus/node_exporter"];
 pub fn extract(clones: &Path) -> Result<Releases, ExtractError> {
     let repo = find_clone(clones, SOURCES[0])?;
     let mut releases = Releases::new();
+    let field_init = regex::Regex::new(r#"(?m)^\s*(subsystem|namespace)\s*:\s*"(\w+)",\s*$"#)
+        .unwrap_or_else(|e| panic!("{e}"));
+
     for (version, tag) in release_tags(&repo, Version::new(1, 0))? {
         let Some(text) = repo.show(&tag, "collector/fixtures/e2e-output.txt") else {
             continue;
@@ -35,8 +38,6 @@ pub fn extract(clones: &Path) -> Result<Releases, ExtractError> {
         for t in &sources {
             symbols.add_file(t);
         }
-        let field_init = regex::Regex::new(r#"(?m)^\s*(subsystem|namespace)\s*:\s*"(\w+)",\s*$"#)
-            .unwrap_or_else(|e| panic!("{e}"));
         for t in &sources {
             // A file's own constants win over same-named ones elsewhere.
             let mut local = symbols.clone();
