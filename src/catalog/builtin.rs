@@ -19,7 +19,7 @@
 //! A `#releases` line lists every release the extractor read.
 
 use std::collections::{BTreeMap, BTreeSet};
-use std::sync::OnceLock;
+use std::sync::{Mutex, OnceLock};
 
 use super::{MetricType, Version, Versions};
 
@@ -93,19 +93,36 @@ impl Exporter {
         }
     }
 
-    fn parsed(self) -> &'static Table {
-        static TABLES: [OnceLock<Table>; 6] = [const { OnceLock::new() }; 6];
-        TABLES[self as usize].get_or_init(|| Table::parse(self))
-    }
-
     /// Every series of this exporter, all versions.
     pub fn metrics(self) -> &'static [KnownMetric] {
-        &self.parsed().metrics
+        static TABLES: [OnceLock<Vec<KnownMetric>>; 6] = [const { OnceLock::new() }; 6];
+        TABLES[self as usize].get_or_init(|| parse_rows(self, |_| true))
+    }
+
+    /// The series of this exporter at one version. Start-up matters (`poolc
+    /// lint` builds its catalog on every run), so only the rows whose window
+    /// holds `version` are built, once per version.
+    pub fn metrics_at(self, version: Version) -> &'static [KnownMetric] {
+        type Cache = Mutex<BTreeMap<(Exporter, Version), &'static [KnownMetric]>>;
+        static CACHE: OnceLock<Cache> = OnceLock::new();
+        let cache = CACHE.get_or_init(|| Mutex::new(BTreeMap::new()));
+        let mut cache = cache.lock().unwrap_or_else(|e| e.into_inner());
+        cache.entry((self, version)).or_insert_with(|| {
+            let rows = parse_rows(self, |line| window_holds(line, version));
+            Box::leak(rows.into_boxed_slice())
+        })
     }
 
     /// Every release the extractor read, oldest first.
     pub fn releases(self) -> &'static [Version] {
-        &self.parsed().releases
+        static RELEASES: [OnceLock<Vec<Version>>; 6] = [const { OnceLock::new() }; 6];
+        RELEASES[self as usize].get_or_init(|| {
+            self.table_text()
+                .lines()
+                .find_map(|l| l.strip_prefix("#releases\t"))
+                .map(|list| list.split(' ').filter_map(|v| v.parse().ok()).collect())
+                .unwrap_or_default()
+        })
     }
 
     /// The newest release the catalog knows.
@@ -177,24 +194,27 @@ impl KnownMetric {
     }
 }
 
-struct Table {
-    releases: Vec<Version>,
-    metrics: Vec<KnownMetric>,
+/// Every row of an exporter's table that `keep` accepts (by its raw line).
+fn parse_rows(exporter: Exporter, keep: impl Fn(&str) -> bool) -> Vec<KnownMetric> {
+    exporter
+        .table_text()
+        .lines()
+        .filter(|l| !l.starts_with('#') && keep(l))
+        .filter_map(|l| parse_line(exporter, l).ok())
+        .flatten()
+        .collect()
 }
 
-impl Table {
-    fn parse(exporter: Exporter) -> Table {
-        let mut releases = Vec::new();
-        let mut metrics = Vec::new();
-        for line in exporter.table_text().lines() {
-            if let Some(list) = line.strip_prefix("#releases\t") {
-                releases = list.split(' ').filter_map(|v| v.parse().ok()).collect();
-            } else if let Ok(rows) = parse_line(exporter, line) {
-                metrics.extend(rows);
-            }
-        }
-        Table { releases, metrics }
-    }
+/// Whether a table line's window holds `version`, reading only its bounds.
+fn window_holds(line: &str, version: Version) -> bool {
+    let mut fields = line.split('\t').skip(3);
+    let (Some(since), Some(until)) = (fields.next(), fields.next()) else {
+        return true; // malformed: let the parser decide
+    };
+    let Ok(since) = since.parse::<Version>() else {
+        return true;
+    };
+    since <= version && (until.is_empty() || until.parse::<Version>().is_ok_and(|u| version < u))
 }
 
 /// Every entry of the built-in tables, all exporters and versions.
@@ -209,10 +229,7 @@ pub fn all() -> Vec<&'static KnownMetric> {
 pub fn for_versions(v: &Versions) -> Vec<&'static KnownMetric> {
     Exporter::ALL
         .into_iter()
-        .flat_map(|e| {
-            let version = e.version(v);
-            e.metrics().iter().filter(move |m| m.exists_in(version))
-        })
+        .flat_map(|e| e.metrics_at(e.version(v)).iter())
         .collect()
 }
 
