@@ -76,3 +76,9 @@ fuzz seconds="60":
       cargo fuzz run "$target" "fuzz/corpus/$target" "fuzz/seeds/$target" -- \
         -max_total_time={{seconds}} -timeout=10 -rss_limit_mb=2048 -max_len=65536
     done
+
+# Regenerate the metric catalog (src/catalog/data/*.tsv) from git clones of
+# the upstream projects under CLONES_DIR, every release tag of each. Running it
+# again over the same clones changes nothing.
+catalog-refresh CLONES_DIR:
+    cargo run --quiet --release --example catalog_refresh -- {{CLONES_DIR}} src/catalog/data

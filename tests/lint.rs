@@ -314,13 +314,26 @@ fn the_haproxy_catalog_matches_a_real_haproxy() {
             .map(|m| (m.name.as_str(), m))
             .collect();
     let mut families = 0;
+    let mut backports: Vec<String> = Vec::new();
     for line in body.lines() {
         if let Some(rest) = line.strip_prefix("# TYPE ") {
             let mut words = rest.split_whitespace();
             let (name, kind) = (words.next().unwrap(), words.next().unwrap());
-            let entry = catalog.get(name).unwrap_or_else(|| {
-                panic!("HAProxy {number} exposes {name}, the catalog does not know it")
-            });
+            let Some(entry) = catalog.get(name) else {
+                // The catalog reads the main repository's release tags; a
+                // stable branch's patch release may carry a backport the
+                // catalog dates to the later minor that introduced it.
+                let later = poolc::catalog::Exporter::Haproxy
+                    .metrics()
+                    .iter()
+                    .any(|m| m.name == name && m.since > minor);
+                assert!(
+                    later,
+                    "HAProxy {number} exposes {name}, the catalog does not know it"
+                );
+                backports.push(name.to_string());
+                continue;
+            };
             assert_eq!(format!("{:?}", entry.kind).to_lowercase(), kind, "{name}");
             families += 1;
         } else if !line.starts_with('#') && !line.is_empty() {
@@ -335,6 +348,9 @@ fn the_haproxy_catalog_matches_a_real_haproxy() {
                         .collect()
                 })
                 .unwrap_or_default();
+            if backports.iter().any(|b| b == name) {
+                continue;
+            }
             let entry = catalog
                 .get(name)
                 .unwrap_or_else(|| panic!("series {line}: not in the catalog"));
@@ -348,6 +364,7 @@ fn the_haproxy_catalog_matches_a_real_haproxy() {
         }
     }
     assert!(families > 100, "only {families} families scraped");
+    assert!(backports.len() <= 3, "backports: {backports:?}");
     // The names poolc's own rules depend on are really there.
     for name in [
         "haproxy_backend_current_queue",

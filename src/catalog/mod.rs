@@ -4,9 +4,10 @@
 
 pub mod builtin;
 pub mod import;
+pub mod extract;
 mod version;
 
-pub use builtin::{Exporter, KnownMetric};
+pub use builtin::{Exporter, KnownMetric, LabelSet};
 pub use version::{Version, VersionError};
 
 use serde::Deserialize;
@@ -22,16 +23,24 @@ pub struct Versions {
     #[serde(alias = "kube_state_metrics")]
     pub kube_state_metrics: Version,
     pub karpenter: Version,
+    /// Undeclared: the newest node-exporter the catalog knows.
+    #[serde(default, alias = "node_exporter")]
+    pub node_exporter: Option<Version>,
+    /// Undeclared: the newest Prometheus the catalog knows.
+    #[serde(default)]
+    pub prometheus: Option<Version>,
 }
 
 impl Versions {
-    /// The newest version of every exporter the catalog knows.
+    /// The newest release of every exporter the catalog knows.
     pub fn newest() -> Self {
         Versions {
-            haproxy: Version::new(3, 4),
-            keda: Version::new(2, 20),
-            kube_state_metrics: Version::new(2, 20),
-            karpenter: Version::new(1, 14),
+            haproxy: Exporter::Haproxy.newest(),
+            keda: Exporter::Keda.newest(),
+            kube_state_metrics: Exporter::KubeStateMetrics.newest(),
+            karpenter: Exporter::Karpenter.newest(),
+            node_exporter: None,
+            prometheus: None,
         }
     }
 }

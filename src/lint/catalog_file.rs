@@ -300,6 +300,8 @@ fn set_version(versions: &mut Versions, exporter: Exporter, version: Version) {
         Exporter::Keda => versions.keda = version,
         Exporter::KubeStateMetrics => versions.kube_state_metrics = version,
         Exporter::Karpenter => versions.karpenter = version,
+        Exporter::NodeExporter => versions.node_exporter = Some(version),
+        Exporter::Prometheus => versions.prometheus = Some(version),
     }
 }
 

@@ -41,9 +41,11 @@ pub struct Entry {
     pub values: BTreeMap<String, BTreeSet<String>>,
     /// The values a sample can take, where the metric's kind or meaning bounds them.
     pub range: Option<ValueRange>,
-    /// Label families a catalog file names as `prefix_*` (`label_*` on
-    /// `kube_pod_labels`): any label with such a prefix may be present.
+    /// Label families (`label_*` on `kube_pod_labels`, or a catalog file's
+    /// `prefix_*`): any label with such a prefix may be present.
     pub prefixes: Vec<String>,
+    /// Any label at all of its own (`ALERTS`, a catalog file's `"*"`).
+    pub any_label: bool,
 }
 
 /// Inclusive bounds of a metric's values.
@@ -71,6 +73,7 @@ impl Entry {
             values: BTreeMap::new(),
             range: None,
             prefixes: Vec::new(),
+            any_label: false,
         }
     }
 
@@ -99,13 +102,16 @@ impl Entry {
             self.stored.remove(p);
             self.guaranteed.remove(p);
         }
-        self.open |= patterns.iter().any(|p| p == "*");
-        self.prefixes = patterns
-            .iter()
-            .filter_map(|p| p.strip_suffix('*'))
-            .filter(|p| !p.is_empty())
-            .map(String::from)
-            .collect();
+        self.open |= self.any_label || patterns.iter().any(|p| p == "*");
+        self.prefixes.extend(
+            patterns
+                .iter()
+                .filter_map(|p| p.strip_suffix('*'))
+                .filter(|p| !p.is_empty())
+                .map(String::from),
+        );
+        self.prefixes.sort();
+        self.prefixes.dedup();
     }
 }
 
@@ -118,7 +124,14 @@ pub struct Catalog {
 
 impl Catalog {
     pub fn get(&self, name: &str) -> Option<&Entry> {
-        self.metrics.get(name)
+        self.metrics.get(name).or_else(|| {
+            // Name families such as `node_memory_*`, whose names come from
+            // data at run time.
+            self.metrics
+                .iter()
+                .find(|(k, _)| k.strip_suffix('*').is_some_and(|p| name.starts_with(p)))
+                .map(|(_, e)| e)
+        })
     }
 
     /// The built-in exporters at `versions`, Prometheus's own series, and
@@ -130,9 +143,11 @@ impl Catalog {
         for m in builtin::for_versions(versions) {
             let mut entry = Entry::closed(m.kind, BTreeSet::new());
             entry.labels = m.labels.clone();
+            entry.prefixes = m.label_set.prefixes.clone();
+            entry.any_label = m.label_set.any;
             entry.store(unknown_path(&m.labels));
             entry.exporter = Some(m.exporter);
-            entry.values = known_values(&m.name, &m.labels);
+            entry.values = m.values.clone();
             entry.range = known_range(&m.name, m.kind, &m.labels);
             metrics.insert(m.name.clone(), entry);
         }
@@ -279,45 +294,6 @@ fn known_range(name: &str, kind: MetricType, labels: &[String]) -> Option<ValueR
         || (name.starts_with("kube_")
             && (name.ends_with("_status_ready") || name.ends_with("_spec_paused")));
     flag_name.then_some(flag)
-}
-
-fn known_values(name: &str, labels: &[String]) -> BTreeMap<String, BTreeSet<String>> {
-    let mut values = BTreeMap::new();
-    let set = |v: &[&str]| v.iter().map(|s| s.to_string()).collect::<BTreeSet<_>>();
-    for label in labels {
-        match label.as_str() {
-            "state" if name.starts_with("haproxy_") => {
-                let states = if name.ends_with("check_status") {
-                    set(&[
-                        "HANA", "SOCKERR", "L4OK", "L4TOUT", "L4CON", "L6OK", "L6TOUT", "L6RSP",
-                        "L7TOUT", "L7RSP", "L7OK", "L7OKC", "L7STS", "PROCERR", "PROCTOUT",
-                        "PROCOK", "DOWN", "UP", "MAINT", "DRAIN", "NOLB",
-                    ])
-                } else if name.starts_with("haproxy_backend_status")
-                    || name.starts_with("haproxy_frontend_status")
-                {
-                    set(&["DOWN", "UP"])
-                } else {
-                    set(&["DOWN", "UP", "MAINT", "DRAIN", "NOLB"])
-                };
-                values.insert(label.clone(), states);
-            }
-            "code" if name.starts_with("haproxy_") => {
-                values.insert(
-                    label.clone(),
-                    set(&["1xx", "2xx", "3xx", "4xx", "5xx", "other"]),
-                );
-            }
-            "resource_type" if name.starts_with("karpenter_nodepools_") => {
-                values.insert(
-                    label.clone(),
-                    set(&["cpu", "memory", "ephemeral_storage", "pods", "nodes"]),
-                );
-            }
-            _ => {}
-        }
-    }
-    values
 }
 
 /// Everything a check may consult.

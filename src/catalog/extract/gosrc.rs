@@ -1,0 +1,405 @@
+//! Metric registrations in Go source that uses the Prometheus client:
+//! `prometheus.GaugeOpts{Namespace: …, Subsystem: …, Name: …}` followed by the
+//! label list (`[]string{…}`, a variable holding one, or a function that
+//! builds one). Names and labels are string literals or constants; constants
+//! are looked up among the files the caller hands in.
+//!
+//! Labels computed at run time are read from the function that computes them:
+//! every string literal and known constant in its body, the functions it
+//! calls in turn, and, where it ranges over Kubernetes well-known node
+//! labels, the caller's list of those.
+
+use std::collections::{BTreeSet, HashMap};
+
+use regex::Regex;
+
+use super::Row;
+
+/// What the extractor knows about a package: constants, `[]string` variables
+/// and functions that return `[]string`.
+#[derive(Default, Clone)]
+pub struct Symbols {
+    pub consts: HashMap<String, String>,
+    lists: HashMap<String, String>,
+    funcs: HashMap<String, String>,
+    /// Label names for code that ranges over well-known node labels.
+    pub well_known: BTreeSet<String>,
+}
+
+fn re(s: &str) -> Regex {
+    Regex::new(s).unwrap_or_else(|e| panic!("pattern {s}: {e}"))
+}
+
+/// A pattern compiled once per process.
+macro_rules! pattern {
+    ($s:expr) => {{
+        static P: std::sync::LazyLock<Regex> = std::sync::LazyLock::new(|| re($s));
+        &*P
+    }};
+}
+
+/// The text between the bracket (`{` or `(`) at `open` and its match,
+/// skipping brackets inside string literals.
+pub fn block(text: &str, open: usize) -> Option<&str> {
+    let bytes = text.as_bytes();
+    let (left, right) = match bytes.get(open)? {
+        b'(' => (b'(', b')'),
+        b'[' => (b'[', b']'),
+        _ => (b'{', b'}'),
+    };
+    let mut depth = 0usize;
+    let mut in_str = false;
+    for (i, &b) in bytes.iter().enumerate().skip(open) {
+        match b {
+            b'"' if i == 0 || bytes[i - 1] != b'\\' => in_str = !in_str,
+            _ if in_str => {}
+            _ if b == left => depth += 1,
+            _ if b == right => {
+                depth -= 1;
+                if depth == 0 {
+                    return text.get(open + 1..i);
+                }
+            }
+            _ => {}
+        }
+    }
+    None
+}
+
+impl Symbols {
+    /// Reads the constants, list variables and list functions of one file.
+    pub fn add_file(&mut self, text: &str) {
+        let consts = pattern!(
+            r#"(?m)^\s*(?:const\s+|var\s+)?([A-Za-z_]\w*)\s*(?:string\s*)?:?=\s*"([^"\n]*)"\s*$"#
+        );
+        for c in consts.captures_iter(text) {
+            self.consts.insert(c[1].to_string(), c[2].to_string());
+        }
+        // `Key = pkg.Group + "/suffix"`: the literal tail is what label
+        // names are made of; an unknown head is kept as `?`.
+        let joined =
+            pattern!(r#"(?m)^\s*([A-Za-z_]\w*)\s*=\s*([A-Za-z_][\w.]*)\s*\+\s*"([^"\n]*)"\s*$"#);
+        for c in joined.captures_iter(text) {
+            let head = self.string(&c[2]).unwrap_or_else(|| "?".to_string());
+            self.consts
+                .insert(c[1].to_string(), format!("{head}{}", &c[3]));
+        }
+        let lists = pattern!(r"(?m)([A-Za-z_]\w*)\s*(?::=|=)\s*\[\]string\s*\{");
+        for c in lists.captures_iter(text) {
+            let Some(m) = c.get(0) else { continue };
+            if let Some(body) = block(text, m.end() - 1) {
+                self.lists.insert(c[1].to_string(), body.to_string());
+            }
+        }
+        let funcs = pattern!(r"(?m)^func\s+([A-Za-z_]\w*)\s*\(\s*\)\s*\[\]string\s*\{");
+        for c in funcs.captures_iter(text) {
+            let Some(m) = c.get(0) else { continue };
+            if let Some(body) = block(text, m.end() - 1) {
+                self.funcs.insert(c[1].to_string(), body.to_string());
+            }
+        }
+    }
+
+    /// Forgets the list variables `text` declares with `:=` (function
+    /// locals), so a local of one function does not stand in for a
+    /// same-named local of another.
+    pub fn drop_local_lists(&mut self, text: &str) {
+        let local = pattern!(r"([A-Za-z_]\w*)\s*:=\s*\[\]string\s*\{");
+        for c in local.captures_iter(text) {
+            self.lists.remove(&c[1]);
+        }
+    }
+
+    /// A string expression: a literal or a (possibly qualified) constant.
+    pub fn string(&self, expr: &str) -> Option<String> {
+        let expr = expr.trim().trim_end_matches(',').trim();
+        if let Some(lit) = expr.strip_prefix('"').and_then(|e| e.strip_suffix('"')) {
+            return Some(lit.to_string());
+        }
+        let ident = expr.rsplit('.').next()?;
+        self.consts.get(ident).cloned()
+    }
+
+    /// The labels of a list expression; `*` when nothing can be read.
+    fn labels(&self, expr: &str, depth: usize) -> BTreeSet<String> {
+        let expr = expr.trim();
+        let mut out = BTreeSet::new();
+        if depth > 4 {
+            out.insert("*".to_string());
+            return out;
+        }
+        if let Some(start) = expr.find("[]string{") {
+            if let Some(body) = block(expr, start + "[]string".len()) {
+                out.extend(self.items(body, depth));
+                return out;
+            }
+        }
+        let ident = expr.trim_end_matches("()").rsplit('.').next().unwrap_or("");
+        if let Some(body) = self.lists.get(ident) {
+            return self.items(body, depth);
+        }
+        if let Some(body) = self.funcs.get(ident) {
+            return self.items(body, depth);
+        }
+        out.insert("*".to_string());
+        out
+    }
+
+    /// Every label a list literal or function body names.
+    pub fn items(&self, body: &str, depth: usize) -> BTreeSet<String> {
+        let mut out = BTreeSet::new();
+        let token = pattern!(r#""([^"\n]*)"|([A-Za-z_][\w.]*)(\(\))?"#);
+        for c in token.captures_iter(body) {
+            if let Some(lit) = c.get(1) {
+                out.insert(lit.as_str().to_string());
+            } else if let Some(ident) = c.get(2) {
+                let ident = ident.as_str().rsplit('.').next().unwrap_or("");
+                if ident.contains("WellKnownLabels") {
+                    out.extend(self.well_known.iter().cloned());
+                } else if c.get(3).is_some() && self.funcs.contains_key(ident) {
+                    out.extend(self.labels(ident, depth + 1));
+                } else if let Some(v) = self.consts.get(ident) {
+                    out.insert(v.clone());
+                } else if let Some(list) = self.lists.get(ident) {
+                    out.extend(self.items(list, depth + 1));
+                }
+            }
+        }
+        out.retain(|l| !l.is_empty());
+        out
+    }
+}
+
+/// Every `*Opts{…}` registration in `text` whose name resolves.
+pub fn metrics(text: &str, symbols: &Symbols) -> Vec<Row> {
+    let opts = pattern!(r"\b(Counter|Gauge|Histogram|Summary)Opts\s*\{");
+    let fields: [(&str, &Regex); 3] = [
+        (
+            "Namespace",
+            pattern!(r#"(?:^|[\s{,])Namespace\s*:\s*("[^"\n]*"|[A-Za-z_][\w.]*)"#),
+        ),
+        (
+            "Subsystem",
+            pattern!(r#"(?:^|[\s{,])Subsystem\s*:\s*("[^"\n]*"|[A-Za-z_][\w.]*)"#),
+        ),
+        (
+            "Name",
+            pattern!(r#"(?:^|[\s{,])Name\s*:\s*("[^"\n]*"|[A-Za-z_][\w.]*)"#),
+        ),
+    ];
+    let field = |body: &str, key: &str| -> Option<String> {
+        let (_, r) = fields.iter().find(|(k, _)| *k == key)?;
+        r.captures(body).map(|c| c[1].to_string())
+    };
+    let mut out = Vec::new();
+    for c in opts.captures_iter(text) {
+        let Some(m) = c.get(0) else { continue };
+        let open = m.end() - 1;
+        let Some(body) = block(text, open) else {
+            continue;
+        };
+        let part = |key: &str| -> Option<String> {
+            match field(body, key) {
+                None => Some(String::new()),
+                Some(expr) => symbols.string(&expr),
+            }
+        };
+        let (Some(ns), Some(sub), Some(name)) =
+            (part("Namespace"), part("Subsystem"), part("Name"))
+        else {
+            continue;
+        };
+        if name.is_empty() {
+            continue;
+        }
+        let full: Vec<&str> = [ns.as_str(), sub.as_str(), name.as_str()]
+            .into_iter()
+            .filter(|p| !p.is_empty())
+            .collect();
+        let kind = match &c[1] {
+            "Counter" => "counter",
+            "Gauge" => "gauge",
+            "Histogram" => "histogram",
+            _ => "summary",
+        };
+        // What follows the options: `)` (no labels), `func…` (a Func
+        // metric, no labels), or the label list.
+        let mut after = &text[open + body.len() + 2..];
+        loop {
+            after = after.trim_start().trim_start_matches(',').trim_start();
+            match after.strip_prefix("//") {
+                Some(comment) => after = comment.split_once('\n').map_or("", |(_, rest)| rest),
+                None => break,
+            }
+        }
+        let labels = if after.starts_with(')') || after.starts_with("func") {
+            BTreeSet::new()
+        } else {
+            let end = list_end(after);
+            symbols.labels(&after[..end], 0)
+        };
+        out.push(Row {
+            name: full.join("_"),
+            kind,
+            labels,
+            values: Default::default(),
+        });
+    }
+    out
+}
+
+/// Where the argument starting `s` ends: the first `,` or `)` outside
+/// brackets.
+fn list_end(s: &str) -> usize {
+    let mut depth = 0i32;
+    for (i, b) in s.bytes().enumerate() {
+        match b {
+            b'(' | b'{' | b'[' => depth += 1,
+            b')' | b'}' | b']' => {
+                if depth == 0 {
+                    return i;
+                }
+                depth -= 1;
+            }
+            b',' if depth == 0 => return i,
+            _ => {}
+        }
+    }
+    s.len()
+}
+
+/// Every `prometheus.NewDesc(name, help, labels, …)` in `text`. The name is a
+/// string, a constant or `BuildFQName(namespace, subsystem, name)`; when the
+/// last part is computed at run time (one family per /proc/meminfo key),
+/// the row is the name family `<namespace>_<subsystem>_*`, untyped. A
+/// descriptor does not carry its type, so `_total` names are counters and
+/// the others gauges.
+pub fn descs(text: &str, symbols: &Symbols) -> Vec<Row> {
+    let call = pattern!(r"\bNewDesc\(");
+    let fq = pattern!(r"^\s*(?:prometheus\.)?BuildFQName\(");
+    let mut out = Vec::new();
+    for m in call.find_iter(text) {
+        let Some(args) = block(text, m.end() - 1) else {
+            continue;
+        };
+        let first_end = list_end(args);
+        let first = &args[..first_end];
+        let name = if fq.is_match(first) {
+            let Some(open) = first.find('(') else {
+                continue;
+            };
+            let Some(parts) = block(first, open) else {
+                continue;
+            };
+            let parts: Vec<&str> = parts.split(',').collect();
+            let [ns, sub, last] = parts[..] else { continue };
+            let (Some(ns), Some(sub)) = (symbols.string(ns), symbols.string(sub)) else {
+                continue;
+            };
+            // The last part is a literal, or data read at run time: a
+            // same-named local elsewhere must not stand in for it.
+            let last = last.trim();
+            let last = last
+                .strip_prefix('"')
+                .and_then(|l| l.strip_suffix('"'))
+                .filter(|l| !l.contains('"'))
+                .map_or_else(|| "*".to_string(), str::to_string);
+            [ns, sub, last]
+                .into_iter()
+                .filter(|p| !p.is_empty())
+                .collect::<Vec<_>>()
+                .join("_")
+        } else {
+            match symbols.string(first) {
+                Some(n) => n,
+                None => continue,
+            }
+        };
+        if name.is_empty() || name == "*" {
+            continue;
+        }
+        // help, then the variable labels.
+        let rest = &args[(first_end + 1).min(args.len())..];
+        let help_end = list_end(rest);
+        let rest = rest[(help_end + 1).min(rest.len())..].trim_start();
+        let labels_end = list_end(rest);
+        let expr = rest[..labels_end].trim();
+        let labels = if expr == "nil" || expr.is_empty() {
+            BTreeSet::new()
+        } else {
+            symbols.labels(expr, 0)
+        };
+        let kind = if name.ends_with('*') {
+            "untyped"
+        } else if name.ends_with("_total") {
+            "counter"
+        } else {
+            "gauge"
+        };
+        out.push(Row {
+            name,
+            kind,
+            labels,
+            values: Default::default(),
+        });
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn reads_opts_constants_and_label_lists() {
+        let src = r#"
+const (
+	Namespace = "demo"
+	poolLabel = "pool"
+)
+var (
+	common = []string{"a", poolLabel}
+	x = prometheus.NewGaugeVec(
+		prometheus.GaugeOpts{
+			Namespace: Namespace,
+			Subsystem: "queue",
+			Name:      "depth",
+			Help:      "Depth, {braces} in help.",
+		},
+		common,
+	)
+	y = prometheus.NewCounter(prometheus.CounterOpts{Namespace: Namespace, Name: "runs_total"})
+)
+func dynamic() []string {
+	return append(lo.Keys(WellKnownLabels), "node_name")
+}
+var z = opmetrics.NewPrometheusGauge(r, prometheus.GaugeOpts{
+	Name: "nodes",
+}, dynamic())
+"#;
+        let mut s = Symbols::default();
+        s.well_known.insert("zone".into());
+        s.add_file(src);
+        let rows = metrics(src, &s);
+        let got: Vec<(String, &str, Vec<String>)> = rows
+            .into_iter()
+            .map(|r| (r.name, r.kind, r.labels.into_iter().collect()))
+            .collect();
+        assert_eq!(
+            got,
+            [
+                (
+                    "demo_queue_depth".into(),
+                    "gauge",
+                    vec!["a".into(), "pool".into()]
+                ),
+                ("demo_runs_total".into(), "counter", vec![]),
+                (
+                    "nodes".into(),
+                    "gauge",
+                    vec!["node_name".into(), "zone".into()]
+                ),
+            ]
+        );
+    }
+}

@@ -1,0 +1,372 @@
+//! HAProxy's built-in exporter (promex), read at every release tag.
+//!
+//! The fields and their scopes come from one of two tables:
+//! - up to 3.1, promex's own `promex_global_metrics` and `promex_st_metrics`
+//!   (`.n = IST("name")`, `.type = PROMEX_MT_*`, `.flags = PROMEX_FL_*_METRIC`);
+//! - from 3.2, the stats column tables `stat_cols_info` (src/stats.c) and
+//!   `stat_cols_px` (src/stats-proxy.c): exported when they have an
+//!   `alt_name`, scoped by their `STATS_PX_CAP_*` capability, typed by their
+//!   field nature (counter for `FN_COUNTER`, and promex's own list of
+//!   historical counters), with promex's per-scope name overrides.
+//!
+//! Labels come from the dump function of each scope
+//! (`promex_dump_<scope>_metrics`): every label it always sets (`proxy`,
+//! `server`, `listener`, `desc`), plus `state` and `code` for the fields of
+//! the `case` group that sets them, with the values of the state array or
+//! the HTTP code array that group reads. A `state` filled from the health
+//! check status names stays open.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::path::Path;
+
+use regex::Regex;
+
+use super::{find_clone, release_tags, ExtractError, Releases, Row};
+use crate::catalog::Version;
+
+pub const SOURCES: &[&str] = &["haproxy/haproxy"];
+
+const PROMEX: &str = "addons/promex/service-prometheus.c";
+
+fn re(s: &str) -> Regex {
+    Regex::new(s).unwrap_or_else(|e| panic!("pattern {s}: {e}"))
+}
+
+/// A pattern compiled once per process.
+macro_rules! pattern {
+    ($s:expr) => {{
+        static P: std::sync::LazyLock<Regex> = std::sync::LazyLock::new(|| re($s));
+        &*P
+    }};
+}
+
+/// One exported field: its index name (`ST_F_QCUR`, `ST_I_PX_QCUR`), metric
+/// name, type and scopes.
+struct Field {
+    index: String,
+    name: String,
+    counter: bool,
+    scopes: BTreeSet<&'static str>,
+}
+
+const SCOPES: [(&str, &str); 4] = [
+    ("frontend", "front"),
+    ("listener", "listener"),
+    ("backend", "back"),
+    ("server", "srv"),
+];
+
+/// The IST strings of a `promex_<x>[…] = { [..] = IST("…"), … }` array.
+fn ist_array(src: &str, array: &str) -> Option<BTreeSet<String>> {
+    let start = src.find(&format!("{array}["))?;
+    let body_start = start + src[start..].find('{')?;
+    let body_end = body_start + src[body_start..].find("};")?;
+    let item = pattern!(r#"IST\("([^"]*)"\)"#);
+    Some(
+        item.captures_iter(&src[body_start..body_end])
+            .map(|c| c[1].to_string())
+            .collect(),
+    )
+}
+
+/// The body of `static int <name>(` up to the next function.
+fn function<'a>(src: &'a str, name: &str) -> &'a str {
+    let Some(start) = src.find(&format!("static int {name}(")) else {
+        return "";
+    };
+    let rest = &src[start..];
+    let end = rest[1..]
+        .find("\nstatic ")
+        .map(|i| i + 1)
+        .unwrap_or(rest.len());
+    &rest[..end]
+}
+
+/// Per field index: the `state`/`code` labels and their values (None: open).
+type SpecialLabels = BTreeMap<String, Vec<(String, Option<BTreeSet<String>>)>>;
+
+/// Labels a dump function sets: the ones it always sets, and per field
+/// index the `state`/`code` labels with their values (None: open).
+struct ScopeLabels {
+    common: BTreeSet<String>,
+    special: SpecialLabels,
+}
+
+fn scope_labels(src: &str, body: &str) -> ScopeLabels {
+    let label = pattern!(r#"\.name\s*=\s*ist\("(\w+)"\)"#);
+    let case = pattern!(r"^\s*case\s+(\w+)\s*:");
+    let array = pattern!(r"\b(promex_\w+_(?:st|code))\[");
+    let lines: Vec<&str> = body.lines().collect();
+    let mut common = BTreeSet::new();
+    let mut special = SpecialLabels::new();
+    for (i, line) in lines.iter().enumerate() {
+        let Some(c) = label.captures(line) else {
+            continue;
+        };
+        let name = c[1].to_string();
+        // `mod` labels the extra counters of stats modules, which are not
+        // fields; `desc` appears only when a scrape asks for it
+        // (`?desc-labels`), so a selector on it is the scrape's choice.
+        let opt_in = (i.saturating_sub(2)..i).any(|j| lines[j].contains("PROMEX_FL_DESC_LABELS"));
+        if name == "mod" || opt_in {
+            continue;
+        }
+        if name != "state" && name != "code" {
+            common.insert(name);
+            continue;
+        }
+        // The case group above: the nearest `case` line and the ones
+        // directly before it.
+        let Some(last) = (0..i).rev().find(|&j| case.is_match(lines[j])) else {
+            continue;
+        };
+        let mut first = last;
+        while first > 0 && (case.is_match(lines[first - 1]) || lines[first - 1].trim().is_empty()) {
+            first -= 1;
+        }
+        let window = lines[first..(i + 3).min(lines.len())].join("\n");
+        let values = array.captures(&window).and_then(|a| ist_array(src, &a[1]));
+        for l in &lines[first..=last] {
+            if let Some(c) = case.captures(l) {
+                special
+                    .entry(c[1].to_string())
+                    .or_default()
+                    .push((name.clone(), values.clone()));
+            }
+        }
+    }
+    ScopeLabels { common, special }
+}
+
+/// Labels of process-wide fields: each label the global dump function sets
+/// belongs to the info field named nearest above it (`ST_I_INF_BUILD_INFO`).
+fn info_labels(body: &str) -> BTreeMap<String, BTreeSet<String>> {
+    let label = pattern!(r#"\.name\s*=\s*ist\("(\w+)"\)"#);
+    let field = pattern!(r"\b((?:ST_I_)?INF_[A-Z_]+)\b");
+    let lines: Vec<&str> = body.lines().collect();
+    let mut out: BTreeMap<String, BTreeSet<String>> = BTreeMap::new();
+    for (i, line) in lines.iter().enumerate() {
+        let Some(c) = label.captures(line) else {
+            continue;
+        };
+        let near = (0..=i).rev().find_map(|j| {
+            field
+                .captures_iter(lines[j])
+                .filter(|f| !f[1].ends_with("_MAX") && !f[1].ends_with("TOTAL_FIELDS"))
+                .last()
+                .map(|f| f[1].to_string())
+        });
+        if let Some(index) = near {
+            out.entry(index).or_default().insert(c[1].to_string());
+        }
+    }
+    out
+}
+
+/// Fields of promex's own tables (up to 3.1).
+fn promex_fields(src: &str, table: &str) -> Vec<Field> {
+    let entry = pattern!(
+        r#"\[(\w+)\s*\]\s*=\s*\{\s*\.n\s*=\s*IST\("(\w+)"\)\s*,\s*\.type\s*=\s*PROMEX_MT_(\w+)\s*,\s*\.flags\s*=\s*\(?([^}]*)\}"#
+    );
+    let Some(start) = src.find(&format!("{table}[")) else {
+        return Vec::new();
+    };
+    let end = start + src[start..].find("};").unwrap_or(src.len() - start);
+    entry
+        .captures_iter(&src[start..end])
+        .filter(|c| !c[0].trim_start().starts_with("//"))
+        .map(|c| {
+            let flags = &c[4];
+            let scopes = [
+                ("PROMEX_FL_FRONT_METRIC", "frontend"),
+                ("PROMEX_FL_LI_METRIC", "listener"),
+                ("PROMEX_FL_BACK_METRIC", "backend"),
+                ("PROMEX_FL_SRV_METRIC", "server"),
+            ]
+            .into_iter()
+            .filter(|(f, _)| flags.contains(f))
+            .map(|(_, s)| s)
+            .collect();
+            Field {
+                index: c[1].to_string(),
+                name: c[2].to_string(),
+                counter: &c[3] == "COUNTER",
+                scopes,
+            }
+        })
+        .collect()
+}
+
+/// Fields of the stats column tables (from 3.2).
+fn column_fields(table_src: &str, fill_src: &str, promex: &str, global: bool) -> Vec<Field> {
+    let line = pattern!(r"(?m)^\s*\[(\w+)\s*\]\s*=\s*(.*)$");
+    let alt = pattern!(r#"\.alt_name\s*=\s*"(\w+)""#);
+    let me_new = pattern!(r#"ME_NEW_\w+\(\s*"\w+"\s*,\s*"(\w+)"\s*,\s*FN_(\w+)"#);
+    let cap = pattern!(r"STATS_PX_CAP_(\w+)");
+    let gettype = function(promex, "promex_global_gettype_dummy");
+    let _ = gettype;
+    let historic: BTreeSet<String> = {
+        let start = promex.find("promex_global_gettype(").unwrap_or(0);
+        let body = &promex[start..];
+        let end = body.find("\n}").unwrap_or(body.len());
+        pattern!(r"case\s+(\w+)\s*:")
+            .captures_iter(&body[..end])
+            .map(|c| c[1].to_string())
+            .collect()
+    };
+    let mut out = Vec::new();
+    for c in line.captures_iter(table_src) {
+        let (index, rest) = (c[1].to_string(), &c[2]);
+        let (name, nature) = if let Some(m) = me_new.captures(rest) {
+            (m[1].to_string(), Some(m[2].to_string()))
+        } else if let Some(a) = alt.captures(rest) {
+            (a[1].to_string(), None)
+        } else {
+            continue;
+        };
+        let nature = nature.or_else(|| {
+            let fill = re(&format!(r"{index}\b[^;]{{0,200}}?mkf_\w+\(\s*FN_(\w+)"));
+            fill.captures(fill_src).map(|f| f[1].to_string())
+        });
+        let counter = nature.as_deref() == Some("COUNTER") || (global && historic.contains(&index));
+        let scopes = if global {
+            BTreeSet::new()
+        } else {
+            let mut s = BTreeSet::new();
+            for cap in cap.captures_iter(rest) {
+                let flags = &cap[1];
+                match flags {
+                    "FE" => _ = s.insert("frontend"),
+                    "BE" => _ = s.insert("backend"),
+                    "SRV" => _ = s.insert("server"),
+                    "LI" => _ = s.insert("listener"),
+                    _ if flags.len() == 4 => {
+                        for (ch, scope) in flags
+                            .chars()
+                            .zip(["listener", "frontend", "backend", "server"])
+                        {
+                            if ch != '_' {
+                                s.insert(scope);
+                            }
+                        }
+                    }
+                    _ => {}
+                }
+            }
+            s
+        };
+        out.push(Field {
+            index,
+            name,
+            counter,
+            scopes,
+        });
+    }
+    out
+}
+
+pub fn extract(clones: &Path) -> Result<Releases, ExtractError> {
+    // The main repository has each branch's first release; clones of the
+    // stable branches (`haproxy-3.2`, …) next to it add their patch releases.
+    let mut repos = vec![find_clone(clones, SOURCES[0])?];
+    let mut stable: Vec<String> = std::fs::read_dir(clones)
+        .map(|dir| {
+            dir.flatten()
+                .map(|e| e.file_name().to_string_lossy().into_owned())
+                .filter(|n| n.contains("haproxy-") && n.chars().any(|c| c.is_ascii_digit()))
+                .collect()
+        })
+        .unwrap_or_default();
+    stable.sort();
+    for name in stable {
+        let repo_name = name
+            .split('+')
+            .next_back()
+            .unwrap_or(&name)
+            .trim_end_matches(".git");
+        if let Ok(r) = find_clone(clones, &format!("haproxy/{repo_name}")) {
+            repos.push(r);
+        }
+    }
+    let mut tags: BTreeMap<Version, (usize, String)> = BTreeMap::new();
+    for (i, repo) in repos.iter().enumerate() {
+        for (version, tag) in release_tags(repo, Version::new(2, 0))? {
+            tags.entry(version).or_insert((i, tag));
+        }
+    }
+    let mut releases = Releases::new();
+    for (version, (i, tag)) in tags {
+        let repo = &repos[i];
+        let Some(promex) = repo.show(&tag, PROMEX) else {
+            continue;
+        };
+        let (global, px) = if promex.contains("promex_st_metrics[") {
+            (
+                promex_fields(&promex, "promex_global_metrics"),
+                promex_fields(&promex, "promex_st_metrics"),
+            )
+        } else {
+            let stats = repo.show(&tag, "src/stats.c").unwrap_or_default();
+            let proxy = repo.show(&tag, "src/stats-proxy.c").unwrap_or_default();
+            (
+                column_fields(&stats, &stats, &promex, true),
+                column_fields(&proxy, &proxy, &promex, false),
+            )
+        };
+        let rows = releases.entry(version).or_default();
+        let global_labels = info_labels(function(&promex, "promex_dump_global_metrics"));
+        for f in &global {
+            let mut row = Row::new(
+                format!("haproxy_process_{}", f.name),
+                if f.counter { "counter" } else { "gauge" },
+                &[],
+            );
+            // `desc` and `node` are set on their own fields only.
+            if let Some(extra) = global_labels.get(&f.index) {
+                row.labels.extend(extra.iter().cloned());
+            }
+            rows.insert(row);
+        }
+        for (scope, short) in SCOPES {
+            let labels = scope_labels(
+                &promex,
+                function(&promex, &format!("promex_dump_{short}_metrics")),
+            );
+            let overrides = ist_overrides(&promex, &format!("promex_st_{short}_metrics_names"));
+            for f in px.iter().filter(|f| f.scopes.contains(scope)) {
+                let name = overrides.get(&f.index).unwrap_or(&f.name);
+                let mut row = Row {
+                    name: format!("haproxy_{scope}_{name}"),
+                    kind: if f.counter { "counter" } else { "gauge" },
+                    labels: labels.common.clone(),
+                    values: BTreeMap::new(),
+                };
+                if let Some(extra) = labels.special.get(&f.index) {
+                    for (l, v) in extra {
+                        row.labels.insert(l.clone());
+                        if let Some(v) = v {
+                            row.values
+                                .entry(l.clone())
+                                .or_default()
+                                .extend(v.iter().cloned());
+                        }
+                    }
+                }
+                rows.insert(row);
+            }
+        }
+    }
+    Ok(releases)
+}
+
+/// `[INDEX] = IST("name")` entries of a name-override array.
+fn ist_overrides(src: &str, array: &str) -> BTreeMap<String, String> {
+    let Some(start) = src.find(&format!("{array}[")) else {
+        return BTreeMap::new();
+    };
+    let end = start + src[start..].find("};").unwrap_or(src.len() - start);
+    pattern!(r#"\[(\w+)\s*\]\s*=\s*IST\("(\w+)"\)"#)
+        .captures_iter(&src[start..end])
+        .map(|c| (c[1].to_string(), c[2].to_string()))
+        .collect()
+}

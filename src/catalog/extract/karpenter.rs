@@ -1,0 +1,144 @@
+//! Karpenter as deployed on AWS: the provider's metrics and those of the
+//! core it pins in `go.mod` (a tag or a pseudo-version's commit), read from
+//! every non-test Go file under `pkg/` that registers Prometheus options.
+//! Versions are the AWS provider's release tags.
+//!
+//! The node gauges' labels are computed at run time from the well-known
+//! node labels (core's `WellKnownLabels`, extended by the provider's
+//! `init`). They are read the way that code builds them: each well-known
+//! label key, resolved through the constants of core, the provider and the
+//! `k8s.io/api` release pinned in `go.mod`, becomes the part after its `/`,
+//! lower-cased, with `-` as `_`.
+
+use std::collections::BTreeSet;
+use std::path::Path;
+
+use regex::Regex;
+
+use super::{find_clone, gosrc, release_tags, ExtractError, Releases, Repo};
+use crate::catalog::Version;
+
+pub const SOURCES: &[&str] = &[
+    "aws/karpenter-provider-aws",
+    "kubernetes-sigs/karpenter",
+    "kubernetes/api",
+];
+
+/// A module's pinned revision in a go.mod: its tag, or a pseudo-version's
+/// commit.
+fn pinned(go_mod: &str, module: &str) -> Option<String> {
+    let line = go_mod
+        .lines()
+        .map(str::trim)
+        .find(|l| l.starts_with(&format!("{module} ")) && !l.contains("=>"))?;
+    let version = line.split_whitespace().nth(1)?;
+    let tail = version.rsplit('-').next()?;
+    if version.matches('-').count() >= 2
+        && tail.len() == 12
+        && tail.bytes().all(|b| b.is_ascii_hexdigit())
+    {
+        Some(tail.to_string())
+    } else {
+        Some(version.to_string())
+    }
+}
+
+fn go_files(repo: &Repo, rev: &str, out: &mut Vec<String>) -> Result<(), ExtractError> {
+    for path in repo.grep_files(rev, "Opts{", &["pkg"])? {
+        if path.ends_with(".go") && !path.ends_with("_test.go") {
+            out.extend(repo.show(rev, &path));
+        }
+    }
+    Ok(())
+}
+
+fn well_known(text: &str, symbols: &gosrc::Symbols) -> BTreeSet<String> {
+    let set = Regex::new(
+        r"WellKnownLabels(?:\s*=\s*sets\.New|\s*=\s*[\w.]*WellKnownLabels\.Insert|\.Insert)\s*\(",
+    )
+    .unwrap_or_else(|e| panic!("{e}"));
+    let mut out = BTreeSet::new();
+    for m in set.find_iter(text) {
+        let Some(body) = gosrc::block(text, m.end() - 1) else {
+            continue;
+        };
+        for item in body.split(',') {
+            let item = item.trim();
+            if item.is_empty() || item.starts_with("//") {
+                continue;
+            }
+            if let Some(key) = symbols.string(item) {
+                let name = key.rsplit('/').next().unwrap_or(&key);
+                out.insert(name.to_lowercase().replace(['-', '.'], "_"));
+            }
+        }
+    }
+    out
+}
+
+pub fn extract(clones: &Path) -> Result<Releases, ExtractError> {
+    let aws = find_clone(clones, SOURCES[0])?;
+    let core = find_clone(clones, SOURCES[1])?;
+    let api = find_clone(clones, SOURCES[2]).ok();
+    let mut releases = Releases::new();
+    for (version, tag) in release_tags(&aws, Version::new(1, 0))? {
+        let go_mod = aws.show(&tag, "go.mod").unwrap_or_default();
+        let Some(core_rev) = pinned(&go_mod, "sigs.k8s.io/karpenter") else {
+            continue;
+        };
+        let mut texts = Vec::new();
+        go_files(&core, &core_rev, &mut texts)?;
+        go_files(&aws, &tag, &mut texts)?;
+        let mut label_sources = Vec::new();
+        if let (Some(api), Some(rev)) = (&api, pinned(&go_mod, "k8s.io/api")) {
+            label_sources.extend(api.show(&rev, "core/v1/well_known_labels.go"));
+        }
+        label_sources.extend(core.show(&core_rev, "pkg/apis/apis.go"));
+        label_sources.extend(core.show(&core_rev, "pkg/apis/v1/labels.go"));
+        label_sources.extend(core.show(&core_rev, "pkg/metrics/constants.go"));
+        let mut symbols = gosrc::Symbols::default();
+        for t in &label_sources {
+            symbols.add_file(t);
+        }
+        let mut well = BTreeSet::new();
+        for t in &label_sources {
+            well.extend(well_known(t, &symbols));
+        }
+        // The provider's own label keys, in its own namespace.
+        let mut provider = gosrc::Symbols::default();
+        let provider_sources: Vec<String> = ["pkg/apis/apis.go", "pkg/apis/v1/labels.go"]
+            .iter()
+            .filter_map(|p| aws.show(&tag, p))
+            .collect();
+        for t in label_sources.iter().chain(&provider_sources) {
+            provider.add_file(t);
+        }
+        for t in &provider_sources {
+            well.extend(well_known(t, &provider));
+        }
+        symbols.well_known = well;
+        for t in &texts {
+            symbols.add_file(t);
+        }
+        let rows = releases.entry(version).or_default();
+        for t in &texts {
+            rows.extend(gosrc::metrics(t, &symbols));
+        }
+    }
+    Ok(releases)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn reads_pins_as_tags_or_commits() {
+        let go_mod = "require (\n\tsigs.k8s.io/karpenter v1.14.1-0.20260819221709-6e7eab7a0f48\n\tk8s.io/api v0.35.3\n)\n";
+        assert_eq!(
+            pinned(go_mod, "sigs.k8s.io/karpenter").as_deref(),
+            Some("6e7eab7a0f48")
+        );
+        assert_eq!(pinned(go_mod, "k8s.io/api").as_deref(), Some("v0.35.3"));
+    }
+}

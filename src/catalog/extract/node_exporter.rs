@@ -1,0 +1,80 @@
+//! node-exporter: the end-to-end test fixture `collector/fixtures/e2e-output.txt`
+//! is the exporter's real output with most collectors enabled, so each
+//! release's families, types and labels are read from it as exposition text.
+//! The fixture runs on canned /proc and /sys files and leaves some collectors
+//! out (filesystem, for one), so the descriptors in `collector/*.go`
+//! (`prometheus.NewDesc`) add the families it lacks; a name built from data
+//! at run time (`node_memory_<meminfo key>`) becomes a name family.
+
+use std::path::Path;
+
+use std::collections::BTreeSet;
+
+use super::{exposition, find_clone, gosrc, release_tags, ExtractError, Releases, Row};
+use crate::catalog::Version;
+
+pub const SOURCES: &[&str] = &["prometheus/node_exporter"];
+
+pub fn extract(clones: &Path) -> Result<Releases, ExtractError> {
+    let repo = find_clone(clones, SOURCES[0])?;
+    let mut releases = Releases::new();
+    let field_init = regex::Regex::new(r#"(?m)^\s*(subsystem|namespace)\s*:\s*"(\w+)",\s*$"#)
+        .unwrap_or_else(|e| panic!("{e}"));
+
+    for (version, tag) in release_tags(&repo, Version::new(1, 0))? {
+        let Some(text) = repo.show(&tag, "collector/fixtures/e2e-output.txt") else {
+            continue;
+        };
+        let mut rows: Vec<Row> = exposition::rows(&text);
+        let known: BTreeSet<String> = rows.iter().map(|r| r.name.clone()).collect();
+        let mut sources = Vec::new();
+        for path in repo.files(&tag, "collector")? {
+            if path.ends_with(".go") && !path.ends_with("_test.go") && !path.contains("/fixtures/")
+            {
+                sources.extend(repo.show(&tag, &path));
+            }
+        }
+        let mut symbols = gosrc::Symbols::default();
+        for t in &sources {
+            symbols.add_file(t);
+        }
+        for t in &sources {
+            // A file's own constants win over same-named ones elsewhere.
+            let mut local = symbols.clone();
+            local.add_file(t);
+            // Collectors keep their subsystem in a struct field
+            // (`subsystem: "network"`, read as `c.subsystem`).
+            for c in field_init.captures_iter(t) {
+                local.consts.insert(c[1].to_string(), c[2].to_string());
+            }
+            for row in gosrc::descs(t, &local) {
+                if !known.contains(&row.name) {
+                    rows.push(row);
+                } else if !row.labels.contains("*") {
+                    // A fixture family without samples shows no labels;
+                    // its descriptor names them.
+                    if let Some(r) = rows.iter_mut().find(|r| r.name == row.name) {
+                        r.labels.extend(row.labels);
+                    }
+                }
+            }
+        }
+        // The same for the names of a name family (`node_network_*`, one
+        // per /proc/net/dev field) that the fixture lists without samples.
+        let families: Vec<Row> = rows
+            .iter()
+            .filter(|r| r.name.ends_with('*'))
+            .cloned()
+            .collect();
+        for family in families {
+            let prefix = family.name.trim_end_matches('*');
+            for r in rows.iter_mut() {
+                if r.name.starts_with(prefix) && !r.name.ends_with('*') && r.labels.is_empty() {
+                    r.labels.extend(family.labels.iter().cloned());
+                }
+            }
+        }
+        releases.insert(version, rows.into_iter().collect());
+    }
+    Ok(releases)
+}

@@ -1,0 +1,120 @@
+//! Prometheus: the series it writes itself and its own metrics.
+//! - Synthetic scrape series (`up`, `scrape_*`): the report-sample names in
+//!   the scrape loop (`"up" + "\xff"`). They carry the target's labels,
+//!   which relabeling decides, so any label is allowed.
+//! - `ALERTS` and `ALERTS_FOR_STATE`: the rule manager's metric-name
+//!   constants. They carry every label of their alert, so any label.
+//! - Its own `prometheus_*` metrics: the Prometheus client registrations
+//!   in every non-test Go file, with constants looked up per package.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::path::Path;
+
+use regex::Regex;
+
+use super::{find_clone, gosrc, release_tags, ExtractError, Releases, Row};
+use crate::catalog::Version;
+
+pub const SOURCES: &[&str] = &["prometheus/prometheus"];
+
+pub fn extract(clones: &Path) -> Result<Releases, ExtractError> {
+    let repo = find_clone(clones, SOURCES[0])?;
+    let report =
+        Regex::new(r#""(up|scrape_[a-z_]+)"\s*\+\s*"\\xff""#).unwrap_or_else(|e| panic!("{e}"));
+    let alerts = Regex::new(r#"(?m)^\s*alert(?:ForState)?MetricName\s*=\s*"([A-Z_]+)""#)
+        .unwrap_or_else(|e| panic!("{e}"));
+    let prefix_literal = Regex::new(
+        r#"(?m)(?:prefix\w*\s*:?=\s*|WrapRegistererWithPrefix\(\s*)"(prometheus_\w+_)""#,
+    )
+    .unwrap_or_else(|e| panic!("{e}"));
+    let mut releases = Releases::new();
+    for (version, tag) in release_tags(&repo, Version::new(2, 0))? {
+        let rows = releases.entry(version).or_default();
+        for path in ["scrape/scrape.go", "retrieval/scrape.go"] {
+            if let Some(text) = repo.show(&tag, path) {
+                for c in report.captures_iter(&text) {
+                    rows.insert(Row::new(&c[1], "gauge", &["*"]));
+                }
+            }
+        }
+        if let Some(text) = repo.show(&tag, "rules/alerting.go") {
+            for c in alerts.captures_iter(&text) {
+                rows.insert(Row::new(&c[1], "gauge", &["*"]));
+            }
+        }
+        // Constants live anywhere in a package: read every file of each
+        // package that registers metrics.
+        let mut dirs: BTreeSet<String> = BTreeSet::new();
+        for path in repo.grep_files(&tag, "Opts{", &["."])? {
+            if path.ends_with(".go")
+                && !path.ends_with("_test.go")
+                && !path.starts_with("vendor/")
+                && !path.starts_with("documentation/")
+                && !path.contains("/testutil")
+            {
+                dirs.insert(
+                    path.rsplit_once('/')
+                        .map(|(d, _)| d)
+                        .unwrap_or("")
+                        .to_string(),
+                );
+            }
+        }
+        for dir in dirs {
+            let texts: Vec<String> = repo
+                .files(&tag, &dir)?
+                .into_iter()
+                .filter(|p| {
+                    p.ends_with(".go")
+                        && !p.ends_with("_test.go")
+                        && p.rsplit_once('/').map(|(d, _)| d).unwrap_or("") == dir
+                })
+                .filter_map(|p| repo.show(&tag, &p))
+                .collect();
+            let mut symbols = gosrc::Symbols::default();
+            for t in &texts {
+                symbols.add_file(t);
+            }
+            for t in &texts {
+                let found = gosrc::metrics(t, &symbols);
+                // Metrics registered through
+                // `WrapRegistererWithPrefix(prefix, …)` get the prefix the
+                // same file names (`prefix := "prometheus_tsdb_wal_"`).
+                let prefixes: Vec<String> = if t.contains("WrapRegistererWithPrefix(") {
+                    prefix_literal
+                        .captures_iter(t)
+                        .map(|c| c[1].to_string())
+                        .collect()
+                } else {
+                    Vec::new()
+                };
+                for row in found {
+                    if row.name.starts_with("prometheus_") {
+                        rows.insert(row);
+                    } else {
+                        for p in &prefixes {
+                            let mut r = row.clone();
+                            r.name = format!("{p}{}", row.name);
+                            rows.insert(r);
+                        }
+                    }
+                }
+            }
+        }
+        // A name registered twice with different label lists (one per code
+        // path) is one family whose labels are their union.
+        let mut merged: BTreeMap<(String, &'static str), BTreeSet<String>> = BTreeMap::new();
+        for r in std::mem::take(rows) {
+            merged.entry((r.name, r.kind)).or_default().extend(r.labels);
+        }
+        for ((name, kind), labels) in merged {
+            rows.insert(Row {
+                name,
+                kind,
+                labels,
+                values: Default::default(),
+            });
+        }
+    }
+    Ok(releases)
+}
