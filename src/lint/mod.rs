@@ -178,6 +178,10 @@ pub struct Context {
     pub catalog: Catalog,
     pub scrape_interval: u64,
     pub external_labels: Vec<String>,
+    /// The external labels the catalog declares: each dashboard selector
+    /// must match them. Without a declaration nothing is demanded, since
+    /// a single Prometheus adds none.
+    pub scope_labels: Vec<String>,
     /// ServiceMonitor (`namespace/name`) → exporter, from the catalog file.
     pub scrape: BTreeMap<String, Exporter>,
 }
@@ -195,6 +199,7 @@ pub fn run(ws: &Workspace, ctx: &Context) -> Vec<Diagnostic> {
             message: u.message.clone(),
             help: u.help.clone(),
             source_line: ws.source_line(&u.path, u.line),
+            subject: u.subject.clone(),
         });
     }
     // Recording rules of the inputs are metrics too, labelled as their expressions leave them.
@@ -202,6 +207,7 @@ pub fn run(ws: &Workspace, ctx: &Context) -> Vec<Diagnostic> {
         catalog: ctx.catalog.clone(),
         scrape_interval: ctx.scrape_interval,
         external_labels: ctx.external_labels.clone(),
+        scope_labels: ctx.scope_labels.clone(),
         scrape: ctx.scrape.clone(),
     };
     for _ in 0..2 {
@@ -284,6 +290,7 @@ pub fn at(
         message,
         help,
         source_line: ws.source_line(&e.path, e.line),
+        subject: e.subject(),
     }
 }
 
@@ -445,6 +452,7 @@ fn lint_cluster(cluster: &crate::model::Cluster, set: &crate::fileset::FileSet) 
                 message,
                 help: "poolc wrote a catalog it cannot read back; please report this".into(),
                 source_line: String::new(),
+                subject: None,
             }];
         }
     };
