@@ -60,6 +60,7 @@ impl CatalogFile {
                 .unwrap_or_else(|| vec!["cluster".into(), "env".into()]),
             scope_labels: self.external_labels.clone().unwrap_or_default(),
             scrape,
+            records: BTreeMap::new(),
         })
     }
 }

@@ -220,6 +220,29 @@ impl Workspace {
         asts.unique[asts.of[i]].as_ref()
     }
 
+    /// Takes the facts of `other` that checks of every file read: scrape
+    /// filters, HAProxy proxies and KEDA fallbacks.
+    pub fn gather(&mut self, other: &Workspace) {
+        self.filters.extend(other.filters.iter().cloned());
+        self.proxies.extend(other.proxies.iter().cloned());
+        self.fallbacks
+            .extend(other.fallbacks.iter().map(|(k, v)| (k.clone(), *v)));
+    }
+
+    /// How many cross-file facts this workspace holds: a later file that
+    /// adds one changes what earlier files' checks would have seen.
+    pub fn fact_count(&self) -> usize {
+        self.filters.len() + self.proxies.len() + self.fallbacks.len()
+    }
+
+    /// Replaces this workspace's cross-file facts with those gathered from
+    /// every input (its own among them).
+    pub fn share(&mut self, shared: &Workspace) {
+        self.filters.clone_from(&shared.filters);
+        self.proxies.clone_from(&shared.proxies);
+        self.fallbacks.clone_from(&shared.fallbacks);
+    }
+
     /// Adds one file, by its name and content.
     pub fn add(&mut self, path: &str, text: &str) {
         self.asts = std::sync::OnceLock::new();
@@ -306,9 +329,10 @@ impl Workspace {
         for item in doc.items {
             self.document(path, text, starts, item);
         }
+        let mut spec = doc.spec;
         let groups = doc
             .groups
-            .or_else(|| doc.spec.as_ref().and_then(|s| s.groups.clone()))
+            .or_else(|| spec.as_mut().and_then(|s| s.groups.take()))
             .unwrap_or_default();
         for group in groups {
             for (n, rule) in group.rules.into_iter().enumerate() {
@@ -382,7 +406,7 @@ impl Workspace {
                 }
             }
         }
-        let Some(spec) = doc.spec else { return };
+        let Some(spec) = spec else { return };
         if kind == "GrafanaDashboard" {
             if let Some(json) = &spec.json {
                 self.embedded_dashboard(path, text, starts, json);
@@ -886,13 +910,13 @@ impl Asts {
             }
             of.push(at);
         }
-        let unique = crate::parallel::map(&distinct, 256, |e| parse(e));
+        let unique = crate::parallel::map(&distinct, 256, |e| parse_expression(e));
         Asts { of, unique }
     }
 }
 
 /// Parses an expression as its role needs (dashboards substitute variables).
-fn parse(e: &Expression) -> Result<promql_parser::parser::Expr, promql::ParseError> {
+pub fn parse_expression(e: &Expression) -> Result<promql_parser::parser::Expr, promql::ParseError> {
     match e.role {
         Role::Dashboard { .. } => promql::parse_dashboard(&e.text),
         _ => promql::parse(&e.text),
@@ -923,7 +947,7 @@ struct Meta {
     labels: BTreeMap<String, String>,
 }
 
-#[derive(Deserialize, Clone)]
+#[derive(Deserialize)]
 struct GroupRaw {
     #[serde(default, deserialize_with = "lenient::text")]
     name: String,
@@ -931,7 +955,7 @@ struct GroupRaw {
     rules: Vec<RuleRaw>,
 }
 
-#[derive(Deserialize, Clone)]
+#[derive(Deserialize)]
 struct RuleRaw {
     alert: Option<Spanned<String>>,
     record: Option<Spanned<String>>,

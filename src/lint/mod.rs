@@ -174,6 +174,7 @@ fn known_values(name: &str, labels: &[String]) -> BTreeMap<String, BTreeSet<Stri
 }
 
 /// Everything a check may consult.
+#[derive(Debug, Clone)]
 pub struct Context {
     pub catalog: Catalog,
     pub scrape_interval: u64,
@@ -184,10 +185,63 @@ pub struct Context {
     pub scope_labels: Vec<String>,
     /// ServiceMonitor (`namespace/name`) → exporter, from the catalog file.
     pub scrape: BTreeMap<String, Exporter>,
+    /// The recording rules among the inputs, by name: the labels of each
+    /// one's result. Rules in one file read these for rules in another,
+    /// so no file's parse trees outlive its own checks.
+    pub records: BTreeMap<String, RecordLabels>,
+}
+
+/// The labels of a recording rule's result, kept compactly: a lint run
+/// holds one per record of every input file.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct RecordLabels {
+    /// Labels every series of the result carries.
+    pub guaranteed: Box<[String]>,
+    /// Labels some series may carry, besides the guaranteed ones.
+    pub possible: Box<[String]>,
+    /// The result may carry any label (it reads something unknown).
+    pub open: bool,
+}
+
+impl RecordLabels {
+    pub fn of(l: &labels::Labels) -> RecordLabels {
+        RecordLabels {
+            guaranteed: l.guaranteed.iter().cloned().collect(),
+            possible: l.possible.difference(&l.guaranteed).cloned().collect(),
+            open: l.open,
+        }
+    }
+
+    pub fn labels(&self) -> labels::Labels {
+        labels::Labels {
+            guaranteed: self.guaranteed.iter().cloned().collect(),
+            possible: self
+                .guaranteed
+                .iter()
+                .chain(self.possible.iter())
+                .cloned()
+                .collect(),
+            open: self.open,
+        }
+    }
 }
 
 /// Runs every check; findings sorted by file and position, suppressed ones removed.
 pub fn run(ws: &Workspace, ctx: &Context) -> Vec<Diagnostic> {
+    let mut ctx = ctx.clone();
+    let mut records = Vec::new();
+    for (i, e) in ws.expressions.iter().enumerate() {
+        if let Ok(parsed) = ws.ast(i) {
+            records.extend(RecordSummary::add(&mut ctx, e, parsed));
+        }
+    }
+    RecordSummary::resolve_chains(&mut ctx, &records);
+    check(ws, &ctx)
+}
+
+/// Runs every check on `ws`, with a context that already knows every
+/// recording rule of the inputs.
+pub fn check(ws: &Workspace, ctx: &Context) -> Vec<Diagnostic> {
     let mut out = Vec::new();
     for u in &ws.unreadable {
         out.push(Diagnostic {
@@ -202,46 +256,98 @@ pub fn run(ws: &Workspace, ctx: &Context) -> Vec<Diagnostic> {
             subject: u.subject.clone(),
         });
     }
-    // Recording rules of the inputs are metrics too, labelled as their expressions leave them.
-    let mut ctx_with_records = Context {
-        catalog: ctx.catalog.clone(),
-        scrape_interval: ctx.scrape_interval,
-        external_labels: ctx.external_labels.clone(),
-        scope_labels: ctx.scope_labels.clone(),
-        scrape: ctx.scrape.clone(),
-    };
-    for _ in 0..2 {
-        for (i, e) in ws.expressions.iter().enumerate() {
-            if let inputs::Role::Rule(r) = &e.role {
-                if let (Some(record), Ok(parsed)) = (&r.record, ws.ast(i)) {
-                    let mut l = labels::labels(&ctx_with_records, parsed);
-                    for k in r.labels.keys() {
-                        l.guaranteed.insert(k.clone());
-                    }
-                    ctx_with_records.catalog.metrics.insert(
-                        record.clone(),
-                        Entry {
-                            kind: MetricType::Gauge,
-                            labels: if l.open {
-                                Vec::new()
-                            } else {
-                                l.guaranteed.into_iter().collect()
-                            },
-                            exporter: None,
-                            values: BTreeMap::new(),
-                        },
-                    );
-                }
-            }
-        }
-    }
     for check in checks::ALL {
-        (check.run)(ws, &ctx_with_records, &mut out);
+        (check.run)(ws, ctx, &mut out);
     }
     out.retain(|d| !suppressed(ws, d));
     out.sort();
     out.dedup();
     out
+}
+
+/// A recording rule as the rest of the inputs see it: a metric whose
+/// labels are those its expression leaves, plus the rule's own `labels:`.
+/// The labels go into the context (`Context::records` and the catalog);
+/// only a record that reads a name the catalog did not know yet (another
+/// record, perhaps defined later) keeps its expression, to be judged again
+/// once every record is known. Parse trees are never kept.
+#[derive(Debug, Clone)]
+pub struct RecordSummary {
+    pub name: String,
+    /// The metric names its expression reads.
+    pub reads: Vec<String>,
+    text: String,
+    static_labels: Vec<String>,
+}
+
+impl RecordSummary {
+    /// Makes `e`'s record, if it is a recording rule, a metric of `ctx` at
+    /// once, so later rules see it. Returns a summary to judge again later
+    /// when the expression reads a name `ctx` did not know.
+    pub fn add(
+        ctx: &mut Context,
+        e: &inputs::Expression,
+        parsed: &promql_parser::parser::Expr,
+    ) -> Option<RecordSummary> {
+        let inputs::Role::Rule(rule) = &e.role else {
+            return None;
+        };
+        let name = rule.record.as_ref()?;
+        let reads = crate::promql::metric_names(parsed);
+        let chained = reads
+            .iter()
+            .any(|n| ctx.records.contains_key(n) || ctx.catalog.get(n).is_none());
+        let summary = RecordSummary {
+            name: name.clone(),
+            reads: if chained { reads } else { Vec::new() },
+            text: if chained { e.text.clone() } else { String::new() },
+            static_labels: rule.labels.keys().cloned().collect(),
+        };
+        summary.judge(ctx, parsed);
+        chained.then_some(summary)
+    }
+
+    fn judge(&self, ctx: &mut Context, parsed: &promql_parser::parser::Expr) {
+        let mut l = labels::labels(ctx, parsed);
+        for k in &self.static_labels {
+            l.guaranteed.insert(k.clone());
+            l.possible.insert(k.clone());
+        }
+        ctx.catalog.metrics.insert(
+            self.name.clone(),
+            Entry {
+                kind: MetricType::Gauge,
+                labels: if l.open {
+                    Vec::new()
+                } else {
+                    l.guaranteed.iter().cloned().collect()
+                },
+                exporter: None,
+                values: BTreeMap::new(),
+            },
+        );
+        ctx.records.insert(self.name.clone(), RecordLabels::of(&l));
+    }
+
+    /// Judges again the records that read other records, now that every
+    /// record is known: one read before the record it reads was defined
+    /// (later in its file, or in a later file) is complete only now.
+    /// Returns the records whose labels changed.
+    pub fn resolve_chains(ctx: &mut Context, records: &[RecordSummary]) -> BTreeSet<String> {
+        let mut changed = BTreeSet::new();
+        for r in records {
+            if r.reads.iter().any(|n| ctx.records.contains_key(n)) {
+                if let Ok(parsed) = crate::promql::parse(&r.text) {
+                    let before = ctx.records.get(&r.name).cloned();
+                    r.judge(ctx, &parsed);
+                    if ctx.records.get(&r.name) != before.as_ref() {
+                        changed.insert(r.name.clone());
+                    }
+                }
+            }
+        }
+        changed
+    }
 }
 
 /// `# poolc: ignore CODE reason` on the line above the rule (or the
@@ -337,16 +443,81 @@ pub fn lint_paths(
     let mut out = Vec::new();
     for (catalog, files) in groups {
         let ctx = read_catalog(catalog.as_deref())?;
-        let mut ws = Workspace::default();
-        for path in files {
-            let shown = path.to_string_lossy().replace('\\', "/");
-            let text = read_bounded(&path, &shown, inputs::MAX_FILE_BYTES, inputs::too_large)?;
-            ws.add(&shown, &text);
-        }
-        out.extend(run(&ws, &ctx));
+        out.extend(lint_files(&files, ctx)?);
     }
     out.sort();
     Ok(out)
+}
+
+/// Lints files that share one catalog, one file in memory at a time: each
+/// file's recording rules are summarized, then its checks run with every
+/// record and fact (scrape filters, HAProxy proxies, KEDA fallbacks) known
+/// so far, and its parse trees and text are dropped. A file that read a
+/// record defined in a later file, or was checked before a later file added
+/// facts, is read and checked again at the end. Peak memory follows the
+/// largest file, not the sum of all.
+fn lint_files(files: &[std::path::PathBuf], mut ctx: Context) -> Result<Vec<Diagnostic>, String> {
+    struct Checked {
+        findings: Vec<Diagnostic>,
+        /// Metric names its expressions read.
+        reads: BTreeSet<String>,
+        /// Those the context did not know when it was checked.
+        unknown: Vec<String>,
+        /// How many facts were known when it was checked.
+        facts: usize,
+    }
+    let mut shared = Workspace::default();
+    let mut chained: Vec<RecordSummary> = Vec::new();
+    let mut checked = Vec::with_capacity(files.len());
+    for path in files {
+        let mut ws = read_input(path)?;
+        let mut mine = Vec::new();
+        let mut reads = BTreeSet::new();
+        for (j, e) in ws.expressions.iter().enumerate() {
+            if let Ok(parsed) = ws.ast(j) {
+                reads.extend(crate::promql::metric_names(parsed));
+                mine.extend(RecordSummary::add(&mut ctx, e, parsed));
+            }
+        }
+        RecordSummary::resolve_chains(&mut ctx, &mine);
+        chained.extend(mine);
+        shared.gather(&ws);
+        ws.share(&shared);
+        checked.push(Checked {
+            findings: check(&ws, &ctx),
+            unknown: reads
+                .iter()
+                .filter(|n| ctx.catalog.get(n).is_none())
+                .cloned()
+                .collect(),
+            reads,
+            facts: shared.fact_count(),
+        });
+    }
+    let changed = RecordSummary::resolve_chains(&mut ctx, &chained);
+    let mut out = Vec::new();
+    for (path, done) in files.iter().zip(checked) {
+        let stale = done.facts != shared.fact_count()
+            || done.unknown.iter().any(|n| ctx.records.contains_key(n))
+            || done.reads.iter().any(|n| changed.contains(n));
+        if stale {
+            let mut ws = read_input(path)?;
+            ws.share(&shared);
+            out.extend(check(&ws, &ctx));
+        } else {
+            out.extend(done.findings);
+        }
+    }
+    Ok(out)
+}
+
+/// One lint input, read into a workspace of its own.
+fn read_input(path: &std::path::Path) -> Result<Workspace, String> {
+    let shown = path.to_string_lossy().replace('\\', "/");
+    let text = read_bounded(path, &shown, inputs::MAX_FILE_BYTES, inputs::too_large)?;
+    let mut ws = Workspace::default();
+    ws.add(&shown, &text);
+    Ok(ws)
 }
 
 fn read_catalog(path: Option<&std::path::Path>) -> Result<Context, String> {
