@@ -269,10 +269,8 @@ pub fn substitute_variables(expr: &str) -> String {
                     label_list += 1;
                 }
             }
-            ')' => {
-                if parens.pop() == Some(true) {
-                    label_list = label_list.saturating_sub(1);
-                }
+            ')' if parens.pop() == Some(true) => {
+                label_list = label_list.saturating_sub(1);
             }
             _ => {}
         }
@@ -472,13 +470,19 @@ mod tests {
             ("rate(x[${trailing}])", "rate(x[1h])"),
             ("x offset $shift", "x offset 1h"),
             ("increase(x[${__range_s}s])", "increase(x[1s])"),
-            ("max_over_time(x[$__range:$__interval])", "max_over_time(x[1h:1h])"),
+            (
+                "max_over_time(x[$__range:$__interval])",
+                "max_over_time(x[1h:1h])",
+            ),
             ("x > $threshold", "x > 1"),
             ("x / $__range_s", "x / 1"),
             ("topk($n, x)", "topk(1, x)"),
             ("clamp_max(x, [[max]])", "clamp_max(x, 1)"),
             ("sum by ($group) (x)", "sum by (__grafana_variable__) (x)"),
-            ("sum($metric{a=\"b\"})", "sum(__grafana_variable__{a=\"b\"})"),
+            (
+                "sum($metric{a=\"b\"})",
+                "sum(__grafana_variable__{a=\"b\"})",
+            ),
             ("x{a=~\"${a:regex}|b\"}", "x{a=~\"placeholder|b\"}"),
             ("x{a=\"$5\"}", "x{a=\"$5\"}"),
         ];

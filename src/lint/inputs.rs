@@ -446,8 +446,7 @@ impl Workspace {
                 .and_then(|m| m.labels.get("poolc.dev/exporter").cloned());
             for endpoint in &spec.endpoints {
                 for r in &endpoint.metric_relabelings {
-                    let on_name =
-                        r.source_labels.len() == 1 && r.source_labels[0] == "__name__";
+                    let on_name = r.source_labels.len() == 1 && r.source_labels[0] == "__name__";
                     let action = r.action.as_deref().unwrap_or("replace").to_lowercase();
                     if !on_name || (action != "keep" && action != "drop") {
                         continue;
@@ -521,7 +520,9 @@ impl Workspace {
                 self.unreadable.push(Unreadable {
                     path: path.to_string(),
                     line,
-                    message: format!("the dashboard in this ConfigMap is not readable as JSON: {e}"),
+                    message: format!(
+                        "the dashboard in this ConfigMap is not readable as JSON: {e}"
+                    ),
                     help: "fix the embedded JSON's syntax".into(),
                     subject: None,
                 });
@@ -532,10 +533,9 @@ impl Workspace {
     /// Schema v2 dashboards written as YAML (`apiVersion:
     /// dashboard.grafana.app/v2…`), read a second time as plain values.
     fn yaml_dashboards(&mut self, path: &str, text: &str) {
-        let Ok(docs) = serde_saphyr::from_multiple_with_options::<serde_json::Value>(
-            text,
-            yaml_options(),
-        ) else {
+        let Ok(docs) =
+            serde_saphyr::from_multiple_with_options::<serde_json::Value>(text, yaml_options())
+        else {
             return;
         };
         for doc in docs {
@@ -654,8 +654,10 @@ impl DashboardWalk<'_> {
                 let own_panel;
                 let mut panel = panel;
                 let v1_panel = key == "panels";
-                let v2_panel = matches!(map.get("kind").and_then(|k| k.as_str()), Some("Panel" | "LibraryPanel"))
-                    && map.get("spec").is_some_and(|s| s.is_object());
+                let v2_panel = matches!(
+                    map.get("kind").and_then(|k| k.as_str()),
+                    Some("Panel" | "LibraryPanel")
+                ) && map.get("spec").is_some_and(|s| s.is_object());
                 if v1_panel || v2_panel {
                     let fields = if v2_panel { &map["spec"] } else { value };
                     own_panel = PanelContext {
@@ -723,7 +725,11 @@ impl DashboardWalk<'_> {
         let uid = match value {
             serde_json::Value::String(s) => s.as_str(),
             serde_json::Value::Object(d) => {
-                match d.get("uid").or_else(|| d.get("name")).and_then(|u| u.as_str()) {
+                match d
+                    .get("uid")
+                    .or_else(|| d.get("name"))
+                    .and_then(|u| u.as_str())
+                {
                     Some(uid) => uid,
                     None => return,
                 }
@@ -976,7 +982,11 @@ struct SpecRaw {
     triggers: Vec<TriggerRaw>,
     fallback: Option<FallbackRaw>,
     /// A ServiceMonitor's endpoints, or a PodMonitor's.
-    #[serde(default, alias = "podMetricsEndpoints", deserialize_with = "lenient::list")]
+    #[serde(
+        default,
+        alias = "podMetricsEndpoints",
+        deserialize_with = "lenient::list"
+    )]
     endpoints: Vec<EndpointRaw>,
     /// A GrafanaDashboard's dashboard, as JSON text.
     json: Option<Spanned<String>>,
@@ -1030,7 +1040,9 @@ mod lenient {
 
     /// Any scalar as text; `null` as "".
     pub fn text<'de, D: Deserializer<'de>>(d: D) -> Result<String, D::Error> {
-        Ok(Option::<Text>::deserialize(d)?.map(|t| t.0).unwrap_or_default())
+        Ok(Option::<Text>::deserialize(d)?
+            .map(|t| t.0)
+            .unwrap_or_default())
     }
 
     pub fn optional_text<'de, D: Deserializer<'de>>(d: D) -> Result<Option<String>, D::Error> {
@@ -1038,9 +1050,7 @@ mod lenient {
     }
 
     /// A map of scalars as text; `null` as empty, a `null` value as "".
-    pub fn text_map<'de, D: Deserializer<'de>>(
-        d: D,
-    ) -> Result<BTreeMap<String, String>, D::Error> {
+    pub fn text_map<'de, D: Deserializer<'de>>(d: D) -> Result<BTreeMap<String, String>, D::Error> {
         let map = Option::<BTreeMap<String, Option<Text>>>::deserialize(d)?.unwrap_or_default();
         Ok(map
             .into_iter()
@@ -1052,8 +1062,8 @@ mod lenient {
     pub fn spanned_map<'de, D: Deserializer<'de>>(
         d: D,
     ) -> Result<BTreeMap<String, Spanned<String>>, D::Error> {
-        let map = Option::<BTreeMap<String, Option<Spanned<Text>>>>::deserialize(d)?
-            .unwrap_or_default();
+        let map =
+            Option::<BTreeMap<String, Option<Spanned<Text>>>>::deserialize(d)?.unwrap_or_default();
         Ok(map
             .into_iter()
             .filter_map(|(k, v)| {

@@ -300,7 +300,11 @@ impl RecordSummary {
         let summary = RecordSummary {
             name: name.clone(),
             reads: if chained { reads } else { Vec::new() },
-            text: if chained { e.text.clone() } else { String::new() },
+            text: if chained {
+                e.text.clone()
+            } else {
+                String::new()
+            },
             static_labels: rule.labels.keys().cloned().collect(),
         };
         summary.judge(ctx, parsed);
