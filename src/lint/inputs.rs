@@ -220,6 +220,12 @@ impl Workspace {
         asts.unique[asts.of[i]].as_ref()
     }
 
+    /// Parses every expression now, once, so checks running on several
+    /// threads share the trees.
+    pub fn parse_all(&self) {
+        self.asts.get_or_init(|| Asts::of(&self.expressions));
+    }
+
     /// Takes the facts of `other` that checks of every file read: scrape
     /// filters, HAProxy proxies and KEDA fallbacks.
     pub fn gather(&mut self, other: &Workspace) {
@@ -1114,7 +1120,9 @@ mod lenient {
                     Ok(Text(String::new()))
                 }
             }
-            d.deserialize_any(Scalar)
+            // Asked for a string, the YAML reader hands over any scalar's
+            // text without guessing its type first.
+            d.deserialize_string(Scalar)
         }
     }
 }

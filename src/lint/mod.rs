@@ -256,8 +256,14 @@ pub fn check(ws: &Workspace, ctx: &Context) -> Vec<Diagnostic> {
             subject: u.subject.clone(),
         });
     }
-    for check in checks::ALL {
-        (check.run)(ws, ctx, &mut out);
+    // The checks are independent readers of the same trees: on every core.
+    ws.parse_all();
+    for found in crate::parallel::map(checks::ALL, 1, |check| {
+        let mut found = Vec::new();
+        (check.run)(ws, ctx, &mut found);
+        found
+    }) {
+        out.extend(found);
     }
     out.retain(|d| !suppressed(ws, d));
     out.sort();

@@ -142,8 +142,10 @@ fn equal_on_multi_value<'a>(
         if let Some(op) = op {
             let lhs = before[..before.len() - op.len()].trim_end();
             let label_start = lhs
-                .rfind(|c: char| !(c.is_ascii_alphanumeric() || c == '_'))
-                .map_or(0, |j| j + 1);
+                .char_indices()
+                .rev()
+                .find(|(_, c)| !(c.is_ascii_alphanumeric() || *c == '_'))
+                .map_or(0, |(j, c)| j + c.len_utf8());
             let label = &lhs[label_start..];
             let literal = &text[i + 1..end];
             let mut at = 0;
@@ -162,4 +164,19 @@ fn equal_on_multi_value<'a>(
         i = end + 1;
     }
     found
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn finds_equality_on_multi_value_variables_only() {
+        let multi = ["pool".to_string()].into();
+        let text = r#"x{pool="$pool", env="$env", a=~"$pool", é="${pool}", b != "[[pool]]"} == 1"#;
+        assert_eq!(
+            equal_on_multi_value(text, &multi),
+            [("pool", "=", "pool"), ("b", "!=", "pool")]
+        );
+    }
 }
