@@ -28,7 +28,15 @@ fn keep_entries_are_metric_names() {
         let run = poolc(&dir, &["generate"]);
         assert_eq!(run.status.code(), Some(2), "{entry}: {}", stdout(&run));
         let err = stderr(&run);
-        assert!(err.contains("specs/staging.yaml:24:"), "{entry}: {err}");
+        let edited = fs::read_to_string(dir.join("specs/staging.yaml")).unwrap();
+        let line = 1 + edited
+            .lines()
+            .position(|l| l.contains("haproxy: [haproxy_up"))
+            .unwrap();
+        assert!(
+            err.contains(&format!("specs/staging.yaml:{line}:")),
+            "{entry}: {err}"
+        );
         assert!(err.contains("monitoring.keep.haproxy"), "{entry}: {err}");
         assert!(err.contains("not a metric name"), "{entry}: {err}");
     }

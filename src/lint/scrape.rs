@@ -92,6 +92,25 @@ pub struct Relabel {
     pub target_label: Option<String>,
     #[serde(default)]
     pub replacement: Option<String>,
+    /// The compiled regex, built once: a path's relabelings are applied to
+    /// every metric of its exporter.
+    #[serde(skip)]
+    compiled: std::sync::OnceLock<Option<Regex>>,
+}
+
+/// The most memory one compiled relabel or keep regex may take. Real keep
+/// regexes are an alternation of names, tens of KiB compiled; a hostile one
+/// (`\w{1,300}` repeated) would take megabytes each, so past this it is not
+/// judged.
+pub const REGEX_SIZE_LIMIT: usize = 256 * 1024;
+
+/// `re` anchored as Prometheus anchors it, compiled under [`REGEX_SIZE_LIMIT`].
+pub fn anchored(re: &str) -> Option<Regex> {
+    regex::RegexBuilder::new(&format!("^(?:{re})$"))
+        .size_limit(REGEX_SIZE_LIMIT)
+        .dfa_size_limit(REGEX_SIZE_LIMIT)
+        .build()
+        .ok()
 }
 
 impl Relabel {
@@ -104,8 +123,9 @@ impl Relabel {
 
     /// The regex as Prometheus anchors it; `(.*)` by default.
     fn regex(&self) -> Option<Regex> {
-        let re = self.regex.as_deref().unwrap_or("(.*)");
-        Regex::new(&format!("^(?:{re})$")).ok()
+        self.compiled
+            .get_or_init(|| anchored(self.regex.as_deref().unwrap_or("(.*)")))
+            .clone()
     }
 }
 

@@ -44,20 +44,11 @@ fn exporter_of(ctx: &Context, f: &crate::lint::inputs::ScrapeFilter) -> Option<E
     crate::lint::scrape::exporter_of_regex(&f.regex)
 }
 
-/// The most memory one compiled filter may take. Real keep regexes are an
-/// alternation of names, tens of KiB compiled; a hostile one (`\w{1,300}`
-/// repeated) would take megabytes each, so past this it is not checked.
-const REGEX_SIZE_LIMIT: usize = 256 * 1024;
-
 /// A filter's regex, anchored as Prometheus anchors it, compiled on first
-/// use under [`REGEX_SIZE_LIMIT`]: a file of filters no expression meets
-/// costs nothing, and none costs more than the limit.
+/// use under a size limit: a file of filters no expression meets costs
+/// nothing, and none costs more than the limit.
 fn compiled(f: &crate::lint::inputs::ScrapeFilter) -> Option<Regex> {
-    regex::RegexBuilder::new(&format!("^(?:{})$", f.regex))
-        .size_limit(REGEX_SIZE_LIMIT)
-        .dfa_size_limit(REGEX_SIZE_LIMIT)
-        .build()
-        .ok()
+    crate::lint::scrape::anchored(&f.regex)
 }
 
 type Lazy<'a> = (
