@@ -5,13 +5,21 @@
 use promql_parser::label::{MatchOp, Matcher};
 use promql_parser::parser::{self, Expr, VectorSelector};
 
-/// Template variables Grafana substitutes before a query reaches Prometheus,
-/// replaced by values of the same shape so the query parses.
-const GRAFANA_VARIABLES: &[(&str, &str)] = &[
-    ("$__rate_interval", "5m"),
-    ("$__interval", "1m"),
-    ("$__range", "1h"),
-];
+/// What a Grafana variable becomes where PromQL wants a name: a metric
+/// name or a label in `by (…)`. Checks skip it, since its value is chosen
+/// in the browser.
+pub const VARIABLE_NAME: &str = "__grafana_variable__";
+
+/// What a variable becomes in a range, subquery or `offset`: long enough
+/// that no window check calls it short, whatever the scrape interval.
+const VARIABLE_DURATION: &str = "1h";
+
+/// What a variable becomes where PromQL wants a number (`> $threshold`,
+/// `topk($n, …)`, `$__range_s`).
+const VARIABLE_NUMBER: &str = "1";
+
+/// What a variable becomes inside a string (`{pool=~"$pool"}`).
+const VARIABLE_STRING: &str = "placeholder";
 
 /// The longest expression poolc parses. Real rules and panel queries are a
 /// few hundred bytes; promql-parser's time grows with the square of an
@@ -187,31 +195,188 @@ pub fn children(expr: &Expr) -> Vec<&Expr> {
     }
 }
 
+/// Replaces each Grafana variable (`$name`, `${name}`, `${name:format}`,
+/// `[[name]]`) with a placeholder of the type PromQL expects where it
+/// stands, as Grafana's interpolation leaves a value of that type there:
+/// a duration inside `[…]` or after `offset`, a number beside an operator or
+/// as a scalar argument, a string inside quotes, a name elsewhere.
 pub fn substitute_variables(expr: &str) -> String {
-    let mut text = expr.to_string();
-    for (var, value) in GRAFANA_VARIABLES {
-        text = text.replace(var, value);
-    }
-    let mut out = String::with_capacity(text.len());
-    let mut chars = text.chars().peekable();
-    while let Some(c) = chars.next() {
-        if c == '$'
-            && chars
-                .peek()
-                .is_some_and(|n| n.is_ascii_alphabetic() || *n == '_')
-        {
-            while chars
-                .peek()
-                .is_some_and(|n| n.is_ascii_alphanumeric() || *n == '_')
+    let bytes = expr.as_bytes();
+    let mut out = String::with_capacity(expr.len());
+    let mut at = 0;
+    // Where we are: inside a range `[…]`, inside label-list parentheses,
+    // and the last significant token before the current position.
+    let mut in_range = false;
+    let mut label_list = 0usize;
+    let mut parens: Vec<bool> = Vec::new();
+    let mut last_word = String::new();
+    let mut last_char = ' ';
+    while at < bytes.len() {
+        let c = expr[at..].chars().next().unwrap_or(' ');
+        if c == '"' || c == '\'' || c == '`' {
+            let end = string_end(expr, at, c);
+            out.push_str(&replace_in_string(&expr[at..end]));
+            at = end;
+            last_char = c;
+            last_word.clear();
+            continue;
+        }
+        if let Some((len, _name)) = variable_at(expr, at) {
+            let next = expr[at + len..].trim_start().chars().next();
+            let unit_follows = expr[at + len..]
+                .chars()
+                .next()
+                .is_some_and(|n| n.is_ascii_alphabetic());
+            let placeholder = if in_range || last_word == "offset" {
+                if unit_follows {
+                    VARIABLE_NUMBER
+                } else {
+                    VARIABLE_DURATION
+                }
+            } else if label_list > 0 || matches!(next, Some('{' | '[')) {
+                VARIABLE_NAME
+            } else if last_word == "bool"
+                || "+-*/%^<>=!,@".contains(last_char)
+                || (last_char == '(' && SCALAR_FIRST.contains(&last_word.as_str()))
             {
-                chars.next();
+                VARIABLE_NUMBER
+            } else {
+                VARIABLE_NAME
+            };
+            out.push_str(placeholder);
+            at += len;
+            last_char = 'x';
+            last_word = "$".into();
+            continue;
+        }
+        if c.is_ascii_alphanumeric() || c == '_' || c == ':' {
+            let end = expr[at..]
+                .find(|n: char| !(n.is_ascii_alphanumeric() || n == '_' || n == ':'))
+                .map_or(expr.len(), |i| at + i);
+            last_word = expr[at..end].to_ascii_lowercase();
+            out.push_str(&expr[at..end]);
+            last_char = 'x';
+            at = end;
+            continue;
+        }
+        match c {
+            '[' => in_range = true,
+            ']' => in_range = false,
+            '(' => {
+                let list = LABEL_LISTS.contains(&last_word.as_str());
+                parens.push(list);
+                if list {
+                    label_list += 1;
+                }
             }
-            out.push_str("placeholder");
+            ')' if parens.pop() == Some(true) => {
+                label_list = label_list.saturating_sub(1);
+            }
+            _ => {}
+        }
+        if !c.is_whitespace() {
+            last_char = c;
+            if c != '(' {
+                last_word.clear();
+            }
+        }
+        out.push(c);
+        at += c.len_utf8();
+    }
+    out
+}
+
+/// Keywords whose parentheses hold label names.
+const LABEL_LISTS: &[&str] = &[
+    "by",
+    "without",
+    "on",
+    "ignoring",
+    "group_left",
+    "group_right",
+];
+
+/// Functions and aggregations whose first argument is a number.
+const SCALAR_FIRST: &[&str] = &[
+    "topk",
+    "bottomk",
+    "limitk",
+    "limit_ratio",
+    "quantile",
+    "quantile_over_time",
+    "histogram_quantile",
+    "vector",
+];
+
+/// The byte just past the string literal that opens at `start` with `quote`.
+fn string_end(expr: &str, start: usize, quote: char) -> usize {
+    let mut escaped = false;
+    for (i, c) in expr[start + 1..].char_indices() {
+        if escaped {
+            escaped = false;
+        } else if c == '\\' && quote != '`' {
+            escaped = true;
+        } else if c == quote {
+            return start + 1 + i + 1;
+        }
+    }
+    expr.len()
+}
+
+/// Every variable inside a string literal becomes the same word.
+fn replace_in_string(literal: &str) -> String {
+    let mut out = String::with_capacity(literal.len());
+    let mut at = 0;
+    while at < literal.len() {
+        if let Some((len, _)) = variable_at(literal, at) {
+            out.push_str(VARIABLE_STRING);
+            at += len;
         } else {
+            let c = literal[at..].chars().next().unwrap_or(' ');
             out.push(c);
+            at += c.len_utf8();
         }
     }
     out
+}
+
+/// A Grafana variable reference starting at byte `at`: its length and name.
+/// `$name`, `${name}`, `${name:format}` and the older `[[name]]`.
+pub fn variable_at(text: &str, at: usize) -> Option<(usize, &str)> {
+    let rest = text.get(at..)?;
+    let word_len = |s: &str| {
+        s.char_indices()
+            .find(|(_, c)| !(c.is_ascii_alphanumeric() || *c == '_'))
+            .map_or(s.len(), |(i, _)| i)
+    };
+    if let Some(inner) = rest.strip_prefix("${") {
+        let close = inner.find('}')?;
+        let body = &inner[..close];
+        let name = body.split(':').next().unwrap_or("");
+        let name_len = word_len(name);
+        if name.is_empty() || name_len != name.len() {
+            return None;
+        }
+        return Some((close + 3, name));
+    }
+    if let Some(inner) = rest.strip_prefix("[[") {
+        let close = inner.find("]]")?;
+        let name = inner[..close].split(':').next().unwrap_or("");
+        if name.is_empty() || word_len(name) != name.len() {
+            return None;
+        }
+        return Some((close + 4, name));
+    }
+    let inner = rest.strip_prefix('$')?;
+    if !inner
+        .chars()
+        .next()
+        .is_some_and(|c| c.is_ascii_alphabetic() || c == '_')
+    {
+        return None;
+    }
+    let len = word_len(inner);
+    Some((len + 1, &inner[..len]))
 }
 
 /// Every vector selector in `expr`, including those under range selectors,
@@ -293,8 +458,37 @@ mod tests {
         let text = r#"sum(rate(x{env="$env", cluster=~"$cluster"}[$__rate_interval]))"#;
         assert_eq!(
             substitute_variables(text),
-            r#"sum(rate(x{env="placeholder", cluster=~"placeholder"}[5m]))"#
+            r#"sum(rate(x{env="placeholder", cluster=~"placeholder"}[1h]))"#
         );
         assert!(parse_dashboard(text).is_ok());
+    }
+
+    #[test]
+    fn dashboard_variables_take_the_type_of_their_place() {
+        let cases = [
+            ("rate(x[$trailing])", "rate(x[1h])"),
+            ("rate(x[${trailing}])", "rate(x[1h])"),
+            ("x offset $shift", "x offset 1h"),
+            ("increase(x[${__range_s}s])", "increase(x[1s])"),
+            (
+                "max_over_time(x[$__range:$__interval])",
+                "max_over_time(x[1h:1h])",
+            ),
+            ("x > $threshold", "x > 1"),
+            ("x / $__range_s", "x / 1"),
+            ("topk($n, x)", "topk(1, x)"),
+            ("clamp_max(x, [[max]])", "clamp_max(x, 1)"),
+            ("sum by ($group) (x)", "sum by (__grafana_variable__) (x)"),
+            (
+                "sum($metric{a=\"b\"})",
+                "sum(__grafana_variable__{a=\"b\"})",
+            ),
+            ("x{a=~\"${a:regex}|b\"}", "x{a=~\"placeholder|b\"}"),
+            ("x{a=\"$5\"}", "x{a=\"$5\"}"),
+        ];
+        for (text, want) in cases {
+            assert_eq!(substitute_variables(text), want, "{text}");
+            assert!(parse_dashboard(text).is_ok(), "{text}");
+        }
     }
 }

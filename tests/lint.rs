@@ -441,3 +441,77 @@ fn labels_the_scrape_never_stores_are_still_caught() {
     assert_eq!(text.matches(": P004 error").count(), 2, "{text}");
     insta::assert_snapshot!(text);
 }
+
+#[test]
+fn every_format_names_the_panel_and_the_rule() {
+    for format in ["human", "json", "github", "sarif"] {
+        let out = lint(&[
+            "--format",
+            format,
+            "tests/lint/fixtures/P009-schema-v2.json",
+            "tests/lint/fixtures/P001-rule-without-expr.yaml",
+        ]);
+        let text = stdout(&out);
+        assert_eq!(out.status.code(), Some(1), "{text}");
+        for name in [
+            "Karpenter capacity",
+            "Nodes by pool",
+            "pool-capacity",
+            "PoolQueueBacklog",
+        ] {
+            assert!(text.contains(name), "{format} lacks {name}:\n{text}");
+        }
+        if format == "json" {
+            let findings: serde_json::Value = serde_json::from_str(&text).unwrap();
+            let panel = findings
+                .as_array()
+                .unwrap()
+                .iter()
+                .find_map(|d| (d["subject"]["kind"] == "panel").then(|| &d["subject"]))
+                .unwrap();
+            assert_eq!(panel["id"], 1, "{text}");
+        }
+    }
+}
+
+#[test]
+fn dashboard_scope_follows_the_catalogs_external_labels() {
+    let dir = scratch("lint-scope");
+    std::fs::write(
+        dir.join("single.json"),
+        r#"{"uid": "q", "title": "Queue", "panels": [{"id": 1, "title": "Queue",
+  "datasource": {"type": "prometheus", "uid": "${datasource}"},
+  "targets": [{"expr": "max(haproxy_backend_current_queue{proxy=\"$proxy\"})"}]}]}"#,
+    )
+    .unwrap();
+    std::fs::write(dir.join("none.yaml"), "scrape_interval: 30s\n").unwrap();
+    std::fs::write(dir.join("multi.yaml"), "external_labels: [cluster]\n").unwrap();
+    let out = poolc(&dir, &["lint", "--catalog", "none.yaml", "single.json"]);
+    assert_eq!(out.status.code(), Some(0), "{}", stdout(&out));
+    let out = poolc(&dir, &["lint", "--catalog", "multi.yaml", "single.json"]);
+    let text = stdout(&out);
+    assert_eq!(out.status.code(), Some(1), "{text}");
+    assert!(
+        text.contains("not scoped by `cluster`, which the catalog declares as external labels"),
+        "{text}"
+    );
+}
+
+#[test]
+fn schema_v2_dashboards_written_as_yaml_are_read() {
+    let dir = scratch("lint-v2-yaml");
+    std::fs::write(
+        dir.join("dashboard.yaml"),
+        "apiVersion: dashboard.grafana.app/v2alpha1\nkind: Dashboard\nmetadata:\n  name: pools\nspec:\n  title: Pools\n  elements:\n    panel-3:\n      kind: Panel\n      spec:\n        id: 3\n        title: Sessions\n        data:\n          kind: QueryGroup\n          spec:\n            queries:\n              - kind: PanelQuery\n                spec:\n                  refId: A\n                  datasource: {type: prometheus, uid: \"${datasource}\"}\n                  query:\n                    kind: prometheus\n                    spec:\n                      expr: sum(haproxy_backend_current_sesions)\n  variables: []\n",
+    )
+    .unwrap();
+    let out = poolc(&dir, &["lint", "dashboard.yaml"]);
+    let text = stdout(&out);
+    assert_eq!(out.status.code(), Some(1), "{text}");
+    assert!(
+        text.contains("dashboard.yaml:24:")
+            && text.contains("haproxy_backend_current_sessions")
+            && text.contains("panel `Sessions` (id 3) of dashboard `Pools`"),
+        "{text}"
+    );
+}

@@ -60,7 +60,10 @@ fuzz_target!(|data: &[u8]| {
     let role = match text.len() % 5 {
         0 => alert(),
         1 => record(),
-        2 => Role::Dashboard { uid: "fuzz".into() },
+        2 => Role::Dashboard {
+            uid: "fuzz".into(),
+            panel: Default::default(),
+        },
         3 => Role::ValueLocation,
         _ => Role::TriggerQuery,
     };

@@ -274,9 +274,11 @@ impl CatalogFile {
                 .external_labels
                 .clone()
                 .unwrap_or_else(|| vec!["cluster".into(), "env".into()]),
+            scope_labels: self.external_labels.clone().unwrap_or_default(),
             scrape,
             declared,
             paths: ScrapeModel::default(),
+            records: BTreeMap::new(),
         })
     }
 }

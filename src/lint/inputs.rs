@@ -9,6 +9,7 @@ use std::collections::{BTreeMap, BTreeSet};
 use serde::Deserialize;
 use serde_saphyr::Spanned;
 
+use crate::diagnostic::Subject;
 use crate::promql;
 
 /// One PromQL expression found in an input.
@@ -27,6 +28,7 @@ pub enum Role {
     /// A Grafana panel target (with `$variables`).
     Dashboard {
         uid: String,
+        panel: PanelContext,
     },
     /// A KEDA metrics-api `valueLocation`.
     ValueLocation,
@@ -46,6 +48,50 @@ pub struct RuleContext {
     pub rule_line: usize,
 }
 
+/// Where a dashboard query or datasource sits: the dashboard, its panel,
+/// and the variables that may hold several values at once.
+#[derive(Debug, Clone, Default)]
+pub struct PanelContext {
+    /// The dashboard's title, or its uid.
+    pub dashboard: String,
+    pub title: Option<String>,
+    pub id: Option<i64>,
+    /// Variables with `multi` or `includeAll`: Grafana joins their values
+    /// as a regex alternation, which only `=~` and `!~` match.
+    pub multi_value: std::sync::Arc<BTreeSet<String>>,
+}
+
+impl PanelContext {
+    pub fn subject(&self) -> Subject {
+        Subject::Panel {
+            dashboard: self.dashboard.clone(),
+            title: self.title.clone(),
+            id: self.id,
+        }
+    }
+}
+
+impl Expression {
+    /// The rule or panel this expression belongs to.
+    pub fn subject(&self) -> Option<Subject> {
+        match &self.role {
+            Role::Rule(r) => Some(r.subject()),
+            Role::Dashboard { panel, .. } => Some(panel.subject()),
+            Role::ValueLocation | Role::TriggerQuery => None,
+        }
+    }
+}
+
+impl RuleContext {
+    pub fn subject(&self) -> Subject {
+        Subject::Rule {
+            group: self.group.clone(),
+            alert: self.alert.clone(),
+            record: self.record.clone(),
+        }
+    }
+}
+
 #[derive(Debug, Clone)]
 pub struct ScrapeFilter {
     pub path: String,
@@ -63,8 +109,22 @@ pub struct ScrapeFilter {
 pub struct DatasourceRef {
     pub path: String,
     pub line: usize,
+    pub column: usize,
     pub uid: String,
+    pub subject: Option<Subject>,
 }
+
+/// Grafana's own datasources: annotations from Grafana's database, the
+/// mixed datasource (each query names its own), a panel reusing another
+/// panel's queries, and server-side expressions. None is a Prometheus that
+/// differs between installations.
+const BUILT_IN_DATASOURCES: &[&str] = &[
+    "-- Grafana --",
+    "grafana",
+    "-- Mixed --",
+    "-- Dashboard --",
+    "__expr__",
+];
 
 /// Everything read from the inputs.
 #[derive(Debug, Default)]
@@ -76,6 +136,8 @@ pub struct Workspace {
     pub proxies: BTreeSet<String>,
     /// `scaledObject name → fallback.failureThreshold`.
     pub fallbacks: BTreeMap<String, u32>,
+    /// The ServiceMonitors, PodMonitors and scrape configs among the inputs.
+    pub scrape_paths: Vec<crate::lint::scrape::ScrapePath>,
     pub datasources: Vec<DatasourceRef>,
     /// Files that could not be read as what their name says.
     pub unreadable: Vec<Unreadable>,
@@ -101,6 +163,8 @@ pub struct Unreadable {
     pub line: usize,
     pub message: String,
     pub help: String,
+    /// The rule it is about, when it is one rule that cannot be read.
+    pub subject: Option<Subject>,
 }
 
 /// The largest file `poolc lint` reads. Rule files and dashboards are
@@ -158,6 +222,37 @@ impl Workspace {
         asts.unique[asts.of[i]].as_ref()
     }
 
+    /// Parses every expression now, once, so checks running on several
+    /// threads share the trees.
+    pub fn parse_all(&self) {
+        self.asts.get_or_init(|| Asts::of(&self.expressions));
+    }
+
+    /// Takes the facts of `other` that checks of every file read: scrape
+    /// filters, HAProxy proxies and KEDA fallbacks.
+    pub fn gather(&mut self, other: &Workspace) {
+        self.filters.extend(other.filters.iter().cloned());
+        self.proxies.extend(other.proxies.iter().cloned());
+        self.fallbacks
+            .extend(other.fallbacks.iter().map(|(k, v)| (k.clone(), *v)));
+        self.scrape_paths.extend(other.scrape_paths.iter().cloned());
+    }
+
+    /// How many cross-file facts this workspace holds: a later file that
+    /// adds one changes what earlier files' checks would have seen.
+    pub fn fact_count(&self) -> usize {
+        self.filters.len() + self.proxies.len() + self.fallbacks.len() + self.scrape_paths.len()
+    }
+
+    /// Replaces this workspace's cross-file facts with those gathered from
+    /// every input (its own among them).
+    pub fn share(&mut self, shared: &Workspace) {
+        self.filters.clone_from(&shared.filters);
+        self.proxies.clone_from(&shared.proxies);
+        self.fallbacks.clone_from(&shared.fallbacks);
+        self.scrape_paths.clone_from(&shared.scrape_paths);
+    }
+
     /// Adds one file, by its name and content.
     pub fn add(&mut self, path: &str, text: &str) {
         self.asts = std::sync::OnceLock::new();
@@ -168,10 +263,12 @@ impl Workspace {
                 line: 1,
                 message: too_large_message(),
                 help: TOO_LARGE_HELP.into(),
+                subject: None,
             });
             return;
         }
         self.files.insert(path.to_string(), text.to_string());
+        crate::lint::scrape::read_paths(path, text, &mut self.scrape_paths);
         let starts = line_starts(text);
         if path.ends_with(".cfg") {
             self.haproxy(text);
@@ -223,105 +320,158 @@ impl Workspace {
                         "fix the file's syntax"
                     }
                     .into(),
+                    subject: None,
                 });
                 return;
             }
         };
         for doc in docs {
-            let groups = doc
-                .groups
-                .or_else(|| doc.spec.as_ref().and_then(|s| s.groups.clone()))
-                .unwrap_or_default();
-            for group in groups {
-                for rule in group.rules {
-                    let Some(expr) = rule.expr else { continue };
-                    let first = rule
-                        .alert
-                        .as_ref()
-                        .or(rule.record.as_ref())
-                        .map(|s| line_of(&s.referenced))
-                        .unwrap_or_else(|| line_of(&expr.referenced));
-                    let (line, column) = expr_position(text, starts, &expr);
+            self.document(path, text, starts, doc);
+        }
+        if text.contains("dashboard.grafana.app/") {
+            self.yaml_dashboards(path, text);
+        }
+    }
+
+    /// One YAML document: rule groups (plain or in a PrometheusRule), KEDA
+    /// triggers, ServiceMonitor and PodMonitor filters, dashboards in
+    /// ConfigMaps, and the items of a `List`.
+    fn document(&mut self, path: &str, text: &str, starts: &[usize], doc: Doc) {
+        for item in doc.items {
+            self.document(path, text, starts, item);
+        }
+        let mut spec = doc.spec;
+        let groups = doc
+            .groups
+            .or_else(|| spec.as_mut().and_then(|s| s.groups.take()))
+            .unwrap_or_default();
+        for group in groups {
+            for (n, rule) in group.rules.into_iter().enumerate() {
+                let first = rule
+                    .alert
+                    .as_ref()
+                    .or(rule.record.as_ref())
+                    .map(|s| line_of(&s.referenced))
+                    .or_else(|| rule.expr.as_ref().map(|e| line_of(&e.referenced)))
+                    .unwrap_or(1);
+                let context = RuleContext {
+                    group: group.name.clone(),
+                    alert: rule.alert.map(|a| a.value),
+                    record: rule.record.map(|r| r.value),
+                    for_: rule.for_,
+                    labels: rule.labels,
+                    annotations: rule.annotations,
+                    rule_line: first,
+                };
+                let Some(expr) = rule.expr.filter(|e| !e.value.trim().is_empty()) else {
+                    if context.alert.is_some() || context.record.is_some() {
+                        let name = context
+                            .alert
+                            .as_deref()
+                            .or(context.record.as_deref())
+                            .unwrap_or_default();
+                        self.unreadable.push(Unreadable {
+                            path: path.to_string(),
+                            line: first,
+                            message: format!(
+                                "rule {} of group `{}` (`{name}`) has no `expr`; promtool rejects the \
+                                 file: field 'expr' must be set in rule",
+                                n + 1,
+                                group.name
+                            ),
+                            help: "give the rule the PromQL expression it evaluates".into(),
+                            subject: Some(context.subject()),
+                        });
+                    }
+                    continue;
+                };
+                let (line, column) = expr_position(text, starts, &expr);
+                self.expressions.push(Expression {
+                    path: path.to_string(),
+                    line,
+                    column,
+                    text: expr.value,
+                    role: Role::Rule(context),
+                });
+            }
+        }
+        let kind = doc.kind.as_deref().unwrap_or("");
+        let name = doc
+            .metadata
+            .as_ref()
+            .map(|m| m.name.clone())
+            .unwrap_or_default();
+        let namespace = doc
+            .metadata
+            .as_ref()
+            .and_then(|m| m.namespace.clone())
+            .unwrap_or_else(|| "default".to_string());
+        if kind == "ConfigMap" {
+            let sidecar = doc
+                .metadata
+                .as_ref()
+                .is_some_and(|m| m.labels.contains_key("grafana_dashboard"));
+            for (key, value) in &doc.data {
+                if sidecar || key.ends_with(".json") {
+                    self.embedded_dashboard(path, text, starts, value);
+                }
+            }
+        }
+        let Some(spec) = spec else { return };
+        if kind == "GrafanaDashboard" {
+            if let Some(json) = &spec.json {
+                self.embedded_dashboard(path, text, starts, json);
+            }
+        }
+        if kind == "ScaledObject" || kind == "ScaledJob" {
+            if let Some(f) = &spec.fallback {
+                self.fallbacks.insert(name.clone(), f.failure_threshold);
+            }
+            for trigger in &spec.triggers {
+                let (key, role) = match trigger.kind.as_str() {
+                    "metrics-api"
+                        if trigger.metadata.get("format").map(|f| &f.value[..])
+                            == Some("prometheus") =>
+                    {
+                        ("valueLocation", Role::ValueLocation)
+                    }
+                    "prometheus" => ("query", Role::TriggerQuery),
+                    _ => continue,
+                };
+                if let Some(value) = trigger.metadata.get(key) {
+                    let (line, column) = expr_position(text, starts, value);
                     self.expressions.push(Expression {
                         path: path.to_string(),
                         line,
                         column,
-                        text: expr.value.clone(),
-                        role: Role::Rule(RuleContext {
-                            group: group.name.clone(),
-                            alert: rule.alert.map(|a| a.value),
-                            record: rule.record.map(|r| r.value),
-                            for_: rule.for_,
-                            labels: rule.labels,
-                            annotations: rule.annotations,
-                            rule_line: first,
-                        }),
+                        text: value.value.clone(),
+                        role,
                     });
                 }
             }
-            let kind = doc.kind.as_deref().unwrap_or("");
-            let name = doc
+        }
+        if kind == "ServiceMonitor" || kind == "PodMonitor" {
+            let exporter_label = doc
                 .metadata
                 .as_ref()
-                .map(|m| m.name.clone())
-                .unwrap_or_default();
-            let namespace = doc
-                .metadata
-                .as_ref()
-                .and_then(|m| m.namespace.clone())
-                .unwrap_or_else(|| "default".to_string());
-            let Some(spec) = doc.spec else { continue };
-            if kind == "ScaledObject" || kind == "ScaledJob" {
-                if let Some(f) = &spec.fallback {
-                    self.fallbacks.insert(name.clone(), f.failure_threshold);
-                }
-                for trigger in &spec.triggers {
-                    let (key, role) = match trigger.kind.as_str() {
-                        "metrics-api"
-                            if trigger.metadata.get("format").map(|f| &f.value[..])
-                                == Some("prometheus") =>
-                        {
-                            ("valueLocation", Role::ValueLocation)
-                        }
-                        "prometheus" => ("query", Role::TriggerQuery),
-                        _ => continue,
-                    };
-                    if let Some(value) = trigger.metadata.get(key) {
-                        let (line, column) = expr_position(text, starts, value);
-                        self.expressions.push(Expression {
-                            path: path.to_string(),
-                            line,
-                            column,
-                            text: value.value.clone(),
-                            role,
-                        });
+                .and_then(|m| m.labels.get("poolc.dev/exporter").cloned());
+            for endpoint in &spec.endpoints {
+                for r in &endpoint.metric_relabelings {
+                    let on_name = r.source_labels.len() == 1 && r.source_labels[0] == "__name__";
+                    let action = r.action.as_deref().unwrap_or("replace").to_lowercase();
+                    if !on_name || (action != "keep" && action != "drop") {
+                        continue;
                     }
-                }
-            }
-            if kind == "ServiceMonitor" {
-                let exporter_label = doc
-                    .metadata
-                    .as_ref()
-                    .and_then(|m| m.labels.get("poolc.dev/exporter").cloned());
-                for endpoint in &spec.endpoints {
-                    for r in &endpoint.metric_relabelings {
-                        let on_name =
-                            r.source_labels.len() == 1 && r.source_labels[0] == "__name__";
-                        let action = r.action.as_deref().unwrap_or("replace").to_lowercase();
-                        if !on_name || (action != "keep" && action != "drop") {
-                            continue;
-                        }
-                        let Some(regex) = &r.regex else { continue };
-                        self.filters.push(ScrapeFilter {
-                            path: path.to_string(),
-                            line: line_of(&regex.referenced),
-                            column: column_of(&regex.referenced),
-                            servicemonitor: format!("{namespace}/{name}"),
-                            exporter_label: exporter_label.clone(),
-                            keep: action == "keep",
-                            regex: regex.value.clone(),
-                        });
-                    }
+                    let Some(regex) = &r.regex else { continue };
+                    self.filters.push(ScrapeFilter {
+                        path: path.to_string(),
+                        line: line_of(&regex.referenced),
+                        column: column_of(&regex.referenced),
+                        servicemonitor: format!("{namespace}/{name}"),
+                        exporter_label: exporter_label.clone(),
+                        keep: action == "keep",
+                        regex: regex.value.clone(),
+                    });
                 }
             }
         }
@@ -341,134 +491,387 @@ impl Workspace {
                         "fix the file's syntax"
                     }
                     .into(),
+                    subject: None,
                 });
                 return;
             }
         };
-        let uid = value["uid"].as_str().unwrap_or("").to_string();
-        let mut cursor = Cursor::START;
-        let mut panels = Vec::new();
-        collect_panels(&value, &mut panels);
-        for panel in panels {
-            for target in panel["targets"].as_array().into_iter().flatten() {
-                let Some(expr) = target["expr"].as_str() else {
-                    continue;
-                };
-                let needle = serde_json::to_string(expr).unwrap_or_default();
-                let (line, column, at) = find_from(text, &needle, cursor);
-                cursor = at;
-                self.expressions.push(Expression {
+        self.read_dashboard(path, &value, Locator::new(text, Placement::FILE));
+    }
+
+    /// A dashboard held as JSON text in a YAML string: a ConfigMap's `data`
+    /// (Grafana's sidecar loads those labelled `grafana_dashboard`) or a
+    /// GrafanaDashboard's `spec.json`.
+    fn embedded_dashboard(
+        &mut self,
+        path: &str,
+        text: &str,
+        starts: &[usize],
+        value: &Spanned<String>,
+    ) {
+        let json = value.value.trim_start();
+        if !json.starts_with('{') {
+            return;
+        }
+        // A block scalar keeps the JSON's lines; a quoted one is one line.
+        let (line, column) = expr_position(text, starts, value);
+        let placement = Placement {
+            first_line: line,
+            indent: column - 1,
+            flat: !value.value.trim_end().contains('\n'),
+            yaml: false,
+        };
+        match serde_json::from_str::<serde_json::Value>(&value.value) {
+            Ok(dashboard) if is_dashboard(&dashboard) => {
+                self.read_dashboard(path, &dashboard, Locator::new(&value.value, placement));
+            }
+            Ok(_) => {}
+            Err(e) => {
+                let (line, _) = placement.place(e.line().max(1), 1);
+                self.unreadable.push(Unreadable {
                     path: path.to_string(),
                     line,
-                    column: column + 1,
-                    text: expr.to_string(),
-                    role: Role::Dashboard { uid: uid.clone() },
+                    message: format!(
+                        "the dashboard in this ConfigMap is not readable as JSON: {e}"
+                    ),
+                    help: "fix the embedded JSON's syntax".into(),
+                    subject: None,
                 });
             }
         }
-        let mut refs = Vec::new();
-        collect_datasources(&value, &mut refs);
-        let mut cursor = Cursor::START;
-        for uid in refs {
-            let (line, _, at) = find_from(text, &format!("\"{uid}\""), cursor);
-            cursor = at;
-            self.datasources.push(DatasourceRef {
-                path: path.to_string(),
-                line,
-                uid,
-            });
-        }
     }
-}
 
-fn collect_panels<'a>(value: &'a serde_json::Value, out: &mut Vec<&'a serde_json::Value>) {
-    for panel in value["panels"].as_array().into_iter().flatten() {
-        out.push(panel);
-        collect_panels(panel, out);
-    }
-}
-
-fn collect_datasources(value: &serde_json::Value, out: &mut Vec<String>) {
-    match value {
-        serde_json::Value::Object(map) => {
-            for (k, v) in map {
-                if k == "datasource" {
-                    match v {
-                        serde_json::Value::Object(d) => {
-                            if let Some(uid) = d.get("uid").and_then(|u| u.as_str()) {
-                                out.push(uid.to_string());
-                            }
-                        }
-                        serde_json::Value::String(s) => out.push(s.clone()),
-                        _ => {}
-                    }
-                } else {
-                    collect_datasources(v, out);
-                }
+    /// Schema v2 dashboards written as YAML (`apiVersion:
+    /// dashboard.grafana.app/v2…`), read a second time as plain values.
+    fn yaml_dashboards(&mut self, path: &str, text: &str) {
+        let Ok(docs) =
+            serde_saphyr::from_multiple_with_options::<serde_json::Value>(text, yaml_options())
+        else {
+            return;
+        };
+        for doc in docs {
+            if is_dashboard(&doc) {
+                self.read_dashboard(path, &doc, Locator::new(text, Placement::YAML));
             }
         }
-        serde_json::Value::Array(items) => items.iter().for_each(|v| collect_datasources(v, out)),
-        _ => {}
+    }
+
+    /// Reads the queries, datasources and variables of a dashboard, in
+    /// either schema: v1 (`panels[].targets[].expr`, `templating.list`) or
+    /// v2 (`spec.elements.*.spec.data.spec.queries[].spec.query.spec.expr`,
+    /// `spec.variables`).
+    fn read_dashboard(&mut self, path: &str, value: &serde_json::Value, locator: Locator) {
+        let v2 = value.get("elements").is_some() || is_v2(value);
+        let (body, uid) = if v2 && value.get("elements").is_none() {
+            (&value["spec"], value["metadata"]["name"].as_str())
+        } else {
+            (value, value["uid"].as_str())
+        };
+        let uid = uid.unwrap_or("").to_string();
+        let dashboard = body["title"]
+            .as_str()
+            .filter(|t| !t.is_empty())
+            .unwrap_or(&uid)
+            .to_string();
+        let variables: Vec<&serde_json::Value> = if v2 {
+            body["variables"]
+                .as_array()
+                .into_iter()
+                .flatten()
+                .map(|v| &v["spec"])
+                .collect()
+        } else {
+            body["templating"]["list"]
+                .as_array()
+                .into_iter()
+                .flatten()
+                .collect()
+        };
+        let multi_value = variables
+            .iter()
+            .filter(|v| v["multi"] == true || v["includeAll"] == true)
+            .filter_map(|v| v["name"].as_str().map(str::to_string))
+            .collect();
+        let mut walk = DashboardWalk {
+            path,
+            uid,
+            base: PanelContext {
+                dashboard,
+                title: None,
+                id: None,
+                multi_value: std::sync::Arc::new(multi_value),
+            },
+            locator,
+            expressions: Vec::new(),
+            datasources: Vec::new(),
+        };
+        walk.value(value, "", None, None);
+        self.expressions.append(&mut walk.expressions);
+        self.datasources.append(&mut walk.datasources);
     }
 }
 
-/// Where the last search ended, with its line and column, so each search
-/// counts only the text it skips: a dashboard's targets are placed in one
-/// pass, linear in the file, even when it is one minified line.
+/// A dashboard is JSON with panels (v1) or elements (v2).
+fn is_dashboard(value: &serde_json::Value) -> bool {
+    is_v2(value)
+        || value.get("elements").is_some()
+        || value.get("panels").is_some()
+        || value.get("rows").is_some()
+}
+
+fn is_v2(value: &serde_json::Value) -> bool {
+    value["apiVersion"]
+        .as_str()
+        .is_some_and(|v| v.starts_with("dashboard.grafana.app/"))
+        && value["spec"].get("elements").is_some()
+}
+
+/// One pass over a dashboard's JSON in document order, so each query and
+/// datasource is found in the text right after the one before it.
+struct DashboardWalk<'a> {
+    path: &'a str,
+    uid: String,
+    base: PanelContext,
+    locator: Locator<'a>,
+    expressions: Vec<Expression>,
+    datasources: Vec<DatasourceRef>,
+}
+
+/// The datasource types whose queries are PromQL (or a superset of it).
+fn is_promql_datasource(kind: &str) -> bool {
+    matches!(kind, "prometheus" | "datasource" | "")
+        || kind.starts_with('$')
+        || kind.contains("prometheus")
+}
+
+impl DashboardWalk<'_> {
+    /// `key` is the key this value sits under (for array items, the
+    /// array's); `panel` the panel it is in; `source` the datasource type in
+    /// force, when known.
+    fn value(
+        &mut self,
+        value: &serde_json::Value,
+        key: &str,
+        panel: Option<&PanelContext>,
+        source: Option<&str>,
+    ) {
+        match value {
+            serde_json::Value::Array(items) => {
+                for item in items {
+                    self.value(item, key, panel, source);
+                }
+            }
+            serde_json::Value::Object(map) => {
+                let own_panel;
+                let mut panel = panel;
+                let v1_panel = key == "panels";
+                let v2_panel = matches!(
+                    map.get("kind").and_then(|k| k.as_str()),
+                    Some("Panel" | "LibraryPanel")
+                ) && map.get("spec").is_some_and(|s| s.is_object());
+                if v1_panel || v2_panel {
+                    let fields = if v2_panel { &map["spec"] } else { value };
+                    own_panel = PanelContext {
+                        title: fields["title"].as_str().map(str::to_string),
+                        id: fields["id"].as_i64(),
+                        ..self.base.clone()
+                    };
+                    panel = Some(&own_panel);
+                }
+                // The datasource type in force: a `datasource: {type}` here,
+                // or a v2 query's kind (v2alpha1) or group (v2beta1).
+                let mut source = source;
+                if let Some(t) = map
+                    .get("datasource")
+                    .and_then(|d| d.get("type"))
+                    .and_then(|t| t.as_str())
+                {
+                    source = Some(t);
+                }
+                if map.get("kind").and_then(|k| k.as_str()) == Some("DataQuery") {
+                    if let Some(g) = map.get("group").and_then(|g| g.as_str()) {
+                        source = Some(g);
+                    }
+                } else if key == "query" {
+                    if let (Some(k), true) = (
+                        map.get("kind").and_then(|k| k.as_str()),
+                        map.get("spec").is_some(),
+                    ) {
+                        source = Some(k);
+                    }
+                }
+                for (k, v) in map {
+                    match (k.as_str(), v) {
+                        ("datasource", _) => self.datasource(v, panel),
+                        ("expr", serde_json::Value::String(expr)) => {
+                            if source.is_none_or(is_promql_datasource) {
+                                self.expression(expr, panel);
+                            }
+                        }
+                        _ => self.value(v, k, panel, source),
+                    }
+                }
+            }
+            _ => {}
+        }
+    }
+
+    fn expression(&mut self, expr: &str, panel: Option<&PanelContext>) {
+        let (line, column) = self.locator.find_string(expr);
+        self.expressions.push(Expression {
+            path: self.path.to_string(),
+            line,
+            column,
+            text: expr.to_string(),
+            role: Role::Dashboard {
+                uid: self.uid.clone(),
+                panel: panel.unwrap_or(&self.base).clone(),
+            },
+        });
+    }
+
+    /// A `datasource`: a name (old dashboards), `{type, uid}`, or v2beta1's
+    /// `{name}`. Built-in datasources and variables are fine.
+    fn datasource(&mut self, value: &serde_json::Value, panel: Option<&PanelContext>) {
+        let uid = match value {
+            serde_json::Value::String(s) => s.as_str(),
+            serde_json::Value::Object(d) => {
+                match d
+                    .get("uid")
+                    .or_else(|| d.get("name"))
+                    .and_then(|u| u.as_str())
+                {
+                    Some(uid) => uid,
+                    None => return,
+                }
+            }
+            _ => return,
+        };
+        let kind = value.get("type").and_then(|t| t.as_str()).unwrap_or("");
+        if uid.is_empty()
+            || BUILT_IN_DATASOURCES.contains(&uid)
+            || matches!(kind, "grafana" | "__expr__")
+        {
+            return;
+        }
+        let (line, column) = self.locator.find_string(uid);
+        self.datasources.push(DatasourceRef {
+            path: self.path.to_string(),
+            line,
+            column,
+            uid: uid.to_string(),
+            subject: Some(panel.unwrap_or(&self.base).subject()),
+        });
+    }
+}
+
+/// How positions in a dashboard's own text map to the file's lines: a
+/// dashboard file maps one to one; a block scalar in YAML shifts lines
+/// and indents columns; a quoted scalar puts everything on its line.
 #[derive(Debug, Clone, Copy)]
-struct Cursor {
-    byte: usize,
+struct Placement {
+    first_line: usize,
+    indent: usize,
+    flat: bool,
+    /// The text is YAML: strings are searched for unquoted.
+    yaml: bool,
+}
+
+impl Placement {
+    const FILE: Placement = Placement {
+        first_line: 1,
+        indent: 0,
+        flat: false,
+        yaml: false,
+    };
+    const YAML: Placement = Placement {
+        yaml: true,
+        ..Placement::FILE
+    };
+
+    fn place(&self, line: usize, column: usize) -> (usize, usize) {
+        if self.flat {
+            return (self.first_line, self.indent + 1);
+        }
+        (self.first_line + line - 1, column + self.indent)
+    }
+}
+
+/// Finds strings in a text front to back, counting lines and columns only
+/// over the bytes it passes, so a whole dashboard costs one scan.
+struct Locator<'a> {
+    text: &'a str,
+    placement: Placement,
+    /// Byte offset, 1-based line and 0-based char column at `at`.
+    at: usize,
     line: usize,
-    /// 0-based, in characters.
     column: usize,
-    /// Searches that found nothing; each scans the rest of the file, so
+    /// Searches that found nothing; each scans the rest of the text, so
     /// past [`MAX_MISSES`] the rest are not searched.
     misses: usize,
 }
 
 const MAX_MISSES: usize = 16;
 
-impl Cursor {
-    const START: Cursor = Cursor {
-        byte: 0,
-        line: 1,
-        column: 0,
-        misses: 0,
-    };
-}
+impl<'a> Locator<'a> {
+    fn new(text: &'a str, placement: Placement) -> Locator<'a> {
+        Locator {
+            text,
+            placement,
+            at: 0,
+            line: 1,
+            column: 0,
+            misses: 0,
+        }
+    }
 
-/// Line, 0-based column and the cursor just past the next `needle` at or
-/// after `from`; line 1, column 0 if it is not found.
-fn find_from(text: &str, needle: &str, from: Cursor) -> (usize, usize, Cursor) {
-    let found = if from.misses >= MAX_MISSES {
-        None
-    } else {
-        text.get(from.byte..)
-            .and_then(|t| t.find(needle))
-            .map(|i| i + from.byte)
-    };
-    let Some(at) = found else {
-        let misses = from.misses + 1;
-        return (1, 0, Cursor { misses, ..from });
-    };
-    let skipped = &text[from.byte..at];
-    let (line, column) = match skipped.rfind('\n') {
-        Some(nl) => (
-            from.line + skipped.matches('\n').count(),
-            skipped[nl + 1..].chars().count(),
-        ),
-        None => (from.line, from.column + skipped.chars().count()),
-    };
-    let past = Cursor {
-        byte: at + needle.len(),
-        line: line + needle.matches('\n').count(),
-        column: match needle.rfind('\n') {
-            Some(nl) => needle[nl + 1..].chars().count(),
-            None => column + needle.chars().count(),
-        },
-        misses: from.misses,
-    };
-    (line, column, past)
+    /// The line and 1-based column of `value` as written in the text
+    /// (JSON-quoted, or for YAML its first line as is), searched from the
+    /// previous find on; the previous position when it is not there.
+    fn find_string(&mut self, value: &str) -> (usize, usize) {
+        let needle = if self.placement.yaml {
+            value.lines().next().unwrap_or("").trim().to_string()
+        } else {
+            serde_json::to_string(value).unwrap_or_default()
+        };
+        let found = if needle.is_empty() || self.misses >= MAX_MISSES {
+            None
+        } else {
+            self.text
+                .get(self.at..)
+                .and_then(|t| t.find(&needle))
+                .map(|i| i + self.at)
+        };
+        if found.is_none() {
+            self.misses += 1;
+        }
+        if let Some(found) = found {
+            for c in self.text[self.at..found].chars() {
+                if c == '\n' {
+                    self.line += 1;
+                    self.column = 0;
+                } else {
+                    self.column += 1;
+                }
+            }
+            self.at = found;
+        }
+        let (line, column) = self.placement.place(self.line, self.column + 1);
+        if let Some(found) = found {
+            // Past this string, so the next search starts after it.
+            let end = found + needle.len();
+            for c in self.text[found..end].chars() {
+                if c == '\n' {
+                    self.line += 1;
+                    self.column = 0;
+                } else {
+                    self.column += 1;
+                }
+            }
+            self.at = end;
+        }
+        (line, column)
+    }
 }
 
 fn line_of(loc: &serde_saphyr::Location) -> usize {
@@ -533,13 +936,13 @@ impl Asts {
             }
             of.push(at);
         }
-        let unique = crate::parallel::map(&distinct, 256, |e| parse(e));
+        let unique = crate::parallel::map(&distinct, 256, |e| parse_expression(e));
         Asts { of, unique }
     }
 }
 
 /// Parses an expression as its role needs (dashboards substitute variables).
-fn parse(e: &Expression) -> Result<promql_parser::parser::Expr, promql::ParseError> {
+pub fn parse_expression(e: &Expression) -> Result<promql_parser::parser::Expr, promql::ParseError> {
     match e.role {
         Role::Dashboard { .. } => promql::parse_dashboard(&e.text),
         _ => promql::parse(&e.text),
@@ -552,35 +955,42 @@ struct Doc {
     metadata: Option<Meta>,
     groups: Option<Vec<GroupRaw>>,
     spec: Option<SpecRaw>,
+    /// A `List` (or `ConfigMapList`, …) of objects.
+    #[serde(default, deserialize_with = "lenient::list")]
+    items: Vec<Doc>,
+    /// A ConfigMap's files.
+    #[serde(default, deserialize_with = "lenient::spanned_map")]
+    data: BTreeMap<String, Spanned<String>>,
 }
 
 #[derive(Deserialize)]
 struct Meta {
-    #[serde(default)]
+    #[serde(default, deserialize_with = "lenient::text")]
     name: String,
+    #[serde(default, deserialize_with = "lenient::optional_text")]
     namespace: Option<String>,
-    #[serde(default)]
+    #[serde(default, deserialize_with = "lenient::text_map")]
     labels: BTreeMap<String, String>,
 }
 
-#[derive(Deserialize, Clone)]
+#[derive(Deserialize)]
 struct GroupRaw {
-    #[serde(default)]
+    #[serde(default, deserialize_with = "lenient::text")]
     name: String,
-    #[serde(default)]
+    #[serde(default, deserialize_with = "lenient::list")]
     rules: Vec<RuleRaw>,
 }
 
-#[derive(Deserialize, Clone)]
+#[derive(Deserialize)]
 struct RuleRaw {
     alert: Option<Spanned<String>>,
     record: Option<Spanned<String>>,
     expr: Option<Spanned<String>>,
-    #[serde(rename = "for")]
+    #[serde(rename = "for", default, deserialize_with = "lenient::optional_text")]
     for_: Option<String>,
-    #[serde(default)]
+    #[serde(default, deserialize_with = "lenient::text_map")]
     labels: BTreeMap<String, String>,
-    #[serde(default)]
+    #[serde(default, deserialize_with = "lenient::text_map")]
     annotations: BTreeMap<String, String>,
 }
 
@@ -588,18 +998,25 @@ struct RuleRaw {
 #[serde(rename_all = "camelCase")]
 struct SpecRaw {
     groups: Option<Vec<GroupRaw>>,
-    #[serde(default)]
+    #[serde(default, deserialize_with = "lenient::list")]
     triggers: Vec<TriggerRaw>,
     fallback: Option<FallbackRaw>,
-    #[serde(default)]
+    /// A ServiceMonitor's endpoints, or a PodMonitor's.
+    #[serde(
+        default,
+        alias = "podMetricsEndpoints",
+        deserialize_with = "lenient::list"
+    )]
     endpoints: Vec<EndpointRaw>,
+    /// A GrafanaDashboard's dashboard, as JSON text.
+    json: Option<Spanned<String>>,
 }
 
 #[derive(Deserialize)]
 struct TriggerRaw {
-    #[serde(rename = "type", default)]
+    #[serde(rename = "type", default, deserialize_with = "lenient::text")]
     kind: String,
-    #[serde(default)]
+    #[serde(default, deserialize_with = "lenient::spanned_map")]
     metadata: BTreeMap<String, Spanned<String>>,
 }
 
@@ -612,15 +1029,114 @@ struct FallbackRaw {
 #[derive(Deserialize)]
 #[serde(rename_all = "camelCase")]
 struct EndpointRaw {
-    #[serde(default)]
+    #[serde(default, deserialize_with = "lenient::list")]
     metric_relabelings: Vec<RelabelRaw>,
 }
 
 #[derive(Deserialize)]
 #[serde(rename_all = "camelCase")]
 struct RelabelRaw {
-    #[serde(default)]
+    #[serde(default, deserialize_with = "lenient::list")]
     source_labels: Vec<String>,
     action: Option<String>,
     regex: Option<Spanned<String>>,
+}
+
+/// Fields read as promtool and the Kubernetes API read them: `null` is
+/// an empty value (Helm writes `labels: null` for an empty map), and a
+/// scalar label value is its text (`priority: 1` is the label "1").
+mod lenient {
+    use std::collections::BTreeMap;
+    use std::fmt;
+
+    use serde::de::{Deserializer, Visitor};
+    use serde::Deserialize;
+    use serde_saphyr::Spanned;
+
+    /// A list, or nothing for `null`.
+    pub fn list<'de, D: Deserializer<'de>, T: Deserialize<'de>>(d: D) -> Result<Vec<T>, D::Error> {
+        Ok(Option::<Vec<T>>::deserialize(d)?.unwrap_or_default())
+    }
+
+    /// Any scalar as text; `null` as "".
+    pub fn text<'de, D: Deserializer<'de>>(d: D) -> Result<String, D::Error> {
+        Ok(Option::<Text>::deserialize(d)?
+            .map(|t| t.0)
+            .unwrap_or_default())
+    }
+
+    pub fn optional_text<'de, D: Deserializer<'de>>(d: D) -> Result<Option<String>, D::Error> {
+        Ok(Option::<Text>::deserialize(d)?.map(|t| t.0))
+    }
+
+    /// A map of scalars as text; `null` as empty, a `null` value as "".
+    pub fn text_map<'de, D: Deserializer<'de>>(d: D) -> Result<BTreeMap<String, String>, D::Error> {
+        let map = Option::<BTreeMap<String, Option<Text>>>::deserialize(d)?.unwrap_or_default();
+        Ok(map
+            .into_iter()
+            .map(|(k, v)| (k, v.map(|t| t.0).unwrap_or_default()))
+            .collect())
+    }
+
+    /// A map of strings with their positions; `null` and `null` values dropped.
+    pub fn spanned_map<'de, D: Deserializer<'de>>(
+        d: D,
+    ) -> Result<BTreeMap<String, Spanned<String>>, D::Error> {
+        let map =
+            Option::<BTreeMap<String, Option<Spanned<Text>>>>::deserialize(d)?.unwrap_or_default();
+        Ok(map
+            .into_iter()
+            .filter_map(|(k, v)| {
+                v.map(|v| {
+                    (
+                        k,
+                        Spanned {
+                            value: v.value.0,
+                            referenced: v.referenced,
+                            defined: v.defined,
+                        },
+                    )
+                })
+            })
+            .collect())
+    }
+
+    /// A YAML scalar of any type, as its text.
+    pub struct Text(pub String);
+
+    impl<'de> Deserialize<'de> for Text {
+        fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Text, D::Error> {
+            struct Scalar;
+            impl Visitor<'_> for Scalar {
+                type Value = Text;
+                fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+                    f.write_str("a string, number or boolean")
+                }
+                fn visit_str<E>(self, v: &str) -> Result<Text, E> {
+                    Ok(Text(v.to_string()))
+                }
+                fn visit_string<E>(self, v: String) -> Result<Text, E> {
+                    Ok(Text(v))
+                }
+                fn visit_bool<E>(self, v: bool) -> Result<Text, E> {
+                    Ok(Text(v.to_string()))
+                }
+                fn visit_i64<E>(self, v: i64) -> Result<Text, E> {
+                    Ok(Text(v.to_string()))
+                }
+                fn visit_u64<E>(self, v: u64) -> Result<Text, E> {
+                    Ok(Text(v.to_string()))
+                }
+                fn visit_f64<E>(self, v: f64) -> Result<Text, E> {
+                    Ok(Text(v.to_string()))
+                }
+                fn visit_unit<E>(self) -> Result<Text, E> {
+                    Ok(Text(String::new()))
+                }
+            }
+            // Asked for a string, the YAML reader hands over any scalar's
+            // text without guessing its type first.
+            d.deserialize_string(Scalar)
+        }
+    }
 }

@@ -302,16 +302,113 @@ pub struct Context {
     pub catalog: Catalog,
     pub scrape_interval: u64,
     pub external_labels: Vec<String>,
+    /// The external labels the catalog declares: each dashboard selector
+    /// must match them. Without a declaration nothing is demanded, since
+    /// a single Prometheus adds none.
+    pub scope_labels: Vec<String>,
     /// ServiceMonitor (`namespace/name`) → exporter, from the catalog file.
     pub scrape: BTreeMap<String, Exporter>,
     /// The scrape paths the catalog file declares.
     pub declared: Vec<scrape::Declared>,
     /// Every scrape path of this run: the inputs' and the declared ones.
     pub paths: scrape::ScrapeModel,
+    /// The recording rules among the inputs, by name: the labels of each
+    /// one's result. Rules in one file read these for rules in another,
+    /// so no file's parse trees outlive its own checks.
+    pub records: BTreeMap<String, RecordLabels>,
+}
+
+/// The labels of a recording rule's result, kept compactly: a lint run
+/// holds one per record of every input file.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct RecordLabels {
+    /// Labels every series of the result carries.
+    pub guaranteed: Box<[String]>,
+    /// Labels some series may carry, besides the guaranteed ones.
+    pub possible: Box<[String]>,
+    /// The result may carry any label (it reads something unknown).
+    pub open: bool,
+}
+
+impl RecordLabels {
+    pub fn of(l: &labels::Labels) -> RecordLabels {
+        RecordLabels {
+            guaranteed: l.guaranteed.iter().cloned().collect(),
+            possible: l.possible.difference(&l.guaranteed).cloned().collect(),
+            open: l.open,
+        }
+    }
+
+    pub fn labels(&self) -> labels::Labels {
+        labels::Labels {
+            guaranteed: self.guaranteed.iter().cloned().collect(),
+            possible: self
+                .guaranteed
+                .iter()
+                .chain(self.possible.iter())
+                .cloned()
+                .collect(),
+            open: self.open,
+        }
+    }
 }
 
 /// Runs every check; findings sorted by file and position, suppressed ones removed.
 pub fn run(ws: &Workspace, ctx: &Context) -> Vec<Diagnostic> {
+    let mut ctx = scraped(ws, ctx);
+    let mut records = Vec::new();
+    for (i, e) in ws.expressions.iter().enumerate() {
+        if let Ok(parsed) = ws.ast(i) {
+            records.extend(RecordSummary::add(&mut ctx, e, parsed));
+        }
+    }
+    RecordSummary::resolve_all(&mut ctx, &records);
+    let mut alerts = AlertLabels::default();
+    if ws.expressions.iter().any(|e| e.text.contains("ALERTS")) {
+        alerts.add(ws, &ctx);
+    }
+    alerts.apply(&mut ctx);
+    check(ws, &ctx)
+}
+
+/// The context with the scrape paths among the inputs (those `ws` holds or
+/// was shared) and the catalog's declared ones: every scraped metric's
+/// labels restated as those paths store them.
+pub fn scraped(ws: &Workspace, ctx: &Context) -> Context {
+    let mut out = ctx.clone();
+    out.paths = scrape::ScrapeModel::build(ws, &ctx.declared);
+    out.catalog.apply_scrape(&out.paths);
+    out
+}
+
+/// The labels of the alerts among the inputs, gathered file by file:
+/// `ALERTS` and `ALERTS_FOR_STATE` carry them.
+#[derive(Debug, Default)]
+struct AlertLabels {
+    possible: BTreeSet<String>,
+    open: bool,
+    any: bool,
+}
+
+impl AlertLabels {
+    fn add(&mut self, ws: &Workspace, ctx: &Context) {
+        if let Some((possible, open)) = alert_labels(ws, ctx) {
+            self.possible.extend(possible);
+            self.open |= open;
+            self.any = true;
+        }
+    }
+
+    fn apply(self, ctx: &mut Context) {
+        if self.any {
+            ctx.catalog.set_alerts(self.possible, self.open);
+        }
+    }
+}
+
+/// Runs every check on `ws`, with a context that already knows every
+/// recording rule of the inputs.
+pub fn check(ws: &Workspace, ctx: &Context) -> Vec<Diagnostic> {
     let mut out = Vec::new();
     for u in &ws.unreadable {
         out.push(Diagnostic {
@@ -323,11 +420,17 @@ pub fn run(ws: &Workspace, ctx: &Context) -> Vec<Diagnostic> {
             message: u.message.clone(),
             help: u.help.clone(),
             source_line: crate::diagnostic::excerpt(&ws.source_line(&u.path, u.line), 1),
+            subject: u.subject.clone(),
         });
     }
-    let ctx = &analysed(ws, ctx);
-    for check in checks::ALL {
-        (check.run)(ws, ctx, &mut out);
+    // The checks are independent readers of the same trees: on every core.
+    ws.parse_all();
+    for found in crate::parallel::map(checks::ALL, 1, |check| {
+        let mut found = Vec::new();
+        (check.run)(ws, ctx, &mut found);
+        found
+    }) {
+        out.extend(found);
     }
     let rule_lines = RuleLines::of(ws);
     out.retain(|d| !suppressed(ws, &rule_lines, d));
@@ -374,42 +477,101 @@ impl<'a> RuleLines<'a> {
     }
 }
 
-/// The context as the inputs complete it: the scrape paths among them, the
-/// recording rules as metrics (labelled as their expressions leave them)
-/// and `ALERTS` with the labels of the alerts among them.
-pub fn analysed(ws: &Workspace, ctx: &Context) -> Context {
-    let mut out = ctx.clone();
-    out.paths = scrape::ScrapeModel::build(ws, &ctx.declared);
-    out.catalog.apply_scrape(&out.paths);
-    // Twice, so a rule over a rule defined later in the inputs is labelled too.
-    for _ in 0..2 {
-        for (i, e) in ws.expressions.iter().enumerate() {
-            let inputs::Role::Rule(r) = &e.role else {
-                continue;
-            };
-            let (Some(record), Ok(parsed)) = (&r.record, ws.ast(i)) else {
-                continue;
-            };
-            let mut l = labels::labels(&out, parsed);
-            for k in r.labels.keys() {
-                l.guaranteed.insert(k.clone());
-                l.possible.insert(k.clone());
+/// A recording rule as the rest of the inputs see it: a metric whose
+/// labels are those its expression leaves, plus the rule's own `labels:`.
+/// The labels go into the context (`Context::records` and the catalog);
+/// only a record that reads a name the catalog did not know yet (another
+/// record, perhaps defined later) keeps its expression, to be judged again
+/// once every record is known. Parse trees are never kept.
+#[derive(Debug, Clone)]
+pub struct RecordSummary {
+    pub name: String,
+    /// The metric names its expression reads.
+    pub reads: Vec<String>,
+    text: String,
+    static_labels: Vec<String>,
+}
+
+impl RecordSummary {
+    /// Makes `e`'s record, if it is a recording rule, a metric of `ctx` at
+    /// once, so later rules see it. Returns a summary to judge again later
+    /// when the expression reads a name `ctx` did not know.
+    pub fn add(
+        ctx: &mut Context,
+        e: &inputs::Expression,
+        parsed: &promql_parser::parser::Expr,
+    ) -> Option<RecordSummary> {
+        let inputs::Role::Rule(rule) = &e.role else {
+            return None;
+        };
+        let name = rule.record.as_ref()?;
+        let reads = crate::promql::metric_names(parsed);
+        let chained = reads
+            .iter()
+            .any(|n| ctx.records.contains_key(n) || ctx.catalog.get(n).is_none());
+        let summary = RecordSummary {
+            name: name.clone(),
+            reads: if chained { reads } else { Vec::new() },
+            text: if chained {
+                e.text.clone()
+            } else {
+                String::new()
+            },
+            static_labels: rule.labels.keys().cloned().collect(),
+        };
+        summary.judge(ctx, parsed);
+        chained.then_some(summary)
+    }
+
+    fn judge(&self, ctx: &mut Context, parsed: &promql_parser::parser::Expr) {
+        let mut l = labels::labels(ctx, parsed);
+        for k in &self.static_labels {
+            l.guaranteed.insert(k.clone());
+            l.possible.insert(k.clone());
+        }
+        // A rule has no labels of its own: all it carries is `stored`.
+        let mut entry = Entry::closed(MetricType::Gauge, BTreeSet::new());
+        entry.stored = l.possible.clone();
+        entry.guaranteed = l.guaranteed.clone();
+        entry.open = l.open;
+        ctx.catalog.metrics.insert(self.name.clone(), entry);
+        ctx.records.insert(self.name.clone(), RecordLabels::of(&l));
+    }
+
+    /// Judges again the records that read other records, now that every
+    /// record is known: one read before the record it reads was defined
+    /// (later in its file, or in a later file) is complete only now.
+    /// Returns the records whose labels changed.
+    pub fn resolve_chains(ctx: &mut Context, records: &[RecordSummary]) -> BTreeSet<String> {
+        let mut changed = BTreeSet::new();
+        for r in records {
+            if r.reads.iter().any(|n| ctx.records.contains_key(n)) {
+                if let Ok(parsed) = crate::promql::parse(&r.text) {
+                    let before = ctx.records.get(&r.name).cloned();
+                    r.judge(ctx, &parsed);
+                    if ctx.records.get(&r.name) != before.as_ref() {
+                        changed.insert(r.name.clone());
+                    }
+                }
             }
-            // A rule has no labels of its own: all it carries is `stored`.
-            let mut entry = Entry::closed(MetricType::Gauge, BTreeSet::new());
-            entry.stored = l.possible;
-            entry.guaranteed = l.guaranteed;
-            entry.open = l.open;
-            out.catalog.metrics.insert(record.clone(), entry);
         }
+        changed
     }
-    // Only worth the pass when something reads them.
-    if ws.expressions.iter().any(|e| e.text.contains("ALERTS")) {
-        if let Some((possible, open)) = alert_labels(ws, &out) {
-            out.catalog.set_alerts(possible, open);
+
+    /// [`RecordSummary::resolve_chains`] until nothing changes, so a chain
+    /// of records defined in any order is labelled through; the records
+    /// whose labels changed on the way.
+    pub fn resolve_all(ctx: &mut Context, records: &[RecordSummary]) -> BTreeSet<String> {
+        let mut changed = BTreeSet::new();
+        for _ in 0..=records.len().min(8) {
+            let now = RecordSummary::resolve_chains(ctx, records);
+            if now.is_empty() {
+                break;
+            }
+            changed.extend(now);
         }
+        changed
     }
-    out
 }
 
 /// `# poolc: ignore CODE reason` on the line above the rule (or the
@@ -450,6 +612,7 @@ pub fn at(
         message,
         help,
         source_line: crate::diagnostic::excerpt(&ws.source_line(&e.path, e.line), e.column),
+        subject: e.subject(),
     }
 }
 
@@ -485,7 +648,6 @@ pub fn lint_paths(
     }
     files.retain(|(f, _)| f.file_name().is_none_or(|n| n != CATALOG_FILE));
     // Files grouped by the catalog file that applies to them.
-    type Group = Vec<(std::path::PathBuf, String)>;
     let mut groups: BTreeMap<Option<std::path::PathBuf>, Group> = BTreeMap::new();
     for (file, text) in files {
         let applies = match catalog {
@@ -497,15 +659,61 @@ pub fn lint_paths(
     let mut out = Vec::new();
     for (catalog, files) in groups {
         let ctx = read_catalog(catalog.as_deref())?;
-        let mut ws = Workspace::default();
-        for (path, text) in files {
-            ws.add(&crate::door::shown(&path), &text);
-        }
-        out.extend(run(&ws, &ctx));
+        out.extend(lint_files(files, ctx)?);
     }
     out.sort();
     Ok(out)
 }
+
+/// Lints files that share one catalog, one workspace (text copy and parse
+/// trees) at a time, in three passes: the first gathers the cross-file
+/// facts (scrape paths, scrape filters, HAProxy proxies, KEDA fallbacks);
+/// with the scrape model they complete, the second summarizes every
+/// recording rule (and the alerts' labels, when something reads `ALERTS`)
+/// into the context; the third checks each file with everything known.
+fn lint_files(files: Group, ctx: Context) -> Result<Vec<Diagnostic>, String> {
+    let read = |(path, text): &(std::path::PathBuf, String)| {
+        let mut ws = Workspace::default();
+        ws.add(&crate::door::shown(path), text);
+        ws
+    };
+    let mut shared = Workspace::default();
+    let mut reads_alerts = false;
+    for file in &files {
+        let ws = read(file);
+        shared.gather(&ws);
+        reads_alerts |= ws.expressions.iter().any(|e| e.text.contains("ALERTS"));
+    }
+    let mut ctx = scraped(&shared, &ctx);
+    let mut chained: Vec<RecordSummary> = Vec::new();
+    for file in &files {
+        let ws = read(file);
+        for (j, e) in ws.expressions.iter().enumerate() {
+            if let Ok(parsed) = ws.ast(j) {
+                chained.extend(RecordSummary::add(&mut ctx, e, parsed));
+            }
+        }
+    }
+    RecordSummary::resolve_all(&mut ctx, &chained);
+    drop(chained);
+    let mut alerts = AlertLabels::default();
+    if reads_alerts {
+        for file in &files {
+            alerts.add(&read(file), &ctx);
+        }
+    }
+    alerts.apply(&mut ctx);
+    let mut out = Vec::new();
+    for file in &files {
+        let mut ws = read(file);
+        ws.share(&shared);
+        out.extend(check(&ws, &ctx));
+    }
+    Ok(out)
+}
+
+/// Input files with their text, as read through the door.
+type Group = Vec<(std::path::PathBuf, String)>;
 
 fn read_catalog(path: Option<&std::path::Path>) -> Result<Context, String> {
     let file = match path {
@@ -679,6 +887,7 @@ fn lint_cluster(cluster: &crate::model::Cluster, set: &crate::fileset::FileSet) 
                 message,
                 help: "poolc wrote a catalog it cannot read back; please report this".into(),
                 source_line: String::new(),
+                subject: None,
             }];
         }
     };

@@ -294,17 +294,7 @@ pub struct Declared {
 impl ScrapeModel {
     /// The paths among the inputs, then the catalog's for the ones not there.
     pub fn build(ws: &Workspace, declared: &[Declared]) -> ScrapeModel {
-        let mut paths = Vec::new();
-        for (path, text) in &ws.files {
-            let yaml = path.ends_with(".yaml") || path.ends_with(".yml");
-            if yaml
-                && (text.contains("ServiceMonitor")
-                    || text.contains("PodMonitor")
-                    || text.contains("scrape_configs"))
-            {
-                read_file(path, text, &mut paths);
-            }
-        }
+        let mut paths = ws.scrape_paths.clone();
         for path in &mut paths {
             let named = declared
                 .iter()
@@ -481,6 +471,18 @@ struct Endpoint {
     /// Only in scrape configs.
     #[serde(rename = "job_name")]
     job_name: Option<String>,
+}
+
+/// The scrape paths in one input file, if it is YAML that holds any.
+pub fn read_paths(path: &str, text: &str, out: &mut Vec<ScrapePath>) {
+    let yaml = path.ends_with(".yaml") || path.ends_with(".yml");
+    if yaml
+        && (text.contains("ServiceMonitor")
+            || text.contains("PodMonitor")
+            || text.contains("scrape_configs"))
+    {
+        read_file(path, text, out);
+    }
 }
 
 /// The scrape paths in one YAML file. A file that does not read is

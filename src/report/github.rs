@@ -24,14 +24,25 @@ pub fn render(diagnostics: &[Diagnostic]) -> String {
             Severity::Error => "error",
             Severity::Warning => "warning",
         };
+        // The title names the rule or panel; the message says where it is in full.
+        let (title, message) = match &d.subject {
+            Some(s) => (
+                format!("{} {}", d.code, s.name().unwrap_or_default()),
+                format!("{}: {} (help: {})", s.describe(), d.message, d.help),
+            ),
+            None => (
+                d.code.to_string(),
+                format!("{} (help: {})", d.message, d.help),
+            ),
+        };
         let _ = writeln!(
             out,
             "::{level} file={},line={},col={},title={}::{}",
             escape(&d.path, true),
             d.line,
             d.column,
-            escape(d.code, true),
-            escape(&format!("{} (help: {})", d.message, d.help), false)
+            escape(title.trim_end(), true),
+            escape(&message, false)
         );
     }
     out

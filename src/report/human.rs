@@ -25,6 +25,9 @@ pub fn render(diagnostics: &[Diagnostic]) -> String {
             let _ = writeln!(out, "{} | {}", d.line, text);
             let _ = writeln!(out, "{:gutter$} | {}^", "", " ".repeat(caret_at));
         }
+        if let Some(subject) = &d.subject {
+            let _ = writeln!(out, "  = in: {}", subject.describe());
+        }
         let _ = writeln!(out, "  = help: {}\n", d.help);
     }
     let errors = diagnostics

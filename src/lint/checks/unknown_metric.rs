@@ -42,7 +42,8 @@ fn run(ws: &Workspace, ctx: &Context, out: &mut Vec<Diagnostic>) {
             let Some(name) = promql::metric_name(vs) else {
                 continue;
             };
-            if ctx.catalog.get(name).is_some() {
+            // A Grafana variable in a name's place: chosen in the browser.
+            if ctx.catalog.get(name).is_some() || name == promql::VARIABLE_NAME {
                 continue;
             }
             let suggestion = nearest_of
