@@ -3,8 +3,8 @@
 //! The PromQL gate checks every expression against it.
 
 pub mod builtin;
-pub mod import;
 pub mod extract;
+pub mod import;
 mod version;
 
 pub use builtin::{Exporter, KnownMetric, LabelSet};
