@@ -78,6 +78,11 @@ pub fn render(cluster: &Cluster) -> Result<Vec<File>, RenderError> {
     let file = TestFile {
         rule_files: vec![rule_file.to_string()],
         evaluation_interval: "1m",
+        // promtool evaluates groups in a random order unless told: an alert
+        // that reads a recording rule would then fire a minute early or late
+        // from run to run. Prometheus runs groups concurrently too; the
+        // scenarios assume the recording rules are fresh.
+        group_eval_order: rules::groups(cluster).into_iter().map(|g| g.name).collect(),
         tests,
     };
     let text = header(cluster, "#") + &to_yaml(&file, TEST_FILE)?;
@@ -94,6 +99,7 @@ fn quote(value: &str) -> String {
 struct TestFile {
     rule_files: Vec<String>,
     evaluation_interval: &'static str,
+    group_eval_order: Vec<String>,
     tests: Vec<Test>,
 }
 
