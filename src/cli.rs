@@ -27,7 +27,7 @@ pub enum Command {
     Check(Paths),
     /// Show what `generate` would change, object by object and field by field.
     #[command(
-        after_help = "Examples:\n  poolc plan\n  poolc plan --format markdown > plan.md   # a PR comment\n  poolc plan --detailed-exitcode           # 0 no changes, 2 changes, 1 error"
+        after_help = "Examples:\n  poolc plan\n  poolc plan --format markdown > plan.md   # a PR comment\n  poolc plan --detailed-exitcode           # 0 no changes, 2 changes, 1 error\n  poolc plan --format markdown --out ../base/generated --simulate seed000"
     )]
     Plan {
         #[command(flatten)]
@@ -37,6 +37,16 @@ pub enum Command {
         /// Exit 0 when nothing changes, 2 when something does, 1 on error.
         #[arg(long)]
         detailed_exitcode: bool,
+        /// Also run a built-in `poolc simulate` scenario (seed000,
+        /// seed001-burst, seed001-overload, diurnal) on the specs and on the
+        /// base specs, and add the before → after table.
+        #[arg(long, value_name = "SCENARIO")]
+        simulate: Option<String>,
+        /// The base branch's specs for --simulate's "before"; default: the
+        /// `specs` directory beside the --out tree (`../base/specs` for
+        /// `--out ../base/generated`).
+        #[arg(long, value_name = "DIR", requires = "simulate")]
+        baseline_specs: Option<PathBuf>,
     },
     /// Print the spec's JSON Schema (also written to generated/poolc.schema.json).
     #[command(after_help = "Example:\n  poolc schema > poolc.schema.json")]

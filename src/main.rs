@@ -18,7 +18,14 @@ fn main() -> ExitCode {
             paths,
             format,
             detailed_exitcode,
-        } => plan(&paths, format, detailed_exitcode),
+            simulate,
+            baseline_specs,
+        } => plan(
+            &paths,
+            format,
+            detailed_exitcode,
+            simulate.as_deref().map(|s| (s, baseline_specs.as_deref())),
+        ),
         Command::Schema => {
             print!("{}", poolc::spec::json_schema());
             ExitCode::SUCCESS
@@ -72,7 +79,12 @@ fn lint(
     }
 }
 
-fn plan(paths: &cli::Paths, format: cli::PlanFormat, detailed: bool) -> ExitCode {
+fn plan(
+    paths: &cli::Paths,
+    format: cli::PlanFormat,
+    detailed: bool,
+    simulate: Option<(&str, Option<&std::path::Path>)>,
+) -> ExitCode {
     warn(&paths.specs);
     let error_code = if detailed { 1 } else { 2 };
     let planned = pipeline::compile(&paths.specs)
@@ -85,17 +97,72 @@ fn plan(paths: &cli::Paths, format: cli::PlanFormat, detailed: bool) -> ExitCode
             return ExitCode::from(error_code);
         }
     };
-    let text = match format {
+    let mut text = match format {
         cli::PlanFormat::Text => poolc::plan::render_text(&plan),
         cli::PlanFormat::Markdown => poolc::plan::render_markdown(&plan),
         cli::PlanFormat::Json => poolc::plan::render_json(&plan),
     };
+    if let Some((scenario, baseline)) = simulate {
+        match plan_simulation(paths, scenario, baseline, format, &text) {
+            Ok(with_runs) => text = with_runs,
+            Err(message) => {
+                eprintln!("{message}");
+                return ExitCode::from(error_code);
+            }
+        }
+    }
     print!("{text}");
     if detailed && !plan.is_empty() {
         ExitCode::from(2)
     } else {
         ExitCode::SUCCESS
     }
+}
+
+/// The plan with `--simulate`'s before → after runs added. The base specs
+/// default to the `specs` directory beside the compared tree, as the README's
+/// CI workflow lays out the base branch (`../base/{specs,generated}`).
+fn plan_simulation(
+    paths: &cli::Paths,
+    scenario: &str,
+    baseline: Option<&std::path::Path>,
+    format: cli::PlanFormat,
+    plan_text: &str,
+) -> Result<String, String> {
+    let sibling = paths
+        .out
+        .parent()
+        .map(|p| p.join("specs"))
+        .filter(|dir| dir.is_dir())
+        .filter(|dir| {
+            let canonical = |p: &std::path::Path| p.canonicalize().ok();
+            canonical(dir) != canonical(&paths.specs)
+        });
+    let baseline = baseline.map(std::path::Path::to_path_buf).or(sibling);
+    let (after, before) = poolc::simulate::plan_runs(&paths.specs, baseline.as_deref(), scenario)?;
+    Ok(match format {
+        cli::PlanFormat::Json => {
+            let mut plan: serde_json::Value =
+                serde_json::from_str(plan_text).map_err(|e| format!("error: {e}"))?;
+            if let Some(object) = plan.as_object_mut() {
+                object.insert(
+                    "simulate".to_string(),
+                    serde_json::json!({ "after": after, "before": before }),
+                );
+            }
+            serde_json::to_string_pretty(&plan).map_err(|e| format!("error: {e}"))? + "\n"
+        }
+        _ => {
+            let note = match &baseline {
+                Some(dir) if before.is_some() => format!("before: {}", dir.display()),
+                _ => "no base specs to compare with (--baseline-specs DIR)".to_string(),
+            };
+            format!(
+                "{plan_text}\n{}\n_{note}_\n",
+                poolc::simulate::report::markdown(&after, before.as_ref())
+            )
+        }
+    })
 }
 
 fn explain(what: &[String], specs: &std::path::Path) -> ExitCode {

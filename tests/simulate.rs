@@ -807,3 +807,97 @@ fn unknown_targets_and_bad_options_exit_2() {
         assert!(stderr(&out).contains(want), "{args:?}: {}", stderr(&out));
     }
 }
+
+/// On a healthy run of the repository's own specs (the LB up and scraped,
+/// KEDA without errors, seed 000's small bursts) none of the generated
+/// alerts that watch the scrape path or the scaler may fire: their series
+/// must exist in the simulated store as a real scrape stores them.
+#[test]
+fn healthy_load_fires_no_scrape_or_scaler_alert() {
+    let dir = cli_dir("sim-healthy");
+    let out = poolc(
+        &dir,
+        &[
+            "simulate",
+            "sim",
+            "--scenario",
+            "seed000",
+            "--format",
+            "json",
+        ],
+    );
+    assert!(out.status.success(), "{}", stderr(&out));
+    let json: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let fired: Vec<&str> = json["pools"][0]["alerts"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter_map(|a| a["alert"].as_str())
+        .collect();
+    for quiet in [
+        "PoolLoadBalancerDown",
+        "PoolScalerErrors",
+        "PoolScaledObjectErrors",
+        "PoolNoActiveServers",
+    ] {
+        assert!(!fired.contains(&quiet), "{quiet} fired: {fired:?}");
+    }
+}
+
+/// `plan --simulate` runs the scenario on the specs and on the base specs
+/// beside the compared tree, and shows what the edit changes.
+#[test]
+fn plan_simulate_compares_with_the_base_specs() {
+    let base = cli_dir("sim-plan");
+    let generated = poolc(&base, &["generate"]);
+    assert!(generated.status.success(), "{}", stderr(&generated));
+    let head = scratch("sim-plan-head");
+    let text = fs::read_to_string(base.join("specs/sim.yaml")).unwrap();
+    fs::write(
+        head.join("specs/sim.yaml"),
+        text.replacen("    max: 8", "    max: 3", 1),
+    )
+    .unwrap();
+    let out_dir = base.join("generated");
+    let out = poolc(
+        &head,
+        &[
+            "plan",
+            "--format",
+            "markdown",
+            "--out",
+            out_dir.to_str().unwrap(),
+            "--simulate",
+            "seed001-overload",
+        ],
+    );
+    assert!(out.status.success(), "{}", stderr(&out));
+    let plan = stdout(&out);
+    assert!(plan.contains("ScaledObject"), "{plan}");
+    assert!(plan.contains("| | before | after |"), "{plan}");
+    let peak = plan
+        .lines()
+        .find(|l| l.starts_with("| peak pods / nodes |"))
+        .unwrap_or_else(|| panic!("{plan}"));
+    assert!(
+        peak.contains("**≠**"),
+        "a lower max changes the peak: {peak}"
+    );
+    // JSON carries both runs.
+    let out = poolc(
+        &head,
+        &[
+            "plan",
+            "--format",
+            "json",
+            "--out",
+            out_dir.to_str().unwrap(),
+            "--simulate",
+            "seed001-overload",
+        ],
+    );
+    assert!(out.status.success(), "{}", stderr(&out));
+    let json: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert!(json["simulate"]["after"]["pools"].is_array());
+    assert!(json["simulate"]["before"]["pools"].is_array());
+}

@@ -24,6 +24,9 @@ pub struct PoolConfig {
     pub cluster: String,
     pub pool: String,
     pub namespace: String,
+    /// The scrape job of the LB's exporter (its metrics Service), whose
+    /// `up` the LB-down alert reads.
+    pub lb_job: String,
     pub backend: String,
     pub workload: String,
     pub nodepool: String,
@@ -254,6 +257,7 @@ struct Series {
     usage_cpu: usize,
     usage_nodes: usize,
     limit_cpu: usize,
+    lb_up: usize,
 }
 
 /// Runs one pool to completion; the scrape samples go into `store`.
@@ -412,6 +416,8 @@ fn register(cfg: &PoolConfig, store: &mut Store) -> Series {
             &[np, ("resource_type", "nodes")],
         ),
         limit_cpu: s("karpenter_nodepools_limit", &[np, ("resource_type", "cpu")]),
+        // The LB is modelled as always up and scraped.
+        lb_up: s("up", &[ns, ("job", cfg.lb_job.as_str())]),
     }
 }
 
@@ -1258,6 +1264,7 @@ impl<I: Iterator<Item = Arrival>> Engine<'_, I> {
                 s.limit_cpu,
                 self.cfg.max_nodes as f64 * self.cfg.node_vcpu as f64,
             ),
+            (s.lb_up, 1.0),
         ];
         for (i, v) in values {
             self.store.push(i, t, v);

@@ -256,6 +256,7 @@ pub fn pool_config(cluster: &Cluster, pool: &Pool) -> PoolConfig {
         cluster: cluster.name.clone(),
         pool: pool.name.clone(),
         namespace: cluster.namespace.clone(),
+        lb_job: cluster.lb.metrics_service.clone(),
         backend: lb.map(|b| b.backend.clone()).unwrap_or_default(),
         workload: pool.workload.clone(),
         nodepool: first.name.clone(),
@@ -312,6 +313,56 @@ pub fn simulate_specs(specs_dir: &std::path::Path, req: &Request) -> Result<Repo
         files.extend(rendered).map_err(|e| format!("error: {e}"))?;
     }
     simulate(&model, &files, req).map_err(|e| e.to_string())
+}
+
+/// What `poolc plan --simulate SCENARIO` adds to a plan: the scenario run
+/// on every service pool of `specs` ("after") and, where `baseline` holds
+/// the base branch's specs, on the same clusters there ("before"). Both
+/// runs take the same seed, so a difference comes from the specs alone.
+pub fn plan_runs(
+    specs: &std::path::Path,
+    baseline: Option<&std::path::Path>,
+    scenario: &str,
+) -> Result<(Report, Option<Report>), String> {
+    let clusters_with_service_pools = |dir: &std::path::Path| -> Result<Vec<String>, String> {
+        let model = crate::pipeline::load_model(dir).map_err(|f| f.to_string())?;
+        Ok(model
+            .clusters
+            .iter()
+            .filter(|c| c.pools.iter().any(|p| p.mode == crate::spec::Mode::Service))
+            .map(|c| c.name.clone())
+            .collect())
+    };
+    let request = |clusters: &[String]| Request {
+        target: clusters.join(","),
+        workload: Choice::Scenario(scenario.to_string()),
+        seed: 1,
+        horizon: None,
+        durations: None,
+        alerts: true,
+    };
+    let after_clusters = clusters_with_service_pools(specs)?;
+    if after_clusters.is_empty() {
+        return Err("error: --simulate: no cluster has a service pool to simulate".to_string());
+    }
+    let after = simulate_specs(specs, &request(&after_clusters))?;
+    let before = match baseline {
+        Some(dir) => {
+            let base = clusters_with_service_pools(dir)?;
+            let shared: Vec<String> = after_clusters
+                .iter()
+                .filter(|c| base.contains(c))
+                .cloned()
+                .collect();
+            if shared.is_empty() {
+                None
+            } else {
+                Some(simulate_specs(dir, &request(&shared))?)
+            }
+        }
+        None => None,
+    };
+    Ok((after, before))
 }
 
 /// The SVG timelines of a report, one file per pool: `<cluster>-<pool>.svg`.
