@@ -10,7 +10,8 @@ use serde::Serialize;
 use sha2::{Digest, Sha256};
 
 use super::k8s::{
-    managed_labels, ContainerPort, LabelSelector, ObjectMeta, Resources, ServicePort,
+    managed_labels, ContainerPort, IngressRule, LabelSelector, NetworkPolicy, NetworkPolicySpec,
+    ObjectMeta, Peer, PolicyPort, Resources, ServicePort,
 };
 use super::workers::{Exec, Handler, Lifecycle};
 use super::{header, path, template, yaml_file, RenderError};
@@ -227,42 +228,6 @@ struct ServiceSpec {
     ports: Vec<ServicePort>,
 }
 
-#[derive(Serialize)]
-#[serde(rename_all = "camelCase")]
-struct NetworkPolicy {
-    api_version: &'static str,
-    kind: &'static str,
-    metadata: ObjectMeta,
-    spec: NetworkPolicySpec,
-}
-
-#[derive(Serialize)]
-#[serde(rename_all = "camelCase")]
-struct NetworkPolicySpec {
-    pod_selector: LabelSelector,
-    policy_types: Vec<&'static str>,
-    ingress: Vec<IngressRule>,
-}
-
-#[derive(Serialize)]
-struct IngressRule {
-    #[serde(skip_serializing_if = "Vec::is_empty")]
-    from: Vec<Peer>,
-    ports: Vec<PolicyPort>,
-}
-
-#[derive(Serialize)]
-#[serde(rename_all = "camelCase")]
-struct Peer {
-    namespace_selector: LabelSelector,
-}
-
-#[derive(Serialize)]
-struct PolicyPort {
-    protocol: &'static str,
-    port: u16,
-}
-
 /// The LB's preStop hook (`templates/soft_stop.sh.j2`): a soft stop that
 /// lets running builds end, whatever stop signal the image declares.
 fn soft_stop() -> Result<String, RenderError> {
@@ -402,11 +367,7 @@ fn lb_objects(
 
     // Where policies are enforced, the KEDA operator and Prometheus must
     // still reach the exporter, or the pools stop scaling.
-    let namespace = |name: &str| Peer {
-        namespace_selector: LabelSelector {
-            match_labels: [("kubernetes.io/metadata.name".to_string(), name.to_string())].into(),
-        },
-    };
+    let namespace = Peer::namespace;
     let mut scrapers = vec![namespace(&cluster.monitoring.keda_namespace)];
     if cluster.monitoring.namespace != cluster.monitoring.keda_namespace {
         scrapers.push(namespace(&cluster.monitoring.namespace));

@@ -140,3 +140,57 @@ pub struct ServicePort {
     pub target_port: String,
     pub protocol: &'static str,
 }
+
+/// A `networking.k8s.io/v1` NetworkPolicy admitting only the listed ingress.
+#[derive(Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct NetworkPolicy {
+    pub api_version: &'static str,
+    pub kind: &'static str,
+    pub metadata: ObjectMeta,
+    pub spec: NetworkPolicySpec,
+}
+
+#[derive(Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct NetworkPolicySpec {
+    pub pod_selector: LabelSelector,
+    pub policy_types: Vec<&'static str>,
+    pub ingress: Vec<IngressRule>,
+}
+
+/// One ingress rule; no `from` means from anywhere.
+#[derive(Serialize)]
+pub struct IngressRule {
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub from: Vec<Peer>,
+    pub ports: Vec<PolicyPort>,
+}
+
+#[derive(Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Peer {
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub namespace_selector: Option<LabelSelector>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub pod_selector: Option<LabelSelector>,
+}
+
+impl Peer {
+    /// Every pod of the namespace `name`.
+    pub fn namespace(name: &str) -> Peer {
+        Peer {
+            namespace_selector: Some(LabelSelector {
+                match_labels: [("kubernetes.io/metadata.name".to_string(), name.to_string())]
+                    .into(),
+            }),
+            pod_selector: None,
+        }
+    }
+}
+
+#[derive(Serialize)]
+pub struct PolicyPort {
+    pub protocol: &'static str,
+    pub port: u16,
+}

@@ -7,8 +7,9 @@ use std::collections::BTreeMap;
 use serde::Serialize;
 
 use super::k8s::{
-    pool_labels, pool_placement, pool_selector, ContainerPort, LabelSelector, ObjectMeta,
-    Resources, ServicePort, Toleration,
+    pool_labels, pool_placement, pool_selector, ContainerPort, IngressRule, LabelSelector,
+    NetworkPolicy, NetworkPolicySpec, ObjectMeta, Peer, PolicyPort, Resources, ServicePort,
+    Toleration,
 };
 use super::{template, yaml_file, RenderError};
 use crate::fileset::File;
@@ -40,44 +41,6 @@ enum Object {
     Deployment(Box<Deployment>),
     Service(Service),
     NetworkPolicy(NetworkPolicy),
-}
-
-#[derive(Serialize)]
-#[serde(rename_all = "camelCase")]
-struct NetworkPolicy {
-    api_version: &'static str,
-    kind: &'static str,
-    metadata: ObjectMeta,
-    spec: NetworkPolicySpec,
-}
-
-#[derive(Serialize)]
-#[serde(rename_all = "camelCase")]
-struct NetworkPolicySpec {
-    pod_selector: LabelSelector,
-    policy_types: Vec<&'static str>,
-    ingress: Vec<IngressRule>,
-}
-
-#[derive(Serialize)]
-struct IngressRule {
-    from: Vec<Peer>,
-    ports: Vec<PolicyPort>,
-}
-
-#[derive(Serialize)]
-#[serde(rename_all = "camelCase")]
-struct Peer {
-    #[serde(skip_serializing_if = "Option::is_none")]
-    namespace_selector: Option<LabelSelector>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pod_selector: Option<LabelSelector>,
-}
-
-#[derive(Serialize)]
-struct PolicyPort {
-    protocol: &'static str,
-    port: u16,
 }
 
 #[derive(Serialize)]
@@ -369,16 +332,7 @@ fn network_policy(cluster: &Cluster, pool: &Pool) -> NetworkPolicy {
     }
     if let Some(port) = pool.worker.metrics_port {
         ingress.push(IngressRule {
-            from: vec![Peer {
-                namespace_selector: Some(LabelSelector {
-                    match_labels: [(
-                        "kubernetes.io/metadata.name".to_string(),
-                        cluster.monitoring.namespace.clone(),
-                    )]
-                    .into(),
-                }),
-                pod_selector: None,
-            }],
+            from: vec![Peer::namespace(&cluster.monitoring.namespace)],
             ports: vec![PolicyPort {
                 protocol: "TCP",
                 port,
