@@ -10,12 +10,12 @@ mod common;
 use std::collections::{BTreeMap, BTreeSet};
 use std::fs;
 use std::io::{Read, Write};
-use std::net::{TcpListener, TcpStream};
+use std::net::TcpStream;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
-use common::{poolc, scratch, stderr, stdout, tool};
+use common::{free_port, poolc, scratch, stderr, stdout, tool};
 use serde_json::Value;
 
 /// A component started by the test, killed when the test ends however it ends.
@@ -56,13 +56,6 @@ impl Drop for Running {
         let _ = self.child.kill();
         let _ = self.child.wait();
     }
-}
-
-fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0")
-        .and_then(|l| l.local_addr())
-        .expect("a free port")
-        .port()
 }
 
 /// GET over HTTP/1.0 with every step bounded; the status and body.

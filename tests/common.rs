@@ -31,6 +31,76 @@ pub fn poolc(dir: &Path, args: &[&str]) -> Output {
         .expect("run poolc")
 }
 
+/// Runs poolc in `dir` as a child process, reading at most `max_output`
+/// bytes of each stream, and kills it (and fails the test) past `deadline`,
+/// so a run that hangs or floods cannot take the test with it. Also returns
+/// how long the run took.
+pub fn poolc_within(
+    dir: &Path,
+    args: &[&str],
+    deadline: std::time::Duration,
+    max_output: u64,
+) -> (Output, std::time::Duration) {
+    use std::io::Read;
+    use std::process::Stdio;
+    let mut child = Command::new(env!("CARGO_BIN_EXE_poolc"))
+        .args(args)
+        .current_dir(dir)
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("spawn poolc");
+    let pipe = |from: Box<dyn Read + Send>| {
+        std::thread::spawn(move || {
+            let mut bytes = Vec::new();
+            let _ = from.take(max_output).read_to_end(&mut bytes);
+            bytes
+        })
+    };
+    let out = pipe(Box::new(child.stdout.take().unwrap()));
+    let err = pipe(Box::new(child.stderr.take().unwrap()));
+    let started = std::time::Instant::now();
+    let status = loop {
+        if let Some(status) = child.try_wait().expect("wait for poolc") {
+            break status;
+        }
+        if started.elapsed() > deadline {
+            let _ = child.kill();
+            let _ = child.wait();
+            panic!("poolc {args:?} ran past {deadline:?}: killed");
+        }
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    };
+    let took = started.elapsed();
+    let output = Output {
+        status,
+        stdout: out.join().unwrap(),
+        stderr: err.join().unwrap(),
+    };
+    (output, took)
+}
+
+/// A free TCP port on 127.0.0.1 (free when asked; nothing holds it after).
+///
+/// The tests of one binary run in parallel, and the kernel may hand the same
+/// just-released port to two of them: one test's LB would then reach the
+/// other's workers. No port is handed out twice in one process.
+pub fn free_port() -> u16 {
+    static GIVEN: std::sync::Mutex<Vec<u16>> = std::sync::Mutex::new(Vec::new());
+    loop {
+        let port = std::net::TcpListener::bind("127.0.0.1:0")
+            .and_then(|l| l.local_addr())
+            .map(|a| a.port())
+            .expect("a free loopback port");
+        let mut given = GIVEN.lock().unwrap_or_else(|e| e.into_inner());
+        if !given.contains(&port) {
+            given.push(port);
+            return port;
+        }
+    }
+}
+
 pub fn stderr(out: &Output) -> String {
     String::from_utf8_lossy(&out.stderr).into_owned()
 }

@@ -6,10 +6,9 @@
 mod common;
 
 use std::fs;
-use std::io::Read;
 use std::path::Path;
-use std::process::{Command, Output, Stdio};
-use std::time::{Duration, Instant};
+use std::process::Output;
+use std::time::Duration;
 
 use common::{poolc, with_repo_specs, VALID_SPEC};
 
@@ -19,42 +18,7 @@ const DEADLINE: Duration = Duration::from_secs(30);
 
 /// Runs poolc, killing it past the deadline; also returns how long it took.
 fn bounded(dir: &Path, args: &[&str]) -> (Output, Duration) {
-    let mut child = Command::new(env!("CARGO_BIN_EXE_poolc"))
-        .args(args)
-        .current_dir(dir)
-        .stdin(Stdio::null())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("spawn poolc");
-    let pipe = |mut from: Box<dyn Read + Send>| {
-        std::thread::spawn(move || {
-            let mut bytes = Vec::new();
-            let _ = from.read_to_end(&mut bytes);
-            bytes
-        })
-    };
-    let out = pipe(Box::new(child.stdout.take().unwrap()));
-    let err = pipe(Box::new(child.stderr.take().unwrap()));
-    let started = Instant::now();
-    let status = loop {
-        if let Some(status) = child.try_wait().expect("wait") {
-            break status;
-        }
-        if started.elapsed() > DEADLINE {
-            let _ = child.kill();
-            let _ = child.wait();
-            panic!("poolc {args:?} ran past {DEADLINE:?}: killed");
-        }
-        std::thread::sleep(Duration::from_millis(20));
-    };
-    let took = started.elapsed();
-    let output = Output {
-        status,
-        stdout: out.join().unwrap(),
-        stderr: err.join().unwrap(),
-    };
-    (output, took)
+    common::poolc_within(dir, args, DEADLINE, u64::MAX)
 }
 
 fn text(out: &[u8]) -> String {

@@ -8,53 +8,20 @@
 mod common;
 
 use std::fs;
-use std::io::Read;
 use std::os::unix::fs::symlink;
 use std::path::Path;
-use std::process::{Command, Output, Stdio};
-use std::time::{Duration, Instant};
+use std::process::{Command, Output};
+use std::time::Duration;
 
 use common::{poolc, stderr, stdout, tree, with_repo_specs};
 
 /// How long any poolc run here may take; the real runs take well under a second.
 const DEADLINE: Duration = Duration::from_secs(20);
 
-/// Runs poolc in `dir`, killing it (and failing) past the deadline.
+/// Runs poolc in `dir`, killing it (and failing) past the deadline; a
+/// stream past 1 MiB is cut, so a flood of output cannot fill memory.
 fn bounded(dir: &Path, args: &[&str]) -> Output {
-    let mut child = Command::new(env!("CARGO_BIN_EXE_poolc"))
-        .args(args)
-        .current_dir(dir)
-        .stdin(Stdio::null())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("spawn poolc");
-    let pipe = |mut from: Box<dyn Read + Send>| {
-        std::thread::spawn(move || {
-            let mut bytes = Vec::new();
-            let _ = from.by_ref().take(1 << 20).read_to_end(&mut bytes);
-            bytes
-        })
-    };
-    let out = pipe(Box::new(child.stdout.take().unwrap()));
-    let err = pipe(Box::new(child.stderr.take().unwrap()));
-    let started = Instant::now();
-    let status = loop {
-        if let Some(status) = child.try_wait().expect("wait for poolc") {
-            break status;
-        }
-        if started.elapsed() > DEADLINE {
-            let _ = child.kill();
-            let _ = child.wait();
-            panic!("poolc {args:?} hung: killed after {DEADLINE:?}");
-        }
-        std::thread::sleep(Duration::from_millis(20));
-    };
-    Output {
-        status,
-        stdout: out.join().unwrap(),
-        stderr: err.join().unwrap(),
-    }
+    common::poolc_within(dir, args, DEADLINE, 1 << 20).0
 }
 
 fn mkfifo(path: &Path) {

@@ -41,25 +41,7 @@ pub fn haproxy() -> Option<PathBuf> {
     crate::common::tool("haproxy", "apt-get install -y haproxy")
 }
 
-/// A free TCP port on 127.0.0.1 (free when asked; nothing holds it after).
-///
-/// The tests of one binary run in parallel, and the kernel may hand the same
-/// just-released port to two of them: one test's LB would then reach the
-/// other's workers. No port is handed out twice in one process.
-pub fn free_port() -> u16 {
-    static GIVEN: std::sync::Mutex<Vec<u16>> = std::sync::Mutex::new(Vec::new());
-    loop {
-        let port = TcpListener::bind("127.0.0.1:0")
-            .and_then(|l| l.local_addr())
-            .map(|a| a.port())
-            .expect("a free loopback port");
-        let mut given = GIVEN.lock().unwrap_or_else(|e| e.into_inner());
-        if !given.contains(&port) {
-            given.push(port);
-            return port;
-        }
-    }
-}
+pub use crate::common::free_port;
 
 /// Polls `done` every 20 ms until it is true or `timeout` passes.
 pub fn wait_until(timeout: Duration, mut done: impl FnMut() -> bool) -> bool {
