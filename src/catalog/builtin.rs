@@ -31,16 +31,30 @@ pub enum Exporter {
     Karpenter,
     NodeExporter,
     Prometheus,
+    Cadvisor,
+    Kubernetes,
+    Coredns,
+    Alertmanager,
+    PrometheusOperator,
+    ActionsRunnerController,
+    BuildkiteAgentMetrics,
 }
 
 impl Exporter {
-    pub const ALL: [Exporter; 6] = [
+    pub const ALL: [Exporter; 13] = [
         Exporter::Haproxy,
         Exporter::Keda,
         Exporter::KubeStateMetrics,
         Exporter::Karpenter,
         Exporter::NodeExporter,
         Exporter::Prometheus,
+        Exporter::Cadvisor,
+        Exporter::Kubernetes,
+        Exporter::Coredns,
+        Exporter::Alertmanager,
+        Exporter::PrometheusOperator,
+        Exporter::ActionsRunnerController,
+        Exporter::BuildkiteAgentMetrics,
     ];
 
     pub fn as_str(self) -> &'static str {
@@ -51,6 +65,13 @@ impl Exporter {
             Exporter::Karpenter => "karpenter",
             Exporter::NodeExporter => "node-exporter",
             Exporter::Prometheus => "prometheus",
+            Exporter::Cadvisor => "cadvisor",
+            Exporter::Kubernetes => "kubernetes",
+            Exporter::Coredns => "coredns",
+            Exporter::Alertmanager => "alertmanager",
+            Exporter::PrometheusOperator => "prometheus-operator",
+            Exporter::ActionsRunnerController => "actions-runner-controller",
+            Exporter::BuildkiteAgentMetrics => "buildkite-agent-metrics",
         }
     }
 
@@ -63,6 +84,13 @@ impl Exporter {
             Exporter::Karpenter => "Karpenter",
             Exporter::NodeExporter => "node-exporter",
             Exporter::Prometheus => "Prometheus",
+            Exporter::Cadvisor => "cAdvisor",
+            Exporter::Kubernetes => "Kubernetes",
+            Exporter::Coredns => "CoreDNS",
+            Exporter::Alertmanager => "Alertmanager",
+            Exporter::PrometheusOperator => "prometheus-operator",
+            Exporter::ActionsRunnerController => "actions-runner-controller",
+            Exporter::BuildkiteAgentMetrics => "buildkite-agent-metrics",
         }
     }
 
@@ -75,6 +103,13 @@ impl Exporter {
             Exporter::Karpenter => v.karpenter,
             Exporter::NodeExporter => v.node_exporter.unwrap_or_else(|| self.newest()),
             Exporter::Prometheus => v.prometheus.unwrap_or_else(|| self.newest()),
+            Exporter::Cadvisor => v.cadvisor.unwrap_or_else(|| self.newest()),
+            Exporter::Kubernetes => v.kubernetes.unwrap_or_else(|| self.newest()),
+            Exporter::Coredns => v.coredns.unwrap_or_else(|| self.newest()),
+            Exporter::Alertmanager => v.alertmanager.unwrap_or_else(|| self.newest()),
+            Exporter::PrometheusOperator => v.prometheus_operator.unwrap_or_else(|| self.newest()),
+            Exporter::ActionsRunnerController => v.actions_runner_controller.unwrap_or_else(|| self.newest()),
+            Exporter::BuildkiteAgentMetrics => v.buildkite_agent_metrics.unwrap_or_else(|| self.newest()),
         }
     }
 
@@ -90,12 +125,20 @@ impl Exporter {
             Exporter::Karpenter => include_str!("data/karpenter.tsv"),
             Exporter::NodeExporter => include_str!("data/node-exporter.tsv"),
             Exporter::Prometheus => include_str!("data/prometheus.tsv"),
+            Exporter::Cadvisor => include_str!("data/cadvisor.tsv"),
+            Exporter::Kubernetes => include_str!("data/kubernetes.tsv"),
+            Exporter::Coredns => include_str!("data/coredns.tsv"),
+            Exporter::Alertmanager => include_str!("data/alertmanager.tsv"),
+            Exporter::PrometheusOperator => include_str!("data/prometheus-operator.tsv"),
+            Exporter::ActionsRunnerController => include_str!("data/actions-runner-controller.tsv"),
+            Exporter::BuildkiteAgentMetrics => include_str!("data/buildkite-agent-metrics.tsv"),
         }
     }
 
     /// Every series of this exporter, all versions.
     pub fn metrics(self) -> &'static [KnownMetric] {
-        static TABLES: [OnceLock<Vec<KnownMetric>>; 6] = [const { OnceLock::new() }; 6];
+        static TABLES: [OnceLock<Vec<KnownMetric>>; Exporter::ALL.len()] =
+            [const { OnceLock::new() }; Exporter::ALL.len()];
         TABLES[self as usize].get_or_init(|| parse_rows(self, |_| true))
     }
 
@@ -115,7 +158,8 @@ impl Exporter {
 
     /// Every release the extractor read, oldest first.
     pub fn releases(self) -> &'static [Version] {
-        static RELEASES: [OnceLock<Vec<Version>>; 6] = [const { OnceLock::new() }; 6];
+        static RELEASES: [OnceLock<Vec<Version>>; Exporter::ALL.len()] =
+            [const { OnceLock::new() }; Exporter::ALL.len()];
         RELEASES[self as usize].get_or_init(|| {
             self.table_text()
                 .lines()

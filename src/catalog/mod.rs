@@ -29,6 +29,27 @@ pub struct Versions {
     /// Undeclared: the newest Prometheus the catalog knows.
     #[serde(default)]
     pub prometheus: Option<Version>,
+    /// Undeclared: the newest cAdvisor the catalog knows.
+    #[serde(default)]
+    pub cadvisor: Option<Version>,
+    /// Undeclared: the newest Kubernetes the catalog knows.
+    #[serde(default)]
+    pub kubernetes: Option<Version>,
+    /// Undeclared: the newest CoreDNS the catalog knows.
+    #[serde(default)]
+    pub coredns: Option<Version>,
+    /// Undeclared: the newest Alertmanager the catalog knows.
+    #[serde(default)]
+    pub alertmanager: Option<Version>,
+    /// Undeclared: the newest prometheus-operator the catalog knows.
+    #[serde(default, alias = "prometheus_operator")]
+    pub prometheus_operator: Option<Version>,
+    /// Undeclared: the newest actions-runner-controller the catalog knows.
+    #[serde(default, alias = "actions_runner_controller")]
+    pub actions_runner_controller: Option<Version>,
+    /// Undeclared: the newest buildkite-agent-metrics the catalog knows.
+    #[serde(default, alias = "buildkite_agent_metrics")]
+    pub buildkite_agent_metrics: Option<Version>,
 }
 
 impl Versions {
@@ -41,6 +62,13 @@ impl Versions {
             karpenter: Exporter::Karpenter.newest(),
             node_exporter: None,
             prometheus: None,
+            cadvisor: None,
+            kubernetes: None,
+            coredns: None,
+            alertmanager: None,
+            prometheus_operator: None,
+            actions_runner_controller: None,
+            buildkite_agent_metrics: None,
         }
     }
 }

@@ -304,6 +304,13 @@ fn set_version(versions: &mut Versions, exporter: Exporter, version: Version) {
         Exporter::Karpenter => versions.karpenter = version,
         Exporter::NodeExporter => versions.node_exporter = Some(version),
         Exporter::Prometheus => versions.prometheus = Some(version),
+        Exporter::Cadvisor => versions.cadvisor = Some(version),
+        Exporter::Kubernetes => versions.kubernetes = Some(version),
+        Exporter::Coredns => versions.coredns = Some(version),
+        Exporter::Alertmanager => versions.alertmanager = Some(version),
+        Exporter::PrometheusOperator => versions.prometheus_operator = Some(version),
+        Exporter::ActionsRunnerController => versions.actions_runner_controller = Some(version),
+        Exporter::BuildkiteAgentMetrics => versions.buildkite_agent_metrics = Some(version),
     }
 }
 
