@@ -29,8 +29,7 @@ fn stock_families_lint_without_unknown_metrics_or_impossible_labels() {
             "lint",
             "--catalog",
             "tests/catalog/catalog.yaml",
-            "tests/catalog/cluster-health.yaml",
-            "tests/catalog/node-overview.json",
+            "tests/catalog/stock",
         ],
     );
     let text = stdout(&out);
