@@ -10,8 +10,8 @@ use serde::Serialize;
 use sha2::{Digest, Sha256};
 
 use super::k8s::{
-    managed_labels, ContainerPort, IngressRule, LabelSelector, NetworkPolicy, NetworkPolicySpec,
-    ObjectMeta, Peer, PolicyPort, Resources, ServicePort,
+    managed_labels, ContainerPort, IngressRule, LabelSelector, Manifest, NetworkPolicy,
+    NetworkPolicySpec, ObjectMeta, Peer, PolicyPort, Resources, ServicePort,
 };
 use super::workers::{Exec, Handler, Lifecycle};
 use super::{header, path, template, yaml_file, RenderError};
@@ -136,14 +136,7 @@ enum Object {
     NetworkPolicy(NetworkPolicy),
 }
 
-#[derive(Serialize)]
-#[serde(rename_all = "camelCase")]
-struct Deployment {
-    api_version: &'static str,
-    kind: &'static str,
-    metadata: ObjectMeta,
-    spec: DeploymentSpec,
-}
+type Deployment = Manifest<DeploymentSpec>;
 
 #[derive(Serialize)]
 struct DeploymentSpec {
@@ -213,14 +206,7 @@ struct ConfigMapRef {
     name: String,
 }
 
-#[derive(Serialize)]
-#[serde(rename_all = "camelCase")]
-struct Service {
-    api_version: &'static str,
-    kind: &'static str,
-    metadata: ObjectMeta,
-    spec: ServiceSpec,
-}
+type Service = Manifest<ServiceSpec>;
 
 #[derive(Serialize)]
 struct ServiceSpec {

@@ -20,6 +20,17 @@ pub struct ObjectMeta {
     pub annotations: BTreeMap<String, String>,
 }
 
+/// Any object poolc emits: apiVersion, kind, metadata and the kind's own
+/// spec.
+#[derive(Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Manifest<S> {
+    pub api_version: &'static str,
+    pub kind: &'static str,
+    pub metadata: ObjectMeta,
+    pub spec: S,
+}
+
 impl ObjectMeta {
     pub fn named(name: impl Into<String>, namespace: Option<&str>) -> Self {
         ObjectMeta {
@@ -142,14 +153,7 @@ pub struct ServicePort {
 }
 
 /// A `networking.k8s.io/v1` NetworkPolicy admitting only the listed ingress.
-#[derive(Serialize)]
-#[serde(rename_all = "camelCase")]
-pub struct NetworkPolicy {
-    pub api_version: &'static str,
-    pub kind: &'static str,
-    pub metadata: ObjectMeta,
-    pub spec: NetworkPolicySpec,
-}
+pub type NetworkPolicy = Manifest<NetworkPolicySpec>;
 
 #[derive(Serialize)]
 #[serde(rename_all = "camelCase")]

@@ -7,7 +7,7 @@ use std::collections::BTreeMap;
 
 use serde::Serialize;
 
-use super::k8s::{managed_labels, ObjectMeta, POOL_KEY};
+use super::k8s::{managed_labels, Manifest, ObjectMeta, POOL_KEY};
 use super::{yaml_file, RenderError};
 use crate::fileset::File;
 use crate::model::{Cluster, NodePool, Pool};
@@ -31,14 +31,7 @@ enum Object {
     NodePool(NodePoolObject),
 }
 
-#[derive(Serialize)]
-#[serde(rename_all = "camelCase")]
-struct Ec2NodeClass {
-    api_version: &'static str,
-    kind: &'static str,
-    metadata: ObjectMeta,
-    spec: NodeClassSpec,
-}
+type Ec2NodeClass = Manifest<NodeClassSpec>;
 
 #[derive(Serialize)]
 #[serde(rename_all = "camelCase")]
@@ -78,14 +71,7 @@ struct Ebs {
     delete_on_termination: bool,
 }
 
-#[derive(Serialize)]
-#[serde(rename_all = "camelCase")]
-struct NodePoolObject {
-    api_version: &'static str,
-    kind: &'static str,
-    metadata: ObjectMeta,
-    spec: NodePoolSpec,
-}
+type NodePoolObject = Manifest<NodePoolSpec>;
 
 #[derive(Serialize)]
 #[serde(rename_all = "camelCase")]

@@ -7,7 +7,7 @@ use std::collections::BTreeMap;
 use serde::Serialize;
 
 use super::haproxy::metrics_url;
-use super::k8s::{pool_labels, ObjectMeta};
+use super::k8s::{pool_labels, Manifest, ObjectMeta};
 use super::workers::{container, pod_template, PodTemplate};
 use super::{yaml_file, RenderError};
 use crate::fileset::File;
@@ -43,14 +43,7 @@ enum Object {
     ScaledJob(ScaledJob),
 }
 
-#[derive(Serialize)]
-#[serde(rename_all = "camelCase")]
-struct ScaledObject {
-    api_version: &'static str,
-    kind: &'static str,
-    metadata: ObjectMeta,
-    spec: ScaledObjectSpec,
-}
+type ScaledObject = Manifest<ScaledObjectSpec>;
 
 #[derive(Serialize)]
 #[serde(rename_all = "camelCase")]
@@ -125,14 +118,7 @@ struct Trigger {
     metadata: BTreeMap<&'static str, String>,
 }
 
-#[derive(Serialize)]
-#[serde(rename_all = "camelCase")]
-struct ScaledJob {
-    api_version: &'static str,
-    kind: &'static str,
-    metadata: ObjectMeta,
-    spec: ScaledJobSpec,
-}
+type ScaledJob = Manifest<ScaledJobSpec>;
 
 #[derive(Serialize)]
 #[serde(rename_all = "camelCase")]

@@ -6,7 +6,7 @@
 use serde::Serialize;
 
 use super::haproxy::lb_selector;
-use super::k8s::{managed_labels, pool_labels, pool_selector, LabelSelector, ObjectMeta};
+use super::k8s::{managed_labels, pool_labels, pool_selector, LabelSelector, Manifest, ObjectMeta};
 use super::{yaml_file, RenderError};
 use crate::fileset::File;
 use crate::model::{Cluster, Pool};
@@ -23,14 +23,7 @@ pub fn render(cluster: &Cluster) -> Result<Vec<File>, RenderError> {
     Ok(vec![yaml_file(cluster, FILE, &budgets)?])
 }
 
-#[derive(Serialize)]
-#[serde(rename_all = "camelCase")]
-struct PodDisruptionBudget {
-    api_version: &'static str,
-    kind: &'static str,
-    metadata: ObjectMeta,
-    spec: Spec,
-}
+type PodDisruptionBudget = Manifest<Spec>;
 
 #[derive(Serialize)]
 #[serde(rename_all = "camelCase")]

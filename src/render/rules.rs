@@ -12,7 +12,7 @@ use std::collections::BTreeMap;
 use serde::Serialize;
 
 use super::alerts::scope_expr;
-use super::k8s::{managed_labels, ObjectMeta};
+use super::k8s::{managed_labels, Manifest, ObjectMeta};
 use super::{header, path, to_yaml, yaml_file, RenderError};
 use crate::fileset::File;
 use crate::model::Cluster;
@@ -93,14 +93,7 @@ pub fn render(cluster: &Cluster) -> Result<Vec<File>, RenderError> {
     ])
 }
 
-#[derive(Serialize)]
-#[serde(rename_all = "camelCase")]
-struct PrometheusRule {
-    api_version: &'static str,
-    kind: &'static str,
-    metadata: ObjectMeta,
-    spec: RuleFile,
-}
+type PrometheusRule = Manifest<RuleFile>;
 
 #[derive(Serialize)]
 struct RuleFile {

@@ -9,7 +9,7 @@ use std::collections::{BTreeMap, BTreeSet};
 use serde::Serialize;
 
 use super::haproxy::lb_selector;
-use super::k8s::{managed_labels, LabelSelector, ObjectMeta};
+use super::k8s::{managed_labels, LabelSelector, Manifest, ObjectMeta};
 use super::scrape::{Endpoints, Target};
 use super::{dashboard, keda, rules, yaml_file, RenderError};
 use crate::fileset::File;
@@ -282,14 +282,7 @@ fn monitor(
     }
 }
 
-#[derive(Serialize)]
-#[serde(rename_all = "camelCase")]
-struct ServiceMonitor {
-    api_version: &'static str,
-    kind: &'static str,
-    metadata: ObjectMeta,
-    spec: Spec,
-}
+type ServiceMonitor = Manifest<Spec>;
 
 #[derive(Serialize)]
 #[serde(rename_all = "camelCase")]

@@ -8,8 +8,8 @@ use serde::Serialize;
 
 use super::k8s::{
     pool_labels, pool_placement, pool_selector, ContainerPort, IngressRule, LabelSelector,
-    NetworkPolicy, NetworkPolicySpec, ObjectMeta, Peer, PolicyPort, Resources, ServicePort,
-    Toleration,
+    Manifest, NetworkPolicy, NetworkPolicySpec, ObjectMeta, Peer, PolicyPort, Resources,
+    ServicePort, Toleration,
 };
 use super::{template, yaml_file, RenderError};
 use crate::fileset::File;
@@ -43,14 +43,7 @@ enum Object {
     NetworkPolicy(NetworkPolicy),
 }
 
-#[derive(Serialize)]
-#[serde(rename_all = "camelCase")]
-struct Deployment {
-    api_version: &'static str,
-    kind: &'static str,
-    metadata: ObjectMeta,
-    spec: DeploymentSpec,
-}
+type Deployment = Manifest<DeploymentSpec>;
 
 #[derive(Serialize)]
 #[serde(rename_all = "camelCase")]
@@ -153,14 +146,7 @@ pub struct Exec {
     pub command: Vec<String>,
 }
 
-#[derive(Serialize)]
-#[serde(rename_all = "camelCase")]
-struct Service {
-    api_version: &'static str,
-    kind: &'static str,
-    metadata: ObjectMeta,
-    spec: ServiceSpec,
-}
+type Service = Manifest<ServiceSpec>;
 
 #[derive(Serialize)]
 #[serde(rename_all = "camelCase")]
