@@ -515,3 +515,62 @@ fn schema_v2_dashboards_written_as_yaml_are_read() {
         "{text}"
     );
 }
+
+#[test]
+fn renamed_labels_are_judged_wherever_they_are_read() {
+    // Each fixture's findings are snapshotted by the fixture test; here,
+    // which reads are judged, and that each names both fixes.
+    let cases = [
+        (
+            "P012-by-without.yaml",
+            &["`sum by (namespace)`", "`sum without (namespace)`"][..],
+            "`by (exported_namespace)`",
+        ),
+        (
+            "P012-on-ignoring.yaml",
+            &["`on (namespace)`", "`ignoring (namespace)`"][..],
+            "add `exported_namespace` to `ignoring (...)`",
+        ),
+        (
+            "P012-label-replace.yaml",
+            &[
+                "`label_replace` reads `namespace`",
+                "`label_join` reads `namespace`",
+            ][..],
+            "read `\"exported_namespace\"`",
+        ),
+        (
+            "P012-templates.yaml",
+            &[
+                "`object_namespace` uses `$labels.namespace`",
+                "`summary` uses `$labels.namespace`",
+            ][..],
+            "use `$labels.exported_namespace`",
+        ),
+    ];
+    for (file, reads, fix) in cases {
+        let out = lint(&[&format!("tests/lint/fixtures/{file}")]);
+        let text = stdout(&out);
+        assert_eq!(out.status.code(), Some(1), "{file}:\n{text}");
+        assert_eq!(
+            text.matches(": P012 ").count(),
+            reads.len(),
+            "{file}:\n{text}"
+        );
+        for read in reads {
+            assert!(text.contains(read), "{file} lacks {read}:\n{text}");
+        }
+        assert!(
+            text.contains("set `honorLabels: true` on the endpoint of ServiceMonitor monitoring/keda-operator")
+                && text.contains(fix),
+            "{file}:\n{text}"
+        );
+        // Only P012: the stored names, the operator's own namespace and
+        // two KEDA sides matched alike are fine.
+        assert_eq!(
+            text.lines().filter(|l| l.contains(": P0")).count(),
+            reads.len(),
+            "{file}:\n{text}"
+        );
+    }
+}
