@@ -207,6 +207,11 @@ fn selector_labels(ctx: &Context, vs: &promql_parser::parser::VectorSelector) ->
             ..Default::default()
         },
     };
+    // The external labels are on every series where the catalog's queries
+    // and rules are evaluated, as its matchers on them assume.
+    for l in &ctx.external_labels {
+        out.add(l);
+    }
     for m in promql::label_matchers(vs) {
         if matches!(m.op, MatchOp::Equal) && !m.value.is_empty() {
             out.add(&m.name);
