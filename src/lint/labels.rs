@@ -81,12 +81,13 @@ pub fn labels(ctx: &Context, expr: &Expr) -> Labels {
         Expr::Aggregate(a) => {
             let inner = labels(ctx, &a.expr);
             let op = a.op.to_string();
+            // topk and its kin return their input series whole: `by`
+            // only groups the ranking.
+            let selecting = ["topk", "bottomk", "limitk", "limit_ratio"].contains(&op.as_str());
             let mut out = match &a.modifier {
+                _ if selecting => inner,
                 Some(LabelModifier::Include(l)) => inner.keep(&l.labels.iter().cloned().collect()),
                 Some(LabelModifier::Exclude(l)) => inner.drop(&l.labels.iter().cloned().collect()),
-                None if ["topk", "bottomk", "limitk", "limit_ratio"].contains(&op.as_str()) => {
-                    inner
-                }
                 None => Labels::default(),
             };
             if op == "count_values" {

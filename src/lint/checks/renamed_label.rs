@@ -183,11 +183,10 @@ fn carried(ctx: &Context, expr: &Expr) -> BTreeMap<String, String> {
             let inner = carried(ctx, &a.expr);
             let op = a.op.to_string();
             match &a.modifier {
+                // topk and its kin return their input series whole.
+                _ if ["topk", "bottomk", "limitk", "limit_ratio"].contains(&op.as_str()) => inner,
                 Some(LabelModifier::Include(by)) => keep(inner, &by.labels),
                 Some(LabelModifier::Exclude(without)) => drop(inner, &without.labels),
-                None if ["topk", "bottomk", "limitk", "limit_ratio"].contains(&op.as_str()) => {
-                    inner
-                }
                 None => BTreeMap::new(),
             }
         }
