@@ -488,6 +488,7 @@ fn dashboard_scope_follows_the_catalogs_external_labels() {
     std::fs::write(dir.join("multi.yaml"), "external_labels: [cluster]\n").unwrap();
     let out = poolc(&dir, &["lint", "--catalog", "none.yaml", "single.json"]);
     assert_eq!(out.status.code(), Some(0), "{}", stdout(&out));
+    insta::assert_snapshot!("scope_single_cluster", stdout(&out));
     let out = poolc(&dir, &["lint", "--catalog", "multi.yaml", "single.json"]);
     let text = stdout(&out);
     assert_eq!(out.status.code(), Some(1), "{text}");
@@ -495,6 +496,7 @@ fn dashboard_scope_follows_the_catalogs_external_labels() {
         text.contains("not scoped by `cluster`, which the catalog declares as external labels"),
         "{text}"
     );
+    insta::assert_snapshot!("scope_external_labels", text);
 }
 
 #[test]
@@ -514,6 +516,7 @@ fn schema_v2_dashboards_written_as_yaml_are_read() {
             && text.contains("panel `Sessions` (id 3) of dashboard `Pools`"),
         "{text}"
     );
+    insta::assert_snapshot!(text);
 }
 
 #[test]
@@ -572,5 +575,85 @@ fn renamed_labels_are_judged_wherever_they_are_read() {
             reads.len(),
             "{file}:\n{text}"
         );
+    }
+}
+
+#[test]
+fn every_format_names_the_group_and_rule_or_the_dashboard_and_panel() {
+    // A record and an alert of one group, and a panel with an id: each
+    // format carries every name, as text and where it has fields for them.
+    let names = [
+        "pool-capacity",
+        "pool:queue_depth:max",
+        "PoolQueueBacklog",
+        "Build pools",
+        "Queued builds",
+    ];
+    let formats = poolc::report::Format::ALL;
+    let help = stdout(&poolc(Path::new("."), &["lint", "--help"]));
+    let listed: Vec<&str> = formats.iter().map(|f| f.as_str()).collect();
+    assert!(
+        help.contains(&format!("[possible values: {}]", listed.join(", "))),
+        "`--format` offers a format this test does not cover:\n{help}"
+    );
+    for format in formats {
+        let name = format.as_str();
+        let out = lint(&["--format", name, "tests/lint/subjects"]);
+        let text = stdout(&out);
+        assert_eq!(out.status.code(), Some(1), "{text}");
+        for expected in names {
+            // GitHub escapes `:` in titles but not in messages.
+            assert!(text.contains(expected), "{name} lacks {expected}:\n{text}");
+        }
+        let id = match format {
+            poolc::report::Format::Human | poolc::report::Format::Github => "(id 7)",
+            poolc::report::Format::Json => "\"id\": 7",
+            poolc::report::Format::Sarif => "\"panelId\": 7",
+        };
+        assert!(text.contains(id), "{name} lacks the panel id:\n{text}");
+        match format {
+            poolc::report::Format::Json => {
+                let findings: serde_json::Value = serde_json::from_str(&text).unwrap();
+                let subjects: Vec<&serde_json::Value> = findings
+                    .as_array()
+                    .unwrap()
+                    .iter()
+                    .map(|d| &d["subject"])
+                    .collect();
+                assert_eq!(subjects.len(), 3, "{text}");
+                assert!(subjects.iter().any(
+                    |s| s["group"] == "pool-capacity" && s["record"] == "pool:queue_depth:max"
+                ));
+                assert!(subjects
+                    .iter()
+                    .any(|s| s["group"] == "pool-capacity" && s["alert"] == "PoolQueueBacklog"));
+                assert!(subjects.iter().any(|s| s["dashboard"] == "Build pools"
+                    && s["title"] == "Queued builds"
+                    && s["id"] == 7));
+            }
+            poolc::report::Format::Sarif => {
+                let log: serde_json::Value = serde_json::from_str(&text).unwrap();
+                let qualified: BTreeSet<&str> = log["runs"][0]["results"]
+                    .as_array()
+                    .unwrap()
+                    .iter()
+                    .map(|r| {
+                        r["locations"][0]["logicalLocations"][0]["fullyQualifiedName"]
+                            .as_str()
+                            .unwrap()
+                    })
+                    .collect();
+                assert_eq!(
+                    qualified,
+                    BTreeSet::from([
+                        "Build pools/Queued builds",
+                        "pool-capacity/PoolQueueBacklog",
+                        "pool-capacity/pool:queue_depth:max"
+                    ])
+                );
+            }
+            _ => {}
+        }
+        insta::assert_snapshot!(format!("subjects_{name}"), text);
     }
 }
