@@ -6,6 +6,8 @@
 mod common;
 #[path = "support/live_haproxy.rs"]
 mod live_haproxy;
+#[path = "support/live_prometheus.rs"]
+mod live_prometheus;
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::io::{Read, Write};
@@ -656,4 +658,61 @@ fn every_format_names_the_group_and_rule_or_the_dashboard_and_panel() {
         }
         insta::assert_snapshot!(format!("subjects_{name}"), text);
     }
+}
+
+#[test]
+fn a_real_prometheus_stores_what_p012_says_about_by_and_templates() {
+    let Some(binary) = live_prometheus::prometheus() else {
+        return;
+    };
+    // KEDA's exposition, scraped without honor_labels by a job whose
+    // targets carry the operator's namespace, as prometheus-operator gives it.
+    let keda = live_prometheus::FakeKeda::serve((2, 16), "ci", "builders");
+    let config = format!(
+        "global: {{scrape_interval: 1s, evaluation_interval: 1s}}\nrule_files: [rules.yaml]\nscrape_configs:\n  - job_name: keda-operator\n    honor_labels: false\n    static_configs: [{{targets: ['127.0.0.1:{}']}}]\n    relabel_configs:\n      - {{target_label: namespace, replacement: keda}}\n",
+        keda.port
+    );
+    let rules = "groups:\n  - name: keda\n    rules:\n      - alert: ScaledObjectErrorsSeen\n        expr: sum by (namespace, scaledObject) (keda_scaled_object_errors_total) >= 0\n        labels: {severity: info}\n        annotations: {summary: \"{{ $labels.namespace }}/{{ $labels.scaledObject }}\"}\n";
+
+    let dir = scratch("lint-live-renamed");
+    std::fs::write(dir.join("prometheus.yml"), &config).unwrap();
+    std::fs::write(dir.join("rules.yaml"), rules).unwrap();
+    let out = poolc(&dir, &["lint", "prometheus.yml", "rules.yaml"]);
+    let text = stdout(&out);
+    assert_eq!(out.status.code(), Some(1), "{text}");
+    assert!(
+        text.contains("`sum by (namespace)` over `keda_scaled_object_errors_total` groups by the target's `namespace`")
+            && text.contains("`summary` uses `$labels.namespace`")
+            && text.contains("set `honor_labels: true` on the scrape job keda-operator"),
+        "{text}"
+    );
+
+    let prometheus = live_prometheus::Prometheus::start(&binary, &config, rules);
+    let deadline = Instant::now() + Duration::from_secs(30);
+    let alert = loop {
+        let firing = prometheus.alerts().into_iter().find(|a| {
+            a["labels"]["alertname"] == "ScaledObjectErrorsSeen" && a["state"] == "firing"
+        });
+        if let Some(alert) = firing {
+            break alert;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "no alert:\n{}\n{}",
+            prometheus.rules(),
+            prometheus.log()
+        );
+        std::thread::sleep(Duration::from_millis(200));
+    };
+    // Grouped by the target's namespace, and the template renders it: the
+    // ScaledObject's own namespace is only in exported_namespace.
+    assert_eq!(alert["labels"]["namespace"], "keda", "{alert}");
+    assert_eq!(alert["annotations"]["summary"], "keda/builders", "{alert}");
+    let stored = prometheus.query("keda_scaled_object_errors_total");
+    assert_eq!(stored.len(), 1, "{stored:?}");
+    assert_eq!(
+        stored[0]["metric"]["exported_namespace"], "ci",
+        "{stored:?}"
+    );
+    assert_eq!(stored[0]["metric"]["namespace"], "keda", "{stored:?}");
 }
