@@ -695,6 +695,15 @@ mod tests {
     }
 
     #[test]
+    fn nulls_and_list_items_are_read_as_the_api_server_reads_them() {
+        let m = model("apiVersion: v1\nkind: List\nitems:\n  - apiVersion: monitoring.coreos.com/v1\n    kind: ServiceMonitor\n    metadata:\n      name: keda-operator\n      namespace: keda\n      labels: null\n    spec:\n      targetLabels: null\n      selector: {matchLabels: {app: keda-operator}}\n      endpoints:\n        - port: metrics\n          honorLabels: null\n          relabelings: null\n          metricRelabelings: null\n");
+        assert_eq!(m.paths.len(), 1);
+        assert_eq!(m.paths[0].exporter, Some(Exporter::Keda));
+        let s = m.paths[0].stored(&own(&["namespace"]));
+        assert_eq!(s.renamed["namespace"], "exported_namespace");
+    }
+
+    #[test]
     fn no_known_path_is_lenient() {
         let s = ScrapeModel::stored_over(std::iter::empty(), &own(&["namespace"]));
         assert!(s.renamed.is_empty());

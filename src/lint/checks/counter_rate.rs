@@ -17,7 +17,9 @@ pub const CHECK: Check = Check {
 What it does: uses the catalog's metric types. `rate`, `irate` and `increase`
 over a gauge are errors (they treat every drop as a counter reset). A counter
 read without `rate`, `irate`, `increase`, `resets` or `changes` is a warning:
-its raw value depends on when the process last restarted.
+its raw value depends on when the process last restarted. Series only
+counted (`count`, `group`) or on the right of `and`/`unless`, which lends
+only its label sets, have no value read.
 
 Why it matters: `keda_resource_registered_total` is a gauge despite its name;
 `rate()` of it is nonsense. `keda_scaler_detail_errors_total > 3` fires
