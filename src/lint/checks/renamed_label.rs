@@ -369,13 +369,11 @@ fn in_expression(ctx: &Context, expr: &Expr, out: &mut Vec<Finding>) {
                         for l in &on.labels {
                             // Both sides renamed alike match alike; a side
                             // without the label at all is P013's to report.
-                            let Some((metric, _)) =
+                            let Some(metric) =
                                 sides.iter().find_map(|(this, that, that_labels)| {
-                                    this.get(l)
-                                        .filter(|_| {
-                                            !that.contains_key(l) && that_labels.may_have(l)
-                                        })
-                                        .map(|m| (m, ()))
+                                    this.get(l).filter(|_| {
+                                        !that.contains_key(l) && that_labels.may_have(l)
+                                    })
                                 })
                             else {
                                 continue;
