@@ -36,6 +36,10 @@ fn stock_families_lint_without_unknown_metrics_or_impossible_labels() {
     for code in ["P001", "P002", "P004"] {
         assert!(!text.contains(&format!(": {code} ")), "{code} in:\n{text}");
     }
+    // Every template names a label its series carry, and every dashboard
+    // selector is scoped by the catalog's external label `cluster`.
+    assert_eq!(out.status.code(), Some(0), "{text}");
+    assert!(text.contains("0 errors, 0 warnings"), "{text}");
     // The gate still blocks: a name no exporter has, and a label the
     // family never carries.
     let dir = scratch("catalog-unknown");

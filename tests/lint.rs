@@ -6,6 +6,8 @@
 mod common;
 #[path = "support/live_haproxy.rs"]
 mod live_haproxy;
+#[path = "support/live_prometheus.rs"]
+mod live_prometheus;
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::io::{Read, Write};
@@ -488,6 +490,7 @@ fn dashboard_scope_follows_the_catalogs_external_labels() {
     std::fs::write(dir.join("multi.yaml"), "external_labels: [cluster]\n").unwrap();
     let out = poolc(&dir, &["lint", "--catalog", "none.yaml", "single.json"]);
     assert_eq!(out.status.code(), Some(0), "{}", stdout(&out));
+    insta::assert_snapshot!("scope_single_cluster", stdout(&out));
     let out = poolc(&dir, &["lint", "--catalog", "multi.yaml", "single.json"]);
     let text = stdout(&out);
     assert_eq!(out.status.code(), Some(1), "{text}");
@@ -495,6 +498,7 @@ fn dashboard_scope_follows_the_catalogs_external_labels() {
         text.contains("not scoped by `cluster`, which the catalog declares as external labels"),
         "{text}"
     );
+    insta::assert_snapshot!("scope_external_labels", text);
 }
 
 #[test]
@@ -514,4 +518,201 @@ fn schema_v2_dashboards_written_as_yaml_are_read() {
             && text.contains("panel `Sessions` (id 3) of dashboard `Pools`"),
         "{text}"
     );
+    insta::assert_snapshot!(text);
+}
+
+#[test]
+fn renamed_labels_are_judged_wherever_they_are_read() {
+    // Each fixture's findings are snapshotted by the fixture test; here,
+    // which reads are judged, and that each names both fixes.
+    let cases = [
+        (
+            "P012-by-without.yaml",
+            &["`sum by (namespace)`", "`sum without (namespace)`"][..],
+            "`by (exported_namespace)`",
+        ),
+        (
+            "P012-on-ignoring.yaml",
+            &["`on (namespace)`", "`ignoring (namespace)`"][..],
+            "add `exported_namespace` to `ignoring (...)`",
+        ),
+        (
+            "P012-label-replace.yaml",
+            &[
+                "`label_replace` reads `namespace`",
+                "`label_join` reads `namespace`",
+            ][..],
+            "read `\"exported_namespace\"`",
+        ),
+        (
+            "P012-templates.yaml",
+            &[
+                "`object_namespace` uses `$labels.namespace`",
+                "`summary` uses `$labels.namespace`",
+            ][..],
+            "use `$labels.exported_namespace`",
+        ),
+    ];
+    for (file, reads, fix) in cases {
+        let out = lint(&[&format!("tests/lint/fixtures/{file}")]);
+        let text = stdout(&out);
+        assert_eq!(out.status.code(), Some(1), "{file}:\n{text}");
+        assert_eq!(
+            text.matches(": P012 ").count(),
+            reads.len(),
+            "{file}:\n{text}"
+        );
+        for read in reads {
+            assert!(text.contains(read), "{file} lacks {read}:\n{text}");
+        }
+        assert!(
+            text.contains("set `honorLabels: true` on the endpoint of ServiceMonitor monitoring/keda-operator")
+                && text.contains(fix),
+            "{file}:\n{text}"
+        );
+        // Only P012: the stored names, the operator's own namespace and
+        // two KEDA sides matched alike are fine.
+        assert_eq!(
+            text.lines().filter(|l| l.contains(": P0")).count(),
+            reads.len(),
+            "{file}:\n{text}"
+        );
+    }
+}
+
+#[test]
+fn every_format_names_the_group_and_rule_or_the_dashboard_and_panel() {
+    // A record and an alert of one group, and a panel with an id: each
+    // format carries every name, as text and where it has fields for them.
+    let names = [
+        "pool-capacity",
+        "pool:queue_depth:max",
+        "PoolQueueBacklog",
+        "Build pools",
+        "Queued builds",
+    ];
+    let formats = poolc::report::Format::ALL;
+    let help = stdout(&poolc(Path::new("."), &["lint", "--help"]));
+    let listed: Vec<&str> = formats.iter().map(|f| f.as_str()).collect();
+    assert!(
+        help.contains(&format!("[possible values: {}]", listed.join(", "))),
+        "`--format` offers a format this test does not cover:\n{help}"
+    );
+    for format in formats {
+        let name = format.as_str();
+        let out = lint(&["--format", name, "tests/lint/subjects"]);
+        let text = stdout(&out);
+        assert_eq!(out.status.code(), Some(1), "{text}");
+        for expected in names {
+            // GitHub escapes `:` in titles but not in messages.
+            assert!(text.contains(expected), "{name} lacks {expected}:\n{text}");
+        }
+        let id = match format {
+            poolc::report::Format::Human | poolc::report::Format::Github => "(id 7)",
+            poolc::report::Format::Json => "\"id\": 7",
+            poolc::report::Format::Sarif => "\"panelId\": 7",
+        };
+        assert!(text.contains(id), "{name} lacks the panel id:\n{text}");
+        match format {
+            poolc::report::Format::Json => {
+                let findings: serde_json::Value = serde_json::from_str(&text).unwrap();
+                let subjects: Vec<&serde_json::Value> = findings
+                    .as_array()
+                    .unwrap()
+                    .iter()
+                    .map(|d| &d["subject"])
+                    .collect();
+                assert_eq!(subjects.len(), 3, "{text}");
+                assert!(subjects.iter().any(
+                    |s| s["group"] == "pool-capacity" && s["record"] == "pool:queue_depth:max"
+                ));
+                assert!(subjects
+                    .iter()
+                    .any(|s| s["group"] == "pool-capacity" && s["alert"] == "PoolQueueBacklog"));
+                assert!(subjects.iter().any(|s| s["dashboard"] == "Build pools"
+                    && s["title"] == "Queued builds"
+                    && s["id"] == 7));
+            }
+            poolc::report::Format::Sarif => {
+                let log: serde_json::Value = serde_json::from_str(&text).unwrap();
+                let qualified: BTreeSet<&str> = log["runs"][0]["results"]
+                    .as_array()
+                    .unwrap()
+                    .iter()
+                    .map(|r| {
+                        r["locations"][0]["logicalLocations"][0]["fullyQualifiedName"]
+                            .as_str()
+                            .unwrap()
+                    })
+                    .collect();
+                assert_eq!(
+                    qualified,
+                    BTreeSet::from([
+                        "Build pools/Queued builds",
+                        "pool-capacity/PoolQueueBacklog",
+                        "pool-capacity/pool:queue_depth:max"
+                    ])
+                );
+            }
+            _ => {}
+        }
+        insta::assert_snapshot!(format!("subjects_{name}"), text);
+    }
+}
+
+#[test]
+fn a_real_prometheus_stores_what_p012_says_about_by_and_templates() {
+    let Some(binary) = live_prometheus::prometheus() else {
+        return;
+    };
+    // KEDA's exposition, scraped without honor_labels by a job whose
+    // targets carry the operator's namespace, as prometheus-operator gives it.
+    let keda = live_prometheus::FakeKeda::serve((2, 16), "ci", "builders");
+    let config = format!(
+        "global: {{scrape_interval: 1s, evaluation_interval: 1s}}\nrule_files: [rules.yaml]\nscrape_configs:\n  - job_name: keda-operator\n    honor_labels: false\n    static_configs: [{{targets: ['127.0.0.1:{}']}}]\n    relabel_configs:\n      - {{target_label: namespace, replacement: keda}}\n",
+        keda.port
+    );
+    let rules = "groups:\n  - name: keda\n    rules:\n      - alert: ScaledObjectErrorsSeen\n        expr: sum by (namespace, scaledObject) (keda_scaled_object_errors_total) >= 0\n        labels: {severity: info}\n        annotations: {summary: \"{{ $labels.namespace }}/{{ $labels.scaledObject }}\"}\n";
+
+    let dir = scratch("lint-live-renamed");
+    std::fs::write(dir.join("prometheus.yml"), &config).unwrap();
+    std::fs::write(dir.join("rules.yaml"), rules).unwrap();
+    let out = poolc(&dir, &["lint", "prometheus.yml", "rules.yaml"]);
+    let text = stdout(&out);
+    assert_eq!(out.status.code(), Some(1), "{text}");
+    assert!(
+        text.contains("`sum by (namespace)` over `keda_scaled_object_errors_total` groups by the target's `namespace`")
+            && text.contains("`summary` uses `$labels.namespace`")
+            && text.contains("set `honor_labels: true` on the scrape job keda-operator"),
+        "{text}"
+    );
+
+    let prometheus = live_prometheus::Prometheus::start(&binary, &config, rules);
+    let deadline = Instant::now() + Duration::from_secs(30);
+    let alert = loop {
+        let firing = prometheus.alerts().into_iter().find(|a| {
+            a["labels"]["alertname"] == "ScaledObjectErrorsSeen" && a["state"] == "firing"
+        });
+        if let Some(alert) = firing {
+            break alert;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "no alert:\n{}\n{}",
+            prometheus.rules(),
+            prometheus.log()
+        );
+        std::thread::sleep(Duration::from_millis(200));
+    };
+    // Grouped by the target's namespace, and the template renders it: the
+    // ScaledObject's own namespace is only in exported_namespace.
+    assert_eq!(alert["labels"]["namespace"], "keda", "{alert}");
+    assert_eq!(alert["annotations"]["summary"], "keda/builders", "{alert}");
+    let stored = prometheus.query("keda_scaled_object_errors_total");
+    assert_eq!(stored.len(), 1, "{stored:?}");
+    assert_eq!(
+        stored[0]["metric"]["exported_namespace"], "ci",
+        "{stored:?}"
+    );
+    assert_eq!(stored[0]["metric"]["namespace"], "keda", "{stored:?}");
 }

@@ -604,6 +604,14 @@ impl Workspace {
             locator,
             expressions: Vec::new(),
             datasources: Vec::new(),
+            row_repeat: None,
+            repeats: if v2 {
+                let mut repeats = BTreeMap::new();
+                v2_repeats(&body["layout"], None, &mut repeats);
+                repeats
+            } else {
+                BTreeMap::new()
+            },
         };
         walk.value(value, "", None, None);
         self.expressions.append(&mut walk.expressions);
@@ -635,6 +643,41 @@ struct DashboardWalk<'a> {
     locator: Locator<'a>,
     expressions: Vec<Expression>,
     datasources: Vec<DatasourceRef>,
+    /// The `repeat` variable of the v1 row the panels being read sit in.
+    row_repeat: Option<String>,
+    /// v2: element name → the variable its layout item (or row) repeats over.
+    repeats: BTreeMap<String, String>,
+}
+
+/// The repeat variable of each element a v2 layout places: a layout item's
+/// own `repeat`, or that of the row or tab it sits in.
+fn v2_repeats(
+    layout: &serde_json::Value,
+    inherited: Option<&str>,
+    out: &mut BTreeMap<String, String>,
+) {
+    match layout {
+        serde_json::Value::Array(items) => {
+            for item in items {
+                v2_repeats(item, inherited, out);
+            }
+        }
+        serde_json::Value::Object(map) => {
+            let repeat = map
+                .get("repeat")
+                .and_then(|r| r["value"].as_str())
+                .or(inherited);
+            if let (Some(name), Some(r)) =
+                (map.get("element").and_then(|e| e["name"].as_str()), repeat)
+            {
+                out.insert(name.to_string(), r.to_string());
+            }
+            for v in map.values() {
+                v2_repeats(v, repeat, out);
+            }
+        }
+        _ => {}
+    }
 }
 
 /// The datasource types whose queries are PromQL (or a superset of it).
@@ -656,6 +699,18 @@ impl DashboardWalk<'_> {
         source: Option<&str>,
     ) {
         match value {
+            serde_json::Value::Array(items) if key == "panels" => {
+                // A v1 row's `repeat` holds for the panels after it, up to
+                // the next row (its collapsed panels nest under it).
+                let outer = self.row_repeat.take();
+                for item in items {
+                    if item["type"] == "row" {
+                        self.row_repeat = item["repeat"].as_str().map(str::to_string);
+                    }
+                    self.value(item, key, panel, source);
+                }
+                self.row_repeat = outer;
+            }
             serde_json::Value::Array(items) => {
                 for item in items {
                     self.value(item, key, panel, source);
@@ -671,9 +726,34 @@ impl DashboardWalk<'_> {
                 ) && map.get("spec").is_some_and(|s| s.is_object());
                 if v1_panel || v2_panel {
                     let fields = if v2_panel { &map["spec"] } else { value };
+                    // Each copy of a repeated panel (or of a panel in a
+                    // repeated row) holds one value of the repeat variable.
+                    let inherited = panel.unwrap_or(&self.base).multi_value.clone();
+                    let repeats: Vec<&str> = if v2_panel {
+                        self.repeats
+                            .get(key)
+                            .map(String::as_str)
+                            .into_iter()
+                            .collect()
+                    } else {
+                        [value["repeat"].as_str(), self.row_repeat.as_deref()]
+                            .into_iter()
+                            .flatten()
+                            .collect()
+                    };
+                    let multi_value = if repeats.iter().any(|r| inherited.contains(*r)) {
+                        let mut narrowed = (*inherited).clone();
+                        for r in &repeats {
+                            narrowed.remove(*r);
+                        }
+                        std::sync::Arc::new(narrowed)
+                    } else {
+                        inherited
+                    };
                     own_panel = PanelContext {
                         title: fields["title"].as_str().map(str::to_string),
                         id: fields["id"].as_i64(),
+                        multi_value,
                         ..self.base.clone()
                     };
                     panel = Some(&own_panel);

@@ -81,12 +81,13 @@ pub fn labels(ctx: &Context, expr: &Expr) -> Labels {
         Expr::Aggregate(a) => {
             let inner = labels(ctx, &a.expr);
             let op = a.op.to_string();
+            // topk and its kin return their input series whole: `by`
+            // only groups the ranking.
+            let selecting = ["topk", "bottomk", "limitk", "limit_ratio"].contains(&op.as_str());
             let mut out = match &a.modifier {
+                _ if selecting => inner,
                 Some(LabelModifier::Include(l)) => inner.keep(&l.labels.iter().cloned().collect()),
                 Some(LabelModifier::Exclude(l)) => inner.drop(&l.labels.iter().cloned().collect()),
-                None if ["topk", "bottomk", "limitk", "limit_ratio"].contains(&op.as_str()) => {
-                    inner
-                }
                 None => Labels::default(),
             };
             if op == "count_values" {
@@ -207,6 +208,11 @@ fn selector_labels(ctx: &Context, vs: &promql_parser::parser::VectorSelector) ->
             ..Default::default()
         },
     };
+    // The external labels are on every series where the catalog's queries
+    // and rules are evaluated, as its matchers on them assume.
+    for l in &ctx.external_labels {
+        out.add(l);
+    }
     for m in promql::label_matchers(vs) {
         if matches!(m.op, MatchOp::Equal) && !m.value.is_empty() {
             out.add(&m.name);

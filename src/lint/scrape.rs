@@ -82,7 +82,7 @@ impl Kind {
 #[derive(Debug, Clone, Default, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct Relabel {
-    #[serde(default, alias = "source_labels")]
+    #[serde(default, deserialize_with = "nullable", alias = "source_labels")]
     pub source_labels: Vec<String>,
     #[serde(default)]
     pub action: Option<String>,
@@ -417,56 +417,73 @@ struct Doc {
     metadata: Option<Meta>,
     spec: Option<serde_json::Value>,
     scrape_configs: Option<serde_json::Value>,
+    /// A `List` of objects.
+    #[serde(default, deserialize_with = "nullable")]
+    items: Vec<Doc>,
 }
 
 #[derive(Deserialize)]
 struct Meta {
     name: Option<Spanned<String>>,
     namespace: Option<String>,
-    #[serde(default)]
-    labels: BTreeMap<String, String>,
+    #[serde(default, deserialize_with = "nullable")]
+    labels: BTreeMap<String, Option<String>>,
+}
+
+/// `null` read as the empty value, as the Kubernetes API and Helm's
+/// output treat it (`relabelings: null`, `labels: null`).
+fn nullable<'de, D, T>(d: D) -> Result<T, D::Error>
+where
+    D: serde::Deserializer<'de>,
+    T: Default + Deserialize<'de>,
+{
+    Ok(Option::<T>::deserialize(d)?.unwrap_or_default())
 }
 
 #[derive(Deserialize, Default)]
 #[serde(rename_all = "camelCase")]
 struct MonitorSpec {
-    #[serde(default)]
+    #[serde(default, deserialize_with = "nullable")]
     target_labels: Vec<String>,
-    #[serde(default)]
+    #[serde(default, deserialize_with = "nullable")]
     pod_target_labels: Vec<String>,
     namespace_selector: Option<NamespaceSelector>,
-    #[serde(default)]
+    #[serde(default, deserialize_with = "nullable")]
     selector: Option<Selector>,
-    #[serde(default)]
+    #[serde(default, deserialize_with = "nullable")]
     endpoints: Vec<Endpoint>,
-    #[serde(default)]
+    #[serde(default, deserialize_with = "nullable")]
     pod_metrics_endpoints: Vec<Endpoint>,
 }
 
 #[derive(Deserialize, Default)]
 #[serde(rename_all = "camelCase")]
 struct NamespaceSelector {
-    #[serde(default)]
+    #[serde(default, deserialize_with = "nullable")]
     any: bool,
-    #[serde(default)]
+    #[serde(default, deserialize_with = "nullable")]
     match_names: Vec<String>,
 }
 
 #[derive(Deserialize, Default)]
 #[serde(rename_all = "camelCase")]
 struct Selector {
-    #[serde(default)]
+    #[serde(default, deserialize_with = "nullable")]
     match_labels: BTreeMap<String, String>,
 }
 
 #[derive(Deserialize, Default)]
 #[serde(rename_all = "camelCase")]
 struct Endpoint {
-    #[serde(default, alias = "honor_labels")]
+    #[serde(default, deserialize_with = "nullable", alias = "honor_labels")]
     honor_labels: bool,
-    #[serde(default, alias = "relabel_configs")]
+    #[serde(default, deserialize_with = "nullable", alias = "relabel_configs")]
     relabelings: Vec<Relabel>,
-    #[serde(default, alias = "metric_relabel_configs")]
+    #[serde(
+        default,
+        deserialize_with = "nullable",
+        alias = "metric_relabel_configs"
+    )]
     metric_relabelings: Vec<Relabel>,
     /// Only in scrape configs.
     #[serde(rename = "job_name")]
@@ -488,9 +505,16 @@ pub fn read_paths(path: &str, text: &str, out: &mut Vec<ScrapePath>) {
 /// The scrape paths in one YAML file. A file that does not read is
 /// reported by the input reader; here it adds nothing.
 fn read_file(path: &str, text: &str, out: &mut Vec<ScrapePath>) {
-    let Ok(docs) = serde_saphyr::from_multiple::<Doc>(text) else {
+    let Ok(mut docs) = serde_saphyr::from_multiple::<Doc>(text) else {
         return;
     };
+    // The items of a `List` are read as documents of their own.
+    let mut at = 0;
+    while at < docs.len() {
+        let items = std::mem::take(&mut docs[at].items);
+        docs.extend(items);
+        at += 1;
+    }
     for doc in docs {
         if let Some(configs) = doc.scrape_configs {
             let configs: Vec<Endpoint> = serde_json::from_value(configs).unwrap_or_default();
@@ -529,7 +553,7 @@ fn read_file(path: &str, text: &str, out: &mut Vec<ScrapePath>) {
         let exporter = meta
             .labels
             .get("poolc.dev/exporter")
-            .and_then(|e| Exporter::parse(e))
+            .and_then(|e| e.as_deref().and_then(Exporter::parse))
             .or_else(|| {
                 endpoints
                     .iter()
@@ -668,6 +692,15 @@ mod tests {
         );
         assert_eq!(s.renamed["namespace"], "exported_namespace");
         assert!(s.labels.contains("deployment"));
+    }
+
+    #[test]
+    fn nulls_and_list_items_are_read_as_the_api_server_reads_them() {
+        let m = model("apiVersion: v1\nkind: List\nitems:\n  - apiVersion: monitoring.coreos.com/v1\n    kind: ServiceMonitor\n    metadata:\n      name: keda-operator\n      namespace: keda\n      labels: null\n    spec:\n      targetLabels: null\n      selector: {matchLabels: {app: keda-operator}}\n      endpoints:\n        - port: metrics\n          honorLabels: null\n          relabelings: null\n          metricRelabelings: null\n");
+        assert_eq!(m.paths.len(), 1);
+        assert_eq!(m.paths[0].exporter, Some(Exporter::Keda));
+        let s = m.paths[0].stored(&own(&["namespace"]));
+        assert_eq!(s.renamed["namespace"], "exported_namespace");
     }
 
     #[test]

@@ -16,6 +16,21 @@ pub enum Format {
     Sarif,
 }
 
+impl Format {
+    /// Every format, as `poolc lint --format` lists them.
+    pub const ALL: [Format; 4] = [Format::Human, Format::Json, Format::Github, Format::Sarif];
+
+    /// The name `--format` takes.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Format::Human => "human",
+            Format::Json => "json",
+            Format::Github => "github",
+            Format::Sarif => "sarif",
+        }
+    }
+}
+
 pub fn render(format: Format, diagnostics: &[Diagnostic]) -> String {
     match format {
         Format::Human => human::render(diagnostics),

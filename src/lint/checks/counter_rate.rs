@@ -1,6 +1,6 @@
 //! P006: counters read raw, and rate/increase over gauges.
 
-use promql_parser::parser::Expr;
+use promql_parser::parser::{token, Expr};
 
 use super::{parsed, Check};
 use crate::catalog::MetricType;
@@ -17,7 +17,9 @@ pub const CHECK: Check = Check {
 What it does: uses the catalog's metric types. `rate`, `irate` and `increase`
 over a gauge are errors (they treat every drop as a counter reset). A counter
 read without `rate`, `irate`, `increase`, `resets` or `changes` is a warning:
-its raw value depends on when the process last restarted.
+its raw value depends on when the process last restarted. Series only
+counted (`count`, `group`) or on the right of `and`/`unless`, which lends
+only its label sets, have no value read.
 
 Why it matters: `keda_resource_registered_total` is a gauge despite its name;
 `rate()` of it is nonsense. `keda_scaler_detail_errors_total > 3` fires
@@ -56,8 +58,14 @@ fn walk(
     match expr {
         Expr::Call(c) => {
             let name = c.func.name;
+            // Relabeling passes values through untouched.
+            let next = if matches!(name, "label_replace" | "label_join") {
+                under
+            } else {
+                Some(name)
+            };
             for arg in &c.args.args {
-                walk(ws, ctx, e, arg, Some(name), out);
+                walk(ws, ctx, e, arg, next, out);
             }
         }
         Expr::Aggregate(a) => {
@@ -74,8 +82,16 @@ fn walk(
         Expr::Unary(u) => walk(ws, ctx, e, &u.expr, under, out),
         Expr::Subquery(s) => walk(ws, ctx, e, &s.expr, under, out),
         Expr::Binary(b) => {
-            walk(ws, ctx, e, &b.lhs, None, out);
-            walk(ws, ctx, e, &b.rhs, None, out);
+            // Under count() only a filtering comparison reads values; the
+            // right side of `and`/`unless` only ever lends its label sets.
+            let counted = under == Some("count") && !b.op.is_comparison_operator();
+            let lhs = counted.then_some("count");
+            let rhs = match b.op.id() {
+                token::T_LAND | token::T_LUNLESS => Some("count"),
+                _ => lhs,
+            };
+            walk(ws, ctx, e, &b.lhs, lhs, out);
+            walk(ws, ctx, e, &b.rhs, rhs, out);
         }
         Expr::VectorSelector(_) | Expr::MatrixSelector(_) => {
             let vs = match expr {

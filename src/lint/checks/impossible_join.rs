@@ -68,6 +68,12 @@ fn unmatched(
         .iter()
         .filter(|l| matching.is_none_or(|m| m.contains(*l)))
         .filter(|l| !ignoring.contains(*l) && !external.contains(l))
+        // `ignoring (x)` that leaves a renamed `exported_x` in the match is
+        // P012's to report, with the scrape that renamed it.
+        .filter(|l| {
+            l.strip_prefix("exported_")
+                .is_none_or(|own| !ignoring.contains(own))
+        })
         .find(|l| !lacks.may_have(l))
         .cloned()
 }

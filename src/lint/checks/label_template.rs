@@ -50,6 +50,16 @@ fn actions(text: &str) -> impl Iterator<Item = &str> {
         .filter_map(|rest| rest.split_once("}}").map(|(action, _)| action))
 }
 
+/// The labels `$labels.x` and `.Labels.x` read in the template actions of
+/// `text`, in order.
+pub fn template_labels(text: &str) -> impl Iterator<Item = &str> {
+    actions(text).flat_map(|action| {
+        template()
+            .captures_iter(action)
+            .filter_map(|cap| cap.get(1).map(|m| m.as_str()))
+    })
+}
+
 fn run(ws: &Workspace, ctx: &Context, out: &mut Vec<Diagnostic>) {
     for (e, expr) in parsed(ws) {
         let Role::Rule(rule) = &e.role else { continue };
@@ -60,8 +70,7 @@ fn run(ws: &Workspace, ctx: &Context, out: &mut Vec<Diagnostic>) {
         }
         let texts = rule.annotations.iter().chain(rule.labels.iter());
         for (key, text) in texts {
-            for cap in actions(text).flat_map(|action| template().captures_iter(action)) {
-                let label = &cap[1];
+            for label in template_labels(text) {
                 if result.guaranteed.contains(label) {
                     continue;
                 }
