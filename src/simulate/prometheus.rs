@@ -312,7 +312,7 @@ struct Memo {
     /// Alerts: the labels of each element returned.
     alerts: Vec<Labels>,
     /// `fingerprint`'s positions, kept from one evaluation to the next.
-    selections: Vec<(usize, Vec<usize>)>,
+    selections: Vec<(usize, std::rc::Rc<[usize]>)>,
     cursors: Vec<(usize, usize)>,
 }
 
@@ -394,7 +394,7 @@ struct Walk<'a> {
     caches: &'a RefCell<Caches>,
     out: &'a mut Vec<u64>,
     /// Per selector in walk order: (store size, the series it selects).
-    selections: &'a mut Vec<(usize, Vec<usize>)>,
+    selections: &'a mut Vec<(usize, std::rc::Rc<[usize]>)>,
     /// Per (selector, series) bound in walk order: (series, position).
     cursors: &'a mut Vec<(usize, usize)>,
     selection: usize,
@@ -432,7 +432,7 @@ impl Walk<'_> {
         let at = self.t - offset_ms(vs);
         let len = self.store.series.len();
         if self.selection == self.selections.len() {
-            self.selections.push((usize::MAX, Vec::new()));
+            self.selections.push((usize::MAX, std::rc::Rc::from([])));
         }
         if self.selections[self.selection].0 != len {
             let hits = Eval {
@@ -443,9 +443,9 @@ impl Walk<'_> {
             .select(vs);
             self.selections[self.selection] = (len, hits);
         }
-        let hits = std::mem::take(&mut self.selections[self.selection].1);
+        let hits = self.selections[self.selection].1.clone();
         self.out.push(hits.len() as u64);
-        for &i in &hits {
+        for &i in hits.iter() {
             let s = &self.store.series[i].samples;
             self.out.push(i as u64);
             // The first sample after `at`, as `partition_point(ts <= at)`.
@@ -469,7 +469,6 @@ impl Walk<'_> {
                 }
             }
         }
-        self.selections[self.selection].1 = hits;
         self.selection += 1;
     }
 
@@ -521,7 +520,7 @@ struct Eval<'a> {
 #[derive(Default)]
 struct Caches {
     regex: HashMap<String, Option<regex::Regex>>,
-    selectors: HashMap<usize, (usize, Vec<usize>)>,
+    selectors: HashMap<usize, (usize, std::rc::Rc<[usize]>)>,
 }
 
 fn matches(series: &Series, vs: &VectorSelector) -> bool {
@@ -585,7 +584,7 @@ impl Eval<'_> {
     }
 
     /// Indices of the series `vs` selects.
-    fn select(&self, vs: &VectorSelector) -> Vec<usize> {
+    fn select(&self, vs: &VectorSelector) -> std::rc::Rc<[usize]> {
         let key = vs as *const VectorSelector as usize;
         let len = self.store.series.len();
         let mut caches = self.caches.borrow_mut();
@@ -594,7 +593,7 @@ impl Eval<'_> {
                 return hit.clone();
             }
         }
-        let hit: Vec<usize> = (0..len)
+        let hit: std::rc::Rc<[usize]> = (0..len)
             .filter(|&i| matches(&self.store.series[i], vs))
             .collect();
         caches.selectors.insert(key, (len, hit.clone()));
@@ -604,7 +603,7 @@ impl Eval<'_> {
     fn instant(&self, vs: &VectorSelector) -> Value {
         let t = self.t - offset_ms(vs);
         let mut out = Vec::new();
-        for i in self.select(vs) {
+        for &i in self.select(vs).iter() {
             let s = &self.store.series[i];
             let i = s.samples.partition_point(|&(ts, _)| ts <= t);
             if i == 0 {
@@ -622,7 +621,7 @@ impl Eval<'_> {
     fn range(&self, vs: &VectorSelector, range: i64) -> Value {
         let t = self.t - offset_ms(vs);
         let mut out = Vec::new();
-        for i in self.select(vs) {
+        for &i in self.select(vs).iter() {
             let s = &self.store.series[i];
             let lo = s.samples.partition_point(|&(ts, _)| ts < t - range);
             let hi = s.samples.partition_point(|&(ts, _)| ts <= t);
@@ -1004,10 +1003,11 @@ impl Eval<'_> {
                 let (dst, repl, src, re) = (s(1), s(2), s(3), s(4));
                 let input = vector(0);
                 let mut caches = self.caches.borrow_mut();
-                let compiled = caches
-                    .regex
-                    .entry(re.clone())
-                    .or_insert_with(|| regex::Regex::new(&format!("^(?s:{re})$")).ok());
+                if !caches.regex.contains_key(&re) {
+                    let compiled = regex::Regex::new(&format!("^(?s:{re})$")).ok();
+                    caches.regex.insert(re.clone(), compiled);
+                }
+                let compiled = &caches.regex[&re];
                 let Some(re) = compiled.as_ref() else {
                     return Value::Vector(Vec::new());
                 };
