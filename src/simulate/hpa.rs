@@ -131,10 +131,18 @@ impl Hpa {
         let up_cut = now.checked_sub(self.behavior.up.window_ms);
         let down_cut = now.checked_sub(self.behavior.down.window_ms);
         let stale = |t: u64, cut: Option<u64>| cut.is_some_and(|c| t <= c);
-        while self.up_window.front().is_some_and(|&(_, t)| stale(t, up_cut)) {
+        while self
+            .up_window
+            .front()
+            .is_some_and(|&(_, t)| stale(t, up_cut))
+        {
             self.up_window.pop_front();
         }
-        while self.down_window.front().is_some_and(|&(_, t)| stale(t, down_cut)) {
+        while self
+            .down_window
+            .front()
+            .is_some_and(|&(_, t)| stale(t, down_cut))
+        {
             self.down_window.pop_front();
         }
         let up = self
