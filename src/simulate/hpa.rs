@@ -6,6 +6,8 @@
 //! kept free of the event loop so it can be checked against hand-computed
 //! sequences.
 
+use std::collections::VecDeque;
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum PolicyKind {
     Pods,
@@ -71,7 +73,12 @@ impl Behavior {
 #[derive(Debug, Clone)]
 pub struct Hpa {
     pub behavior: Behavior,
-    recommendations: Vec<(u32, u64)>,
+    /// The raw recommendations that can still bound a scale-up (smallest
+    /// first after each newer, smaller one drops the larger ones before
+    /// it) and a scale-down (largest first, likewise): the window's min
+    /// and max without a scan of the whole window per sync.
+    up_window: VecDeque<(u32, u64)>,
+    down_window: VecDeque<(u32, u64)>,
     up_events: Vec<(u32, u64)>,
     down_events: Vec<(u32, u64)>,
 }
@@ -80,7 +87,8 @@ impl Hpa {
     pub fn new(behavior: Behavior) -> Hpa {
         Hpa {
             behavior,
-            recommendations: Vec::new(),
+            up_window: VecDeque::new(),
+            down_window: VecDeque::new(),
             up_events: Vec::new(),
             down_events: Vec::new(),
         }
@@ -118,23 +126,33 @@ impl Hpa {
     }
 
     fn stabilize(&mut self, now: u64, proposal: u32, current: u32) -> u32 {
+        // Recommendations strictly newer than `now - window` count; the
+        // cutoffs only move forward, so an older one never counts again.
         let up_cut = now.checked_sub(self.behavior.up.window_ms);
         let down_cut = now.checked_sub(self.behavior.down.window_ms);
-        let after = |t: u64, cut: Option<u64>| cut.is_none_or(|c| t > c);
-        let mut up = proposal;
-        let mut down = proposal;
-        let mut old = None;
-        for (i, &(rec, t)) in self.recommendations.iter().enumerate() {
-            if after(t, up_cut) {
-                up = up.min(rec);
-            }
-            if after(t, down_cut) {
-                down = down.max(rec);
-            }
-            if !after(t, up_cut) && !after(t, down_cut) && t != now {
-                old = Some(i);
-            }
+        let stale = |t: u64, cut: Option<u64>| cut.is_some_and(|c| t <= c);
+        while self
+            .up_window
+            .front()
+            .is_some_and(|&(_, t)| stale(t, up_cut))
+        {
+            self.up_window.pop_front();
         }
+        while self
+            .down_window
+            .front()
+            .is_some_and(|&(_, t)| stale(t, down_cut))
+        {
+            self.down_window.pop_front();
+        }
+        let up = self
+            .up_window
+            .front()
+            .map_or(proposal, |&(rec, _)| rec.min(proposal));
+        let down = self
+            .down_window
+            .front()
+            .map_or(proposal, |&(rec, _)| rec.max(proposal));
         let mut rec = current;
         if rec < up {
             rec = up;
@@ -142,10 +160,14 @@ impl Hpa {
         if rec > down {
             rec = down;
         }
-        match old {
-            Some(i) => self.recommendations[i] = (proposal, now),
-            None => self.recommendations.push((proposal, now)),
+        while self.up_window.back().is_some_and(|&(r, _)| r >= proposal) {
+            self.up_window.pop_back();
         }
+        self.up_window.push_back((proposal, now));
+        while self.down_window.back().is_some_and(|&(r, _)| r <= proposal) {
+            self.down_window.pop_back();
+        }
+        self.down_window.push_back((proposal, now));
         rec
     }
 

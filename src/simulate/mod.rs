@@ -171,32 +171,48 @@ struct Prepared<'m> {
     trace_end: u64,
 }
 
-/// Runs the request against the model and its rendered FileSet.
-pub fn simulate(model: &Model, files: &FileSet, req: &Request) -> Result<Report, SimError> {
-    let pools = targets(model, &req.target)?;
-    let mut prepared: Vec<Prepared> = Vec::new();
-    let mut label = String::new();
-    for (cluster, _) in &pools {
-        if prepared.iter().any(|p| p.cluster.name == cluster.name) {
-            continue;
-        }
-        let rules = prometheus::compile(&rule_files(cluster, files)).map_err(|e| {
-            input(
-                e,
-                "fix the rule, or run `poolc generate` to see the PromQL gate's finding",
-            )
-        })?;
-        let (workload, l) = resolve_workload(req, cluster)?;
-        label = l;
-        let names: Vec<String> = cluster.pools.iter().map(|p| p.name.clone()).collect();
-        let end = trace_end(&workload, &names)?;
-        prepared.push(Prepared {
+/// Compiles a cluster's rules and resolves its workload (and its label).
+fn prepare<'m>(
+    cluster: &'m Cluster,
+    files: &FileSet,
+    req: &Request,
+) -> Result<(Prepared<'m>, String), SimError> {
+    let rules = prometheus::compile(&rule_files(cluster, files)).map_err(|e| {
+        input(
+            e,
+            "fix the rule, or run `poolc generate` to see the PromQL gate's finding",
+        )
+    })?;
+    let (workload, label) = resolve_workload(req, cluster)?;
+    let names: Vec<String> = cluster.pools.iter().map(|p| p.name.clone()).collect();
+    let end = trace_end(&workload, &names)?;
+    Ok((
+        Prepared {
             cluster,
             rules,
             workload,
             names,
             trace_end: end,
-        });
+        },
+        label,
+    ))
+}
+
+/// Runs the request against the model and its rendered FileSet.
+pub fn simulate(model: &Model, files: &FileSet, req: &Request) -> Result<Report, SimError> {
+    let pools = targets(model, &req.target)?;
+    let mut clusters: Vec<&Cluster> = Vec::new();
+    for (cluster, _) in &pools {
+        if !clusters.iter().any(|c| c.name == cluster.name) {
+            clusters.push(cluster);
+        }
+    }
+    let mut prepared: Vec<Prepared> = Vec::new();
+    let mut label = String::new();
+    for r in crate::parallel::map(&clusters, 1, |c| prepare(c, files, req)) {
+        let (p, l) = r?;
+        prepared.push(p);
+        label = l;
     }
     let run_pool = |&(cluster, pool): &(&Cluster, &Pool)| -> Result<PoolReport, SimError> {
         let Some(p) = prepared.iter().find(|p| p.cluster.name == cluster.name) else {
@@ -303,14 +319,18 @@ pub fn simulate_specs(specs_dir: &std::path::Path, req: &Request) -> Result<Repo
         .split(',')
         .map(|t| t.trim().split('/').next().unwrap_or(""))
         .collect();
-    let mut files = FileSet::new();
-    for cluster in model
+    let clusters: Vec<&Cluster> = model
         .clusters
         .iter()
         .filter(|c| wanted.contains(&c.name.as_str()))
-    {
-        let rendered = crate::render::render_cluster(cluster).map_err(|e| format!("error: {e}"))?;
-        files.extend(rendered).map_err(|e| format!("error: {e}"))?;
+        .collect();
+    // The rule files are all a run reads of the rendered output.
+    let rendered = crate::parallel::map(&clusters, 1, |c| crate::render::rules::render(c));
+    let mut files = FileSet::new();
+    for r in rendered {
+        files
+            .extend(r.map_err(|e| format!("error: {e}"))?)
+            .map_err(|e| format!("error: {e}"))?;
     }
     simulate(&model, &files, req).map_err(|e| e.to_string())
 }

@@ -194,9 +194,50 @@ pub fn evaluate(
     let mut fired: BTreeMap<(usize, Labels), AlertTimeline> = BTreeMap::new();
     let mut t = start;
     let caches = RefCell::new(Caches::default());
+    let mut memos: Vec<Memo> = rules
+        .iter()
+        .map(|r| Memo {
+            reusable: reusable(&r.expr),
+            ..Memo::default()
+        })
+        .collect();
+    let mut inputs: Vec<u64> = Vec::new();
     while t <= end {
         let mut present: Vec<(usize, Labels)> = Vec::new();
         for (i, rule) in rules.iter().enumerate() {
+            let memo = &mut memos[i];
+            if memo.reusable {
+                std::mem::swap(&mut inputs, &mut memo.inputs);
+                fingerprint(&rule.expr, store, t, &caches, memo);
+                let same = memo.valid && inputs == memo.inputs;
+                if same {
+                    for &(idx, v) in &memo.recorded {
+                        store.push(idx, t, v);
+                    }
+                    if let Some(alert) = &rule.alert {
+                        for labels in &memo.alerts {
+                            let key = (i, labels.clone());
+                            let since = *active.entry(key.clone()).or_insert(t);
+                            present.push(key.clone());
+                            if t - since >= rule.hold_ms {
+                                fired
+                                    .entry(key)
+                                    .or_insert_with(|| AlertTimeline {
+                                        alert: alert.clone(),
+                                        labels: labels.iter().cloned().collect(),
+                                        firing: Vec::new(),
+                                    })
+                                    .firing
+                                    .push(t);
+                            }
+                        }
+                    }
+                    continue;
+                }
+                memo.recorded.clear();
+                memo.alerts.clear();
+                memo.valid = true;
+            }
             let value = Eval {
                 store,
                 t,
@@ -217,6 +258,9 @@ pub fn evaluate(
                     labels.push(("__name__".to_string(), record.clone()));
                     let idx = store.by_labels(labels);
                     store.push(idx, t, v);
+                    if memo.reusable {
+                        memo.recorded.push((idx, v));
+                    }
                 }
             } else if let Some(alert) = &rule.alert {
                 for (mut labels, _) in vector {
@@ -225,6 +269,9 @@ pub fn evaluate(
                         set_label(&mut labels, k, val);
                     }
                     set_label(&mut labels, "alertname", alert);
+                    if memo.reusable {
+                        memo.alerts.push(labels.clone());
+                    }
                     let key = (i, labels.clone());
                     let since = *active.entry(key.clone()).or_insert(t);
                     present.push(key.clone());
@@ -247,6 +294,203 @@ pub fn evaluate(
         t += interval;
     }
     fired.into_values().collect()
+}
+
+/// A rule's last evaluation. Between scrapes of unchanged values most
+/// rules read exactly what they read a minute before: then the result is
+/// the same, and it is replayed instead of evaluated again.
+#[derive(Default)]
+struct Memo {
+    /// The expression reads nothing but samples (no `time()`, no function
+    /// the fingerprint does not know), so equal inputs give equal results.
+    reusable: bool,
+    valid: bool,
+    /// What the selectors saw, relative to the evaluation time.
+    inputs: Vec<u64>,
+    /// Recording rules: each sample written (series index, value).
+    recorded: Vec<(usize, f64)>,
+    /// Alerts: the labels of each element returned.
+    alerts: Vec<Labels>,
+    /// `fingerprint`'s positions, kept from one evaluation to the next.
+    selections: Vec<(usize, std::rc::Rc<[usize]>)>,
+    cursors: Vec<(usize, usize)>,
+}
+
+/// The functions whose result depends only on their arguments' samples,
+/// with times taken relative to the evaluation time.
+const SAMPLE_ONLY: &[&str] = &[
+    "rate",
+    "increase",
+    "delta",
+    "irate",
+    "idelta",
+    "avg_over_time",
+    "sum_over_time",
+    "max_over_time",
+    "min_over_time",
+    "count_over_time",
+    "last_over_time",
+    "present_over_time",
+    "changes",
+    "resets",
+    "absent",
+    "absent_over_time",
+    "clamp_min",
+    "clamp_max",
+    "clamp",
+    "abs",
+    "ceil",
+    "floor",
+    "round",
+    "sqrt",
+    "exp",
+    "ln",
+    "vector",
+    "scalar",
+    "label_replace",
+];
+
+fn reusable(e: &Expr) -> bool {
+    match e {
+        Expr::NumberLiteral(_)
+        | Expr::StringLiteral(_)
+        | Expr::VectorSelector(_)
+        | Expr::MatrixSelector(_) => true,
+        Expr::Paren(p) => reusable(&p.expr),
+        Expr::Unary(u) => reusable(&u.expr),
+        Expr::Aggregate(a) => reusable(&a.expr) && a.param.as_deref().is_none_or(reusable),
+        Expr::Binary(b) => reusable(&b.lhs) && reusable(&b.rhs),
+        Expr::Call(c) => {
+            SAMPLE_ONLY.contains(&c.func.name) && c.args.args.iter().all(|a| reusable(a))
+        }
+        Expr::Subquery(_) | Expr::Extension(_) => false,
+    }
+}
+
+/// Appends what every selector of `e` reads at `t`: the series selected
+/// and, per series, the sample an instant selector sees or the samples of
+/// a range (times relative to `t`), exactly as `Eval` reads them.
+fn fingerprint(e: &Expr, store: &Store, t: i64, caches: &RefCell<Caches>, memo: &mut Memo) {
+    memo.inputs.clear();
+    let mut walk = Walk {
+        store,
+        t,
+        caches,
+        out: &mut memo.inputs,
+        selections: &mut memo.selections,
+        cursors: &mut memo.cursors,
+        selection: 0,
+        cursor: 0,
+    };
+    walk.expr(e);
+}
+
+/// One pass of `fingerprint`. Evaluation times only grow, so where each
+/// selector's window starts and ends in a series moves forward: the
+/// positions are kept between passes instead of searched for again.
+struct Walk<'a> {
+    store: &'a Store,
+    t: i64,
+    caches: &'a RefCell<Caches>,
+    out: &'a mut Vec<u64>,
+    /// Per selector in walk order: (store size, the series it selects).
+    selections: &'a mut Vec<(usize, std::rc::Rc<[usize]>)>,
+    /// Per (selector, series) bound in walk order: (series, position).
+    cursors: &'a mut Vec<(usize, usize)>,
+    selection: usize,
+    cursor: usize,
+}
+
+impl Walk<'_> {
+    fn expr(&mut self, e: &Expr) {
+        match e {
+            Expr::NumberLiteral(_) | Expr::StringLiteral(_) => {}
+            Expr::Paren(p) => self.expr(&p.expr),
+            Expr::Unary(u) => self.expr(&u.expr),
+            Expr::Aggregate(a) => {
+                self.expr(&a.expr);
+                if let Some(p) = &a.param {
+                    self.expr(p);
+                }
+            }
+            Expr::Binary(b) => {
+                self.expr(&b.lhs);
+                self.expr(&b.rhs);
+            }
+            Expr::Call(c) => {
+                for a in &c.args.args {
+                    self.expr(a);
+                }
+            }
+            Expr::VectorSelector(vs) => self.selector(vs, None),
+            Expr::MatrixSelector(ms) => self.selector(&ms.vs, Some(ms.range.as_millis() as i64)),
+            Expr::Subquery(_) | Expr::Extension(_) => {}
+        }
+    }
+
+    fn selector(&mut self, vs: &VectorSelector, range: Option<i64>) {
+        let at = self.t - offset_ms(vs);
+        let len = self.store.series.len();
+        if self.selection == self.selections.len() {
+            self.selections.push((usize::MAX, std::rc::Rc::from([])));
+        }
+        if self.selections[self.selection].0 != len {
+            let hits = Eval {
+                store: self.store,
+                t: self.t,
+                caches: self.caches,
+            }
+            .select(vs);
+            self.selections[self.selection] = (len, hits);
+        }
+        let hits = self.selections[self.selection].1.clone();
+        self.out.push(hits.len() as u64);
+        for &i in hits.iter() {
+            let s = &self.store.series[i].samples;
+            self.out.push(i as u64);
+            // The first sample after `at`, as `partition_point(ts <= at)`.
+            let hi = self.advance(i, s, |ts| ts <= at);
+            match range {
+                None => match hi.checked_sub(1).map(|k| s[k]) {
+                    Some((ts, v)) if ts > at - LOOKBACK_MS => {
+                        self.out.push(1);
+                        self.out.push(v.to_bits());
+                    }
+                    _ => self.out.push(0),
+                },
+                Some(range) => {
+                    let lo = self.advance(i, s, |ts| ts < at - range);
+                    let window = &s[lo..hi.max(lo)];
+                    self.out.push(window.len() as u64);
+                    for &(ts, v) in window {
+                        self.out.push((ts - self.t) as u64);
+                        self.out.push(v.to_bits());
+                    }
+                }
+            }
+        }
+        self.selection += 1;
+    }
+
+    /// `s.partition_point(before)`, resumed from the last pass's answer
+    /// for this bound when it was on the same series.
+    fn advance(&mut self, series: usize, s: &[(i64, f64)], before: impl Fn(i64) -> bool) -> usize {
+        if self.cursor == self.cursors.len() {
+            self.cursors.push((usize::MAX, 0));
+        }
+        let (on, from) = self.cursors[self.cursor];
+        let mut k = if on == series && from <= s.len() && (from == 0 || before(s[from - 1].0)) {
+            from
+        } else {
+            s.partition_point(|&(ts, _)| before(ts))
+        };
+        while k < s.len() && before(s[k].0) {
+            k += 1;
+        }
+        self.cursors[self.cursor] = (series, k);
+        self.cursor += 1;
+        k
+    }
 }
 
 fn set_label(labels: &mut Labels, k: &str, v: &str) {
@@ -276,7 +520,7 @@ struct Eval<'a> {
 #[derive(Default)]
 struct Caches {
     regex: HashMap<String, Option<regex::Regex>>,
-    selectors: HashMap<usize, (usize, Vec<usize>)>,
+    selectors: HashMap<usize, (usize, std::rc::Rc<[usize]>)>,
 }
 
 fn matches(series: &Series, vs: &VectorSelector) -> bool {
@@ -340,7 +584,7 @@ impl Eval<'_> {
     }
 
     /// Indices of the series `vs` selects.
-    fn select(&self, vs: &VectorSelector) -> Vec<usize> {
+    fn select(&self, vs: &VectorSelector) -> std::rc::Rc<[usize]> {
         let key = vs as *const VectorSelector as usize;
         let len = self.store.series.len();
         let mut caches = self.caches.borrow_mut();
@@ -349,7 +593,7 @@ impl Eval<'_> {
                 return hit.clone();
             }
         }
-        let hit: Vec<usize> = (0..len)
+        let hit: std::rc::Rc<[usize]> = (0..len)
             .filter(|&i| matches(&self.store.series[i], vs))
             .collect();
         caches.selectors.insert(key, (len, hit.clone()));
@@ -359,7 +603,7 @@ impl Eval<'_> {
     fn instant(&self, vs: &VectorSelector) -> Value {
         let t = self.t - offset_ms(vs);
         let mut out = Vec::new();
-        for i in self.select(vs) {
+        for &i in self.select(vs).iter() {
             let s = &self.store.series[i];
             let i = s.samples.partition_point(|&(ts, _)| ts <= t);
             if i == 0 {
@@ -377,7 +621,7 @@ impl Eval<'_> {
     fn range(&self, vs: &VectorSelector, range: i64) -> Value {
         let t = self.t - offset_ms(vs);
         let mut out = Vec::new();
-        for i in self.select(vs) {
+        for &i in self.select(vs).iter() {
             let s = &self.store.series[i];
             let lo = s.samples.partition_point(|&(ts, _)| ts < t - range);
             let hi = s.samples.partition_point(|&(ts, _)| ts <= t);
@@ -759,10 +1003,11 @@ impl Eval<'_> {
                 let (dst, repl, src, re) = (s(1), s(2), s(3), s(4));
                 let input = vector(0);
                 let mut caches = self.caches.borrow_mut();
-                let compiled = caches
-                    .regex
-                    .entry(re.clone())
-                    .or_insert_with(|| regex::Regex::new(&format!("^(?s:{re})$")).ok());
+                if !caches.regex.contains_key(&re) {
+                    let compiled = regex::Regex::new(&format!("^(?s:{re})$")).ok();
+                    caches.regex.insert(re.clone(), compiled);
+                }
+                let compiled = &caches.regex[&re];
                 let Some(re) = compiled.as_ref() else {
                     return Value::Vector(Vec::new());
                 };
@@ -883,11 +1128,12 @@ fn extrapolated(s: &[(i64, f64)], start: i64, end: i64, counter: bool, rate: boo
 /// The operator's text (`sum`, `>`, `and`), lower-case. promql-parser only
 /// offers it through `Display`; each distinct token is rendered once.
 fn op_name(op: parser::token::TokenType) -> &'static str {
-    use std::sync::{Mutex, OnceLock};
-    static NAMES: OnceLock<Mutex<HashMap<u16, &'static str>>> = OnceLock::new();
-    let names = NAMES.get_or_init(Default::default);
-    let mut names = names.lock().unwrap_or_else(|e| e.into_inner());
-    names
-        .entry(op.id())
-        .or_insert_with(|| Box::leak(op.to_string().to_lowercase().into_boxed_str()))
+    thread_local! {
+        static NAMES: RefCell<HashMap<u16, &'static str>> = RefCell::default();
+    }
+    NAMES.with_borrow_mut(|names| {
+        *names
+            .entry(op.id())
+            .or_insert_with(|| Box::leak(op.to_string().to_lowercase().into_boxed_str()))
+    })
 }
