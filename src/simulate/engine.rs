@@ -81,7 +81,7 @@ pub struct Outcome {
     /// Per node option (instance type): nodes launched and node-ms.
     pub boots_by_option: Vec<u64>,
     pub node_ms_by_option: Vec<u128>,
-    /// A jobs pool's polling ticks (empty for a service pool).
+    /// A jobs pool's polling ticks that created Jobs (empty for a service pool).
     pub job_ticks: Vec<super::jobs::Tick>,
 }
 

@@ -51,7 +51,8 @@ pub struct JobsConfig {
     pub lb_job: String,
 }
 
-/// One polling tick of the ScaledJob: what KEDA saw and what it created.
+/// A polling tick of the ScaledJob that created Jobs: what KEDA saw and
+/// how many it created.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Tick {
     pub t: u64,
@@ -115,7 +116,9 @@ struct Node {
     capacity: u32,
     option: usize,
     last_pod_event: u64,
-    pulled: bool,
+    /// When the agent image is on the node: the first pod bound starts the
+    /// pull, pods bound meanwhile wait for the same pull.
+    pulled_at: Option<u64>,
     validating: bool,
 }
 
@@ -462,13 +465,15 @@ impl<I: Iterator<Item = Arrival>> Loop<'_, I> {
             running,
             pending,
         );
-        self.out.job_ticks.push(Tick {
-            t: now,
-            queue,
-            running,
-            pending,
-            created,
-        });
+        if created > 0 {
+            self.out.job_ticks.push(Tick {
+                t: now,
+                queue,
+                running,
+                pending,
+                created,
+            });
+        }
         for _ in 0..created {
             self.new_job();
         }
@@ -523,12 +528,12 @@ impl<I: Iterator<Item = Arrival>> Loop<'_, I> {
     fn bind(&mut self, job: u32, node: u32) {
         let n = &mut self.nodes[node as usize];
         n.last_pod_event = self.now;
-        let pull = if n.pulled { 0 } else { self.p.image_pull };
-        n.pulled = true;
+        let now = self.now;
+        let image = *n.pulled_at.get_or_insert(now + self.p.image_pull);
         let j = &mut self.jobs[job as usize];
         j.node = Some(node);
         j.phase = Phase::Pulling;
-        self.push(self.now + pull, Event::PodRunning { job });
+        self.push(image.max(now), Event::PodRunning { job });
     }
 
     fn unplaced(&self) -> u32 {
@@ -631,7 +636,7 @@ impl<I: Iterator<Item = Arrival>> Loop<'_, I> {
             capacity: self.cfg.node_options[option].pods_per_node.max(1),
             option,
             last_pod_event: self.now,
-            pulled: false,
+            pulled_at: None,
             validating: false,
         });
         let id = (self.nodes.len() - 1) as u32;

@@ -207,12 +207,21 @@ pub fn simulate(model: &Model, files: &FileSet, req: &Request) -> Result<Report,
             .filter(|a| a.labels.get("pool").is_none_or(|n| *n == pool.name))
             .cloned()
             .collect();
-        Ok(PoolReport::new(
+        let options = karpenter::options(pool, &cluster.simulate.prices);
+        let (types, cost) = report::node_types(
+            &options,
+            &run.outcome.boots_by_option,
+            &run.outcome.node_ms_by_option,
+        );
+        let mut report = PoolReport::new(
             format!("{}/{}", cluster.name, pool.name),
             run.outcome,
             &mine,
             cluster.simulate.eval_interval,
-        ))
+        );
+        report.node_types = types;
+        report.cost = cost;
+        Ok(report)
     };
     let results = crate::parallel::map(&pools, 1, run_pool);
     let mut out = Vec::new();

@@ -40,8 +40,54 @@ pub struct PoolReport {
     pub mean_waiting: f64,
     pub arrival_rate_times_wait: f64,
     pub alerts: Vec<AlertReport>,
+    /// Nodes launched and node-hours per instance type Karpenter chose, in
+    /// the NodePools' weight order; cost where the spec gives a price.
+    pub node_types: Vec<NodeTypeReport>,
+    /// Σ cost over the types, when every type used has a price.
+    pub cost: Option<f64>,
     #[serde(skip)]
     pub timeline: Vec<Sample>,
+}
+
+#[derive(Debug, Clone, Serialize, PartialEq)]
+pub struct NodeTypeReport {
+    pub nodepool: String,
+    pub instance_type: String,
+    pub nodes_launched: u64,
+    pub node_hours: f64,
+    pub cost: Option<f64>,
+}
+
+/// The per-type rows of a run whose nodes came from `options`.
+pub fn node_types(
+    options: &[super::karpenter::NodeOption],
+    boots: &[u64],
+    node_ms: &[u128],
+) -> (Vec<NodeTypeReport>, Option<f64>) {
+    let mut total = Some(0.0);
+    let rows = options
+        .iter()
+        .enumerate()
+        .map(|(i, o)| {
+            let hours = node_ms.get(i).copied().unwrap_or(0) as f64 / 3_600_000.0;
+            let cost = o.price.map(|p| round3(p * hours));
+            if hours > 0.0 {
+                total = match (total, cost) {
+                    (Some(t), Some(c)) => Some(t + c),
+                    _ => None,
+                };
+            }
+            NodeTypeReport {
+                nodepool: o.nodepool.clone(),
+                instance_type: o.instance_type.clone(),
+                nodes_launched: boots.get(i).copied().unwrap_or(0),
+                node_hours: round3(hours),
+                cost,
+            }
+        })
+        .collect();
+    let any_price = options.iter().any(|o| o.price.is_some());
+    (rows, total.filter(|_| any_price).map(round3))
 }
 
 #[derive(Debug, Clone, Serialize, PartialEq)]
@@ -152,6 +198,8 @@ impl PoolReport {
                     firing_seconds: (n as u64 * eval_ms) as f64 / 1000.0,
                 })
                 .collect(),
+            node_types: Vec::new(),
+            cost: None,
             timeline: o.timeline,
         }
     }
@@ -228,6 +276,20 @@ fn rows(p: &PoolReport) -> Vec<(&'static str, String)> {
         ),
         ("pod-hours", format!("{:.1}", p.pod_hours)),
         ("node-hours", format!("{:.1}", p.node_hours)),
+        (
+            "node-hours by type",
+            p.node_types
+                .iter()
+                .filter(|t| t.nodes_launched > 0 || t.node_hours > 0.0)
+                .map(|t| format!("{} {:.1}", t.instance_type, t.node_hours))
+                .collect::<Vec<_>>()
+                .join(", "),
+        ),
+        (
+            "cost",
+            p.cost
+                .map_or_else(|| "no prices given".to_string(), |c| format!("${c:.2}")),
+        ),
         ("fallback episodes", p.fallback_episodes.to_string()),
         ("alerts firing", alerts_text(p)),
     ]
