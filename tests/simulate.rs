@@ -1148,3 +1148,74 @@ fn reduced_jobs_pool_matches_erlang_c() {
         assert!(se < 0.08 * exact, "{name}: standard error {se} too large");
     }
 }
+
+/// The SVG timeline (plotters' SVG backend) names every curve in its
+/// legend, shades a band per firing alert, and is byte-identical for the
+/// same seed; another seed draws another picture.
+#[test]
+fn svg_timelines_are_deterministic_and_complete() {
+    let dir = cli_dir("sim-svg");
+    let draw = |seed: &str, out: &str| {
+        let o = poolc(
+            &dir,
+            &[
+                "simulate",
+                "sim/amd64",
+                "--bursts",
+                "3:6",
+                "--horizon",
+                "3h",
+                "--seed",
+                seed,
+                "--svg",
+                out,
+            ],
+        );
+        assert!(o.status.success(), "{}", stderr(&o));
+        fs::read(dir.join(out).join("sim-amd64.svg")).unwrap()
+    };
+    let a = draw("5", "a");
+    assert_eq!(a, draw("5", "b"), "same seed, same bytes");
+    assert_ne!(a, draw("6", "c"));
+    let text = String::from_utf8(a).unwrap();
+    assert!(text.starts_with("<svg") && text.trim_end().ends_with("</svg>"));
+    for name in [
+        "arrivals",
+        "waiting",
+        "sessions",
+        "HPA desired",
+        "pods ready",
+        "pods booting",
+        "pods draining",
+        "nodes",
+    ] {
+        assert!(text.contains(&format!("\n{name}\n")), "legend lacks {name}");
+    }
+    // 8 curves plus the axes' ticks are polylines.
+    assert!(text.matches("<polyline").count() >= 8);
+    // seed 000 at a max-8 pool keeps builds queued: the backlog alert's band.
+    let o = poolc(
+        &dir,
+        &[
+            "simulate",
+            "sim/amd64",
+            "--scenario",
+            "seed000",
+            "--format",
+            "json",
+            "--svg",
+            "d",
+        ],
+    );
+    let report: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+    let svg = fs::read_to_string(dir.join("d/sim-amd64.svg")).unwrap();
+    let alerts = report["pools"][0]["alerts"].as_array().unwrap();
+    assert!(!alerts.is_empty(), "seed 000 fires the backlog alert");
+    for alert in alerts {
+        let name = alert["alert"].as_str().unwrap();
+        assert!(
+            svg.contains(&format!("\n{name} firing\n")),
+            "no band for {name}"
+        );
+    }
+}

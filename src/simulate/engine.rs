@@ -473,6 +473,7 @@ impl<I: Iterator<Item = Arrival>> Engine<'_, I> {
             self.nodes[n as usize].phase = NodePhase::Ready;
             self.nodes[n as usize].pulled = true;
             self.out.cold_node_boots -= 1;
+            self.out.boots_by_option[0] -= 1;
         }
         for _ in 0..self.cfg.min {
             let pod = self.new_pod();

@@ -10,6 +10,7 @@ pub mod jobs;
 pub mod karpenter;
 pub mod keda;
 pub mod params;
+pub mod plot;
 pub mod prometheus;
 pub mod report;
 pub mod rng;
@@ -390,7 +391,7 @@ pub fn svg_files(report: &Report) -> Result<FileSet, String> {
     let mut set = FileSet::new();
     for p in &report.pools {
         let name = format!("{}.svg", p.pool.replace('/', "-"));
-        set.insert(crate::fileset::File::new(name, report::svg(p)))
+        set.insert(crate::fileset::File::new(name, plot::svg(p)?))
             .map_err(|e| format!("error: {e}"))?;
     }
     Ok(set)

@@ -1,6 +1,6 @@
 //! What a run predicts, per pool, and its renderings: a text table, stable
-//! JSON (sorted keys, no timestamps), a Markdown PR comment with an optional
-//! before → after column, and an SVG timeline.
+//! JSON (sorted keys, no timestamps) and a Markdown PR comment with an
+//! optional before → after column (the SVG timeline is `plot`).
 
 use std::fmt::Write as _;
 
@@ -361,104 +361,4 @@ pub fn markdown(r: &Report, baseline: Option<&Report>) -> String {
         }
     }
     out
-}
-
-/// A timeline of one pool as SVG: builds waiting, sessions, HPA desired,
-/// pods (ready, booting, draining) and nodes per scrape, with the times an
-/// alert fired as bands.
-pub fn svg(p: &PoolReport) -> String {
-    const W: f64 = 960.0;
-    const H: f64 = 360.0;
-    const L: f64 = 50.0;
-    const B: f64 = 30.0;
-    let t_max = p.simulated_seconds.max(1.0);
-    let y_max = p
-        .timeline
-        .iter()
-        .map(|s| {
-            s.waiting
-                .max(s.sessions)
-                .max(s.desired)
-                .max(s.ready + s.booting + s.draining)
-        })
-        .max()
-        .unwrap_or(1)
-        .max(1) as f64;
-    let x = |t: f64| L + (W - L - 10.0) * t / t_max;
-    let y = |v: f64| H - B - (H - B - 20.0) * v / y_max;
-    let mut out = String::new();
-    let _ = writeln!(
-        out,
-        r#"<svg xmlns="http://www.w3.org/2000/svg" width="{W}" height="{H}" viewBox="0 0 {W} {H}" font-family="sans-serif" font-size="11">"#
-    );
-    let _ = writeln!(out, r#"<rect width="{W}" height="{H}" fill="white"/>"#);
-    let _ = writeln!(out, r#"<text x="{L}" y="14">{}</text>"#, escape(&p.pool));
-    for a in &p.alerts {
-        let x0 = x(a.first_firing_seconds);
-        let x1 = x((a.first_firing_seconds + a.firing_seconds).min(t_max));
-        let _ = writeln!(
-            out,
-            r##"<rect x="{x0:.1}" y="20" width="{:.1}" height="{:.1}" fill="#f4c7c3" opacity="0.5"><title>{}</title></rect>"##,
-            (x1 - x0).max(1.0),
-            H - B - 20.0,
-            escape(&a.alert)
-        );
-    }
-    let _ = writeln!(
-        out,
-        r#"<line x1="{L}" y1="{}" x2="{}" y2="{}" stroke="black"/><line x1="{L}" y1="20" x2="{L}" y2="{}" stroke="black"/>"#,
-        H - B,
-        W - 10.0,
-        H - B,
-        H - B
-    );
-    let _ = writeln!(
-        out,
-        r#"<text x="4" y="{}">{}</text>"#,
-        y(y_max) + 4.0,
-        y_max
-    );
-    let _ = writeln!(
-        out,
-        r#"<text x="{}" y="{}">{}</text>"#,
-        W - 60.0,
-        H - 10.0,
-        human(t_max)
-    );
-    type Line = (&'static str, &'static str, fn(&Sample) -> u32);
-    let series: [Line; 7] = [
-        ("waiting", "#d62728", |s| s.waiting),
-        ("sessions", "#ff7f0e", |s| s.sessions),
-        ("HPA desired", "#1f77b4", |s| s.desired),
-        ("pods ready", "#2ca02c", |s| s.ready),
-        ("pods booting", "#9467bd", |s| s.booting),
-        ("pods draining", "#8c564b", |s| s.draining),
-        ("nodes", "#7f7f7f", |s| s.nodes),
-    ];
-    for (i, (name, color, f)) in series.iter().enumerate() {
-        let points: Vec<String> = p
-            .timeline
-            .iter()
-            .map(|s| format!("{:.1},{:.1}", x(s.t as f64 / 1000.0), y(f(s) as f64)))
-            .collect();
-        let _ = writeln!(
-            out,
-            r#"<polyline fill="none" stroke="{color}" stroke-width="1.5" points="{}"/>"#,
-            points.join(" ")
-        );
-        let _ = writeln!(
-            out,
-            r#"<text x="{}" y="{}" fill="{color}">{name}</text>"#,
-            L + 10.0 + 110.0 * i as f64,
-            H - 4.0
-        );
-    }
-    out.push_str("</svg>\n");
-    out
-}
-
-fn escape(s: &str) -> String {
-    s.replace('&', "&amp;")
-        .replace('<', "&lt;")
-        .replace('>', "&gt;")
 }
