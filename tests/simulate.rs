@@ -1200,8 +1200,10 @@ fn svg_timelines_are_deterministic_and_complete() {
         &[
             "simulate",
             "sim/amd64",
-            "--scenario",
-            "seed000",
+            "--poisson",
+            "60",
+            "--horizon",
+            "3h",
             "--format",
             "json",
             "--svg",
