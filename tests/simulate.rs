@@ -987,6 +987,9 @@ fn scaled_job_strategies_follow_keda_formulas() {
         // Below minReplicaCount: min − running, whatever the queue.
         (Default, 0.0, 1.0, 3, 20, 1, 0, 2),
         (Accurate, 0.0, 1.0, 3, 20, 1, 1, 2),
+        // min = max = 8, all 8 running: r = running − min = 0, so accurate
+        // creates maxScale − pending = 3 more, past max.
+        (Accurate, 3.0, 1.0, 8, 8, 8, 0, 3),
         // Inactive (queue 0, min 0): nothing.
         (Accurate, 0.0, 1.0, 0, 20, 0, 0, 0),
         // Target 2 per Job: maxScale = ceil(10 / 2) = 5, scaleTo 10 → 5.
@@ -1221,4 +1224,58 @@ fn svg_timelines_are_deterministic_and_complete() {
             "no band for {name}"
         );
     }
+}
+
+/// Seed 001's question as the README answers it, on the repository's
+/// staging spec: 3 × max (24) builds of 20 min at once on staging amd64
+/// (max 8), so the third wave waits two average builds. The client's budget
+/// is attempts × (20 s attempt + 15 s sleep): 40 attempts ≈ 23 min, less
+/// than the 40 min the third wave waits, so at least those 8 fail, and no
+/// build that ran waited longer than the budget; 480 attempts ≈ 4.7 h, so
+/// none fails and the longest wait is two builds (40 min) plus the
+/// scale-up, which the README's latencies keep under 10 min.
+#[test]
+fn seed_001_answer_holds_on_the_staging_spec() {
+    let dir = scratch("sim-seed-001");
+    let staging =
+        fs::read_to_string(Path::new(env!("CARGO_MANIFEST_DIR")).join("specs/staging.yaml"))
+            .unwrap();
+    let trace = "arrival,duration\n".to_string() + &"0,1200\n".repeat(24);
+    fs::write(dir.join("t24.csv"), &trace).unwrap();
+    let run_with = |attempts: u32| {
+        fs::write(
+            dir.join("specs/staging.yaml"),
+            format!("{staging}\nsimulate:\n  client:\n    attempts: {attempts}\n"),
+        )
+        .unwrap();
+        let model = poolc::pipeline::load_model(&dir.join("specs")).unwrap();
+        let files = poolc::render::render(&model).unwrap();
+        let req = Request {
+            target: "staging/amd64".into(),
+            workload: Choice::Trace(dir.join("t24.csv")),
+            seed: 1,
+            horizon: None,
+            durations: None,
+            alerts: false,
+        };
+        let run = simulate::run_pool(&model, &files, &req).unwrap();
+        assert_littles_law(&run);
+        run.outcome
+    };
+    let budget = |attempts: u64| attempts * 35_000;
+    let short = run_with(40);
+    assert_eq!(short.builds, 24);
+    assert!(short.failed >= 8, "the third wave fails: {}", short.failed);
+    assert!(
+        short.waits.iter().all(|&w| w <= budget(40)),
+        "{:?}",
+        short.waits
+    );
+    let long = run_with(480);
+    assert_eq!(long.failed, 0);
+    let max = *long.waits.iter().max().unwrap();
+    assert!(
+        (40 * 60_000..50 * 60_000).contains(&max),
+        "two builds plus the scale-up: {max} ms"
+    );
 }

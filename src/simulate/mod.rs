@@ -337,7 +337,8 @@ pub fn simulate_specs(specs_dir: &std::path::Path, req: &Request) -> Result<Repo
 }
 
 /// What `poolc plan --simulate SCENARIO` adds to a plan: the scenario run
-/// on every service pool of `specs` ("after") and, where `baseline` holds
+/// on every pool of the clusters of `specs` that have a service pool
+/// ("after") and, where `baseline` holds
 /// the base branch's specs, on the same clusters there ("before"). Both
 /// runs take the same seed, so a difference comes from the specs alone.
 pub fn plan_runs(
