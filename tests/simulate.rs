@@ -1065,7 +1065,7 @@ fn scaled_job_two_waves_follow_the_hand_computed_sequence() {
     // Each build waits for a tick (≤ 30 s + 1 s scrape), the batch (1 s), the
     // node (75 s) and the pull (10 s).
     assert!(
-        o.waits.iter().all(|&w| w >= 86_000 && w <= 118_000),
+        o.waits.iter().all(|w| (86_000..=118_000).contains(w)),
         "{:?}",
         o.waits
     );
@@ -1278,4 +1278,45 @@ fn seed_001_answer_holds_on_the_staging_spec() {
         (40 * 60_000..50 * 60_000).contains(&max),
         "two builds plus the scale-up: {max} ms"
     );
+}
+
+/// A jobs pool's report is as deterministic as a service pool's, and fills
+/// the same fields.
+#[test]
+fn jobs_pool_same_seed_same_bytes() {
+    let dir = scratch("sim-jobs-cli");
+    fs::write(
+        dir.join("specs/sim.yaml"),
+        jobs_spec("60s", &jobs_pool(0, 10, "accurate", "30s", "2h"), "  {}"),
+    )
+    .unwrap();
+    let args = |seed: &'static str| {
+        [
+            "simulate",
+            "sim",
+            "--poisson",
+            "20",
+            "--horizon",
+            "6h",
+            "--format",
+            "json",
+            "--seed",
+            seed,
+        ]
+    };
+    let a = poolc(&dir, &args("7"));
+    assert!(a.status.success(), "{}", stderr(&a));
+    assert_eq!(a.stdout, poolc(&dir, &args("7")).stdout);
+    assert_ne!(a.stdout, poolc(&dir, &args("8")).stdout);
+    let json: serde_json::Value = serde_json::from_slice(&a.stdout).unwrap();
+    let pool = &json["pools"][0];
+    assert_eq!(pool["pool"], "sim/agents");
+    assert!(pool["builds"].as_u64().unwrap() > 0);
+    assert_eq!(pool["queue_timeout_drops"], 0);
+    assert!(
+        pool["cold_pod_starts"].as_u64().unwrap()
+            >= pool["builds"].as_u64().unwrap() - pool["failed"].as_u64().unwrap()
+    );
+    assert_eq!(pool["node_types"][0]["instance_type"], "c6id.4xlarge");
+    assert!(pool["node_hours"].as_f64().unwrap() > 0.0);
 }
