@@ -176,7 +176,7 @@ pub struct ImportArgs {
 
 #[derive(Debug, clap::Args)]
 pub struct Simulate {
-    /// `<cluster>` (all its service pools) or `<cluster>/<pool>`.
+    /// `<cluster>` (all its pools) or `<cluster>/<pool>`.
     pub target: String,
     #[arg(long, default_value = "specs")]
     pub specs: PathBuf,

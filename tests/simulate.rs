@@ -901,3 +901,422 @@ fn plan_simulate_compares_with_the_base_specs() {
     assert!(json["simulate"]["after"]["pools"].is_array());
     assert!(json["simulate"]["before"]["pools"].is_array());
 }
+
+// ---- jobs pools (KEDA ScaledJob) ---------------------------------------------------
+
+use poolc::simulate::keda::jobs_to_create;
+use poolc::spec::ScalingStrategy;
+
+/// A one-pool cluster whose pool is a jobs pool: Buildkite agents that read
+/// the scheduled-jobs count through Prometheus; `pool` and `simulate` are
+/// YAML inserted as given.
+fn jobs_spec(scrape: &str, pool: &str, simulate: &str) -> String {
+    format!(
+        r#"cluster:
+  name: sim
+  environment: test
+  namespace: ci
+  exporters:
+    keda: "2.16"
+    haproxy: "3.1"
+    kube-state-metrics: "2.13"
+    karpenter: "1.14"
+  scrape_interval: {scrape}
+  metrics:
+    - name: buildkite_queues_scheduled_jobs_count
+      type: gauge
+      labels: [queue]
+      scraped_by:
+        servicemonitor: ci/buildkite-agent-metrics
+pools:
+  - name: agents
+    mode: jobs
+    arch: amd64
+    worker:
+      image: buildkite/agent:3.98.0
+      args: [start, --disconnect-after-job]
+    instance_types:
+      - type: c6id.4xlarge
+        pods_per_node: 2
+{pool}
+simulate:
+{simulate}
+"#
+    )
+}
+
+fn jobs_pool(min: u32, max: u32, strategy: &str, polling: &str, deadline: &str) -> String {
+    format!(
+        "    min: {min}\n    max: {max}\n    scaling:\n      polling_interval: {polling}\n    jobs:\n      query: sum(buildkite_queues_scheduled_jobs_count{{queue=\"default\"}})\n      server_address: http://prometheus:9090\n      scaling_strategy: {strategy}\n      active_deadline: {deadline}"
+    )
+}
+
+/// KEDA's documented strategy formulas ("Scaling Jobs", scalingStrategy;
+/// executor `scale_jobs.go`), worked by hand. With `maxScale = ceil(min(queue
+/// / target, max))`, `scaleTo = ceil(queue)` and `r = running − min`, KEDA
+/// creates `min(scaleTo, effective)` Jobs where effective is:
+/// default `maxScale − r`; custom `min(maxScale − deduction − r × percentage,
+/// max)`, which KEDA replaces by default when `customScalingRunningJobPercentage`
+/// is unset, as in the ScaledJob poolc writes; accurate `max − r` if
+/// `maxScale + r − pending > max`, else `maxScale − pending`; eager
+/// `min(max − r − pending, maxScale)` with scaleTo = max.
+#[test]
+fn scaled_job_strategies_follow_keda_formulas() {
+    use ScalingStrategy::*;
+    // (strategy, queue, target, min, max, running, pending, jobs created)
+    let cases = [
+        // Empty pool, 10 queued, max 6: maxScale 6, effective 6 − 0 → 6.
+        (Default, 10.0, 1.0, 0, 6, 0, 0, 6),
+        (Accurate, 10.0, 1.0, 0, 6, 0, 0, 6),
+        // 4 queued behind 10 running (max 20): default reads the queue as
+        // including running work, 4 − 10 < 0 → 0; accurate 4 + 10 − 0 = 14 ≤ 20
+        // → 4 − 0 = 4; eager min(20 − 10 − 0, 4) = 4; custom as default.
+        (Default, 4.0, 1.0, 0, 20, 10, 0, 0),
+        (Custom, 4.0, 1.0, 0, 20, 10, 0, 0),
+        (Accurate, 4.0, 1.0, 0, 20, 10, 0, 4),
+        (Eager, 4.0, 1.0, 0, 20, 10, 0, 4),
+        // 10 queued, 15 running of which 2 pending, max 20: accurate
+        // 10 + 15 − 2 = 23 > 20 → 20 − 15 = 5; default 10 − 15 < 0 → 0.
+        (Accurate, 10.0, 1.0, 0, 20, 15, 2, 5),
+        (Default, 10.0, 1.0, 0, 20, 15, 2, 0),
+        // 10 queued, 3 running: default and custom 10 − 3 = 7.
+        (Default, 10.0, 1.0, 0, 20, 3, 0, 7),
+        (Custom, 10.0, 1.0, 0, 20, 3, 0, 7),
+        // Jobs still pending count against accurate: 10 − 10 = 0.
+        (Accurate, 10.0, 1.0, 0, 20, 10, 10, 0),
+        // Below minReplicaCount: min − running, whatever the queue.
+        (Default, 0.0, 1.0, 3, 20, 1, 0, 2),
+        (Accurate, 0.0, 1.0, 3, 20, 1, 1, 2),
+        // min = max = 8, all 8 running: r = running − min = 0, so accurate
+        // creates maxScale − pending = 3 more, past max.
+        (Accurate, 3.0, 1.0, 8, 8, 8, 0, 3),
+        // Inactive (queue 0, min 0): nothing.
+        (Accurate, 0.0, 1.0, 0, 20, 0, 0, 0),
+        // Target 2 per Job: maxScale = ceil(10 / 2) = 5, scaleTo 10 → 5.
+        (Default, 10.0, 2.0, 0, 20, 0, 0, 5),
+        // Fractional queue per target rounds up: ceil(3 / 2) = 2.
+        (Accurate, 3.0, 2.0, 0, 20, 0, 0, 2),
+    ];
+    for (s, q, t, min, max, r, p, want) in cases {
+        assert_eq!(
+            jobs_to_create(s, q, t, min, max, r, p),
+            want,
+            "{s:?} queue {q} target {t} min {min} max {max} running {r} pending {p}"
+        );
+    }
+}
+
+/// Runs a jobs spec on 10 builds at t = 0 and 4 more at 5 min, each
+/// holding an agent 30 min; node launch fixed at 60 s (+ 15 s init), image
+/// pull 10 s, agent start 0 s, scrape every 1 s so the trigger's value is
+/// the live queue up to a second.
+fn two_waves(name: &str, strategy: &str) -> PoolRun {
+    let dir = scratch(name);
+    let text = jobs_spec(
+        "1s",
+        &jobs_pool(0, 20, strategy, "30s", "2h"),
+        "  karpenter:\n    launch_median: 60s\n    launch_p95: 60s\n  pod:\n    startup: 0s",
+    );
+    let req = Request {
+        target: "sim/agents".into(),
+        workload: Choice::Generator(Generator::Batches(vec![(0, 10), (5, 4)])),
+        seed: 3,
+        horizon: None,
+        durations: Some(Durations::Fixed(30 * 60_000)),
+        alerts: false,
+    };
+    run(&dir, &text, &req)
+}
+
+/// The polling ticks that created Jobs: (time, queue, running, pending, created).
+fn creations(run: &PoolRun) -> Vec<(u64, u32, u32, u32, u32)> {
+    run.outcome
+        .job_ticks
+        .iter()
+        .filter(|t| t.created > 0)
+        .map(|t| (t.t, t.queue, t.running, t.pending, t.created))
+        .collect()
+}
+
+/// The two-wave sequence, by hand. Wave 1: the first tick that sees 10
+/// queued creates 10 (every strategy: 10 − 0); while they are pending,
+/// default sees 10 − 10 = 0 and accurate 10 − 10 pending = 0; once the
+/// agents take the builds the queue is 0 and the trigger inactive. Wave 2
+/// (4 queued, 10 running, none pending): accurate creates 4 (14 ≤ 20 →
+/// 4 − 0) at the first tick after 5 min and needs 2 new nodes (the 5 nodes
+/// hold 10 busy agents); default and custom (4 − 10 < 0) create nothing until
+/// the first wave's Jobs finish 30 min later, then 4 − 0 = 4 on the nodes the
+/// first wave left (no new node, no image pull).
+#[test]
+fn scaled_job_two_waves_follow_the_hand_computed_sequence() {
+    let accurate = two_waves("sim-jobs-accurate", "accurate");
+    let c = creations(&accurate);
+    assert_eq!(c.len(), 2, "{c:?}");
+    assert_eq!((c[0].1, c[0].2, c[0].3, c[0].4), (10, 0, 0, 10), "{c:?}");
+    assert!(
+        c[0].0 < 30_000,
+        "first tick within one polling interval: {c:?}"
+    );
+    assert_eq!((c[1].1, c[1].2, c[1].3, c[1].4), (4, 10, 0, 4), "{c:?}");
+    assert!((300_000..332_000).contains(&c[1].0), "{c:?}");
+    let o = &accurate.outcome;
+    assert_eq!((o.builds, o.failed, o.cold_pod_starts), (14, 0, 14));
+    assert_eq!(o.cold_node_boots, 7, "5 nodes for 10 agents, 2 for 4");
+    // Each build waits for a tick (≤ 30 s + 1 s scrape), the batch (1 s), the
+    // node (75 s) and the pull (10 s).
+    assert!(
+        o.waits.iter().all(|w| (86_000..=118_000).contains(w)),
+        "{:?}",
+        o.waits
+    );
+
+    for strategy in ["default", "custom"] {
+        let run = two_waves(&format!("sim-jobs-{strategy}"), strategy);
+        let c = creations(&run);
+        assert_eq!(c.len(), 2, "{strategy}: {c:?}");
+        assert_eq!((c[0].1, c[0].2, c[0].3, c[0].4), (10, 0, 0, 10));
+        assert_eq!((c[1].1, c[1].2, c[1].3, c[1].4), (4, 0, 0, 4), "{c:?}");
+        // The first wave's agents start at ≥ 86 s and run 30 min.
+        assert!(c[1].0 >= 86_000 + 1_800_000, "{strategy}: {c:?}");
+        let o = &run.outcome;
+        assert_eq!((o.builds, o.failed, o.cold_pod_starts), (14, 0, 14));
+        assert_eq!(
+            o.cold_node_boots, 5,
+            "{strategy}: the second wave reuses nodes"
+        );
+        let mut w = o.waits.clone();
+        w.sort_unstable();
+        assert!(w[13] > 25 * 60_000, "{strategy}: {w:?}");
+        assert!(w[9] <= 118_000, "{strategy}: {w:?}");
+    }
+}
+
+/// The reduced configuration: min 0, max c = 8, accurate, the trigger
+/// polled and the queue scraped every second, nodes that launch in 1 s and
+/// are never consolidated, no image pull or agent start-up. Then an agent is
+/// started for every queued build while fewer than c Jobs run (accurate:
+/// `maxScale − pending`, capped at `max − running`), each takes one build
+/// and leaves, and builds wait FIFO in the CI queue without limit: M/M/c,
+/// except that a freed slot is refilled only after the next tick reads the
+/// next scrape — a lag L of about 1 s (polling phase + scrape age, each
+/// U(0, 1 s)), which adds to each slot's holding time. So the comparison is
+/// with Erlang C at the offered load λ·(1/μ + E[L]), E[L] = 1 s, and a
+/// build "waited" when it waited more than the 2 s the lag can take.
+/// Run length and tolerance: 10 replications of 200 h (≈ 7,200 builds
+/// each); |mean − exact| < 4 standard errors + 2 % (the lag's shape, a
+/// uniform rather than part of an exponential, and the empty start).
+#[test]
+fn reduced_jobs_pool_matches_erlang_c() {
+    let dir = scratch("sim-jobs-erlang-c");
+    let text = jobs_spec(
+        "1s",
+        &jobs_pool(0, 8, "accurate", "1s", "365d"),
+        "  karpenter:\n    launch_median: 1s\n    launch_p95: 1s\n    node_init: 0s\n    consolidate_after: 8760h\n  pod:\n    startup: 0s\n    image_pull: 0s",
+    );
+    let (c, lambda, mu) = (8u32, 0.6f64, 0.1f64);
+    let hold = 1.0 / mu + 1.0 / 60.0;
+    let a = lambda * hold;
+    let p_wait = erlang_c(c, a);
+    let mean_wait = p_wait / (c as f64 / hold - lambda);
+    let mut estimates: [Vec<f64>; 2] = Default::default();
+    for seed in 1..=10 {
+        let mut req = request(
+            Generator::Poisson {
+                per_hour: lambda * 60.0,
+            },
+            Durations::Exponential {
+                mean: 60_000.0 / mu,
+            },
+            200,
+            seed,
+        );
+        req.target = "sim/agents".into();
+        let o = run(&dir, &text, &req).outcome;
+        assert_eq!(o.failed, 0);
+        assert!(o.peak_pods <= c, "max {c}: {}", o.peak_pods);
+        let n = o.waits.len() as f64;
+        estimates[0].push(o.waits.iter().filter(|&&w| w > 2_000).count() as f64 / n);
+        estimates[1].push(o.waits.iter().sum::<u64>() as f64 / n / 60_000.0);
+    }
+    for (i, (name, exact)) in [("P(wait)", p_wait), ("E[W] min", mean_wait)]
+        .into_iter()
+        .enumerate()
+    {
+        let (mean, se) = mean_and_se(&estimates[i]);
+        eprintln!("{name}: simulated {mean:.6} ± {se:.6}, Erlang C {exact:.6}");
+        assert!(
+            (mean - exact).abs() < 4.0 * se + 0.02 * exact,
+            "{name}: simulated {mean:.6} ± {se:.6}, Erlang C {exact:.6}"
+        );
+        assert!(se < 0.08 * exact, "{name}: standard error {se} too large");
+    }
+}
+
+/// The SVG timeline (plotters' SVG backend) names every curve in its
+/// legend, shades a band per firing alert, and is byte-identical for the
+/// same seed; another seed draws another picture.
+#[test]
+fn svg_timelines_are_deterministic_and_complete() {
+    let dir = cli_dir("sim-svg");
+    let draw = |seed: &str, out: &str| {
+        let o = poolc(
+            &dir,
+            &[
+                "simulate",
+                "sim/amd64",
+                "--bursts",
+                "3:6",
+                "--horizon",
+                "3h",
+                "--seed",
+                seed,
+                "--svg",
+                out,
+            ],
+        );
+        assert!(o.status.success(), "{}", stderr(&o));
+        fs::read(dir.join(out).join("sim-amd64.svg")).unwrap()
+    };
+    let a = draw("5", "a");
+    assert_eq!(a, draw("5", "b"), "same seed, same bytes");
+    assert_ne!(a, draw("6", "c"));
+    let text = String::from_utf8(a).unwrap();
+    assert!(text.starts_with("<svg") && text.trim_end().ends_with("</svg>"));
+    for name in [
+        "arrivals",
+        "waiting",
+        "sessions",
+        "HPA desired",
+        "pods ready",
+        "pods booting",
+        "pods draining",
+        "nodes",
+    ] {
+        assert!(text.contains(&format!("\n{name}\n")), "legend lacks {name}");
+    }
+    // 8 curves plus the axes' ticks are polylines.
+    assert!(text.matches("<polyline").count() >= 8);
+    // 60 builds an hour at a max-8 pool keep builds queued: the backlog and
+    // at-max alerts fire and each gets its band.
+    let o = poolc(
+        &dir,
+        &[
+            "simulate",
+            "sim/amd64",
+            "--poisson",
+            "60",
+            "--horizon",
+            "3h",
+            "--format",
+            "json",
+            "--svg",
+            "d",
+        ],
+    );
+    let report: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+    let svg = fs::read_to_string(dir.join("d/sim-amd64.svg")).unwrap();
+    let alerts = report["pools"][0]["alerts"].as_array().unwrap();
+    assert!(!alerts.is_empty(), "the backlog alert fires");
+    for alert in alerts {
+        let name = alert["alert"].as_str().unwrap();
+        assert!(
+            svg.contains(&format!("\n{name} firing\n")),
+            "no band for {name}"
+        );
+    }
+}
+
+/// Seed 001's question as the README answers it, on the repository's
+/// staging spec: 3 × max (24) builds of 20 min at once on staging amd64
+/// (max 8), so the third wave waits two average builds. The client's budget
+/// is attempts × (20 s attempt + 15 s sleep): 40 attempts ≈ 23 min, less
+/// than the 40 min the third wave waits, so at least those 8 fail, and no
+/// build that ran waited longer than the budget; 480 attempts ≈ 4.7 h, so
+/// none fails and the longest wait is two builds (40 min) plus the
+/// scale-up, which the README's latencies keep under 10 min.
+#[test]
+fn seed_001_answer_holds_on_the_staging_spec() {
+    let dir = scratch("sim-seed-001");
+    let staging =
+        fs::read_to_string(Path::new(env!("CARGO_MANIFEST_DIR")).join("specs/staging.yaml"))
+            .unwrap();
+    let trace = "arrival,duration\n".to_string() + &"0,1200\n".repeat(24);
+    fs::write(dir.join("t24.csv"), &trace).unwrap();
+    let run_with = |attempts: u32| {
+        fs::write(
+            dir.join("specs/staging.yaml"),
+            format!("{staging}\nsimulate:\n  client:\n    attempts: {attempts}\n"),
+        )
+        .unwrap();
+        let model = poolc::pipeline::load_model(&dir.join("specs")).unwrap();
+        let files = poolc::render::render(&model).unwrap();
+        let req = Request {
+            target: "staging/amd64".into(),
+            workload: Choice::Trace(dir.join("t24.csv")),
+            seed: 1,
+            horizon: None,
+            durations: None,
+            alerts: false,
+        };
+        let run = simulate::run_pool(&model, &files, &req).unwrap();
+        assert_littles_law(&run);
+        run.outcome
+    };
+    let budget = |attempts: u64| attempts * 35_000;
+    let short = run_with(40);
+    assert_eq!(short.builds, 24);
+    assert!(short.failed >= 8, "the third wave fails: {}", short.failed);
+    assert!(
+        short.waits.iter().all(|&w| w <= budget(40)),
+        "{:?}",
+        short.waits
+    );
+    let long = run_with(480);
+    assert_eq!(long.failed, 0);
+    let max = *long.waits.iter().max().unwrap();
+    assert!(
+        (40 * 60_000..50 * 60_000).contains(&max),
+        "two builds plus the scale-up: {max} ms"
+    );
+}
+
+/// A jobs pool's report is as deterministic as a service pool's, and fills
+/// the same fields.
+#[test]
+fn jobs_pool_same_seed_same_bytes() {
+    let dir = scratch("sim-jobs-cli");
+    fs::write(
+        dir.join("specs/sim.yaml"),
+        jobs_spec("60s", &jobs_pool(0, 10, "accurate", "30s", "2h"), "  {}"),
+    )
+    .unwrap();
+    let args = |seed: &'static str| {
+        [
+            "simulate",
+            "sim",
+            "--poisson",
+            "20",
+            "--horizon",
+            "6h",
+            "--format",
+            "json",
+            "--seed",
+            seed,
+        ]
+    };
+    let a = poolc(&dir, &args("7"));
+    assert!(a.status.success(), "{}", stderr(&a));
+    assert_eq!(a.stdout, poolc(&dir, &args("7")).stdout);
+    assert_ne!(a.stdout, poolc(&dir, &args("8")).stdout);
+    let json: serde_json::Value = serde_json::from_slice(&a.stdout).unwrap();
+    let pool = &json["pools"][0];
+    assert_eq!(pool["pool"], "sim/agents");
+    assert!(pool["builds"].as_u64().unwrap() > 0);
+    assert_eq!(pool["queue_timeout_drops"], 0);
+    assert!(
+        pool["cold_pod_starts"].as_u64().unwrap()
+            >= pool["builds"].as_u64().unwrap() - pool["failed"].as_u64().unwrap()
+    );
+    assert_eq!(pool["node_types"][0]["instance_type"], "c6id.4xlarge");
+    assert!(pool["node_hours"].as_f64().unwrap() > 0.0);
+}

@@ -10,6 +10,7 @@ use std::cmp::Reverse;
 use std::collections::{BinaryHeap, VecDeque};
 
 use super::hpa::{Behavior, Hpa, Policy, PolicyKind, Rules, Select};
+use super::karpenter::{self, NodeOption};
 use super::keda::{Fetched, PollAction, Scaler};
 use super::params::Params;
 use super::prometheus::Store;
@@ -48,6 +49,9 @@ pub struct PoolConfig {
     pub queue_timeout_ms: u64,
     pub slots: u32,
     pub scrape_ms: u64,
+    /// The pool's instance types as its NodePools offer them, heaviest
+    /// first; the first is the one `nodepool` and `pods_per_node` name.
+    pub node_options: Vec<NodeOption>,
 }
 
 /// What one run measured.
@@ -74,6 +78,11 @@ pub struct Outcome {
     pub waiting_total: u128,
     pub end_ms: u64,
     pub timeline: Vec<Sample>,
+    /// Per node option (instance type): nodes launched and node-ms.
+    pub boots_by_option: Vec<u64>,
+    pub node_ms_by_option: Vec<u128>,
+    /// A jobs pool's polling ticks that created Jobs (empty for a service pool).
+    pub job_ticks: Vec<super::jobs::Tick>,
 }
 
 /// One point of the timeline plot (per scrape).
@@ -191,6 +200,9 @@ struct Node {
     last_pod_event: u64,
     pulled: bool,
     validating: bool,
+    /// The node option (instance type) and the pods it holds.
+    option: usize,
+    capacity: u32,
 }
 
 #[derive(Debug, Clone)]
@@ -240,6 +252,7 @@ pub struct Engine<'a, I: Iterator<Item = Arrival>> {
     arrivals_since_scrape: u32,
     store: &'a mut Store,
     series: Series,
+    live_by_option: Vec<u32>,
 }
 
 struct Series {
@@ -258,6 +271,9 @@ struct Series {
     usage_nodes: usize,
     limit_cpu: usize,
     lb_up: usize,
+    /// `karpenter_nodepools_usage` (cpu, nodes) and limit of the options
+    /// after the first.
+    other_nodepools: Vec<(usize, usize, usize)>,
 }
 
 /// Runs one pool to completion; the scrape samples go into `store`.
@@ -346,7 +362,10 @@ pub fn run<I: Iterator<Item = Arrival>>(
         arrivals_since_scrape: 0,
         store,
         series,
+        live_by_option: vec![0; cfg.node_options.len().max(1)],
     };
+    e.out.boots_by_option = vec![0; cfg.node_options.len().max(1)];
+    e.out.node_ms_by_option = vec![0; cfg.node_options.len().max(1)];
     e.warm_start();
     let hpa_phase = phase.between(0, p.hpa_period.saturating_sub(1));
     let poll_phase = phase.between(0, cfg.polling_ms.saturating_sub(1));
@@ -418,6 +437,22 @@ fn register(cfg: &PoolConfig, store: &mut Store) -> Series {
         limit_cpu: s("karpenter_nodepools_limit", &[np, ("resource_type", "cpu")]),
         // The LB is modelled as always up and scraped.
         lb_up: s("up", &[ns, ("job", cfg.lb_job.as_str())]),
+        other_nodepools: cfg
+            .node_options
+            .iter()
+            .skip(1)
+            .map(|o| {
+                let np = ("nodepool", o.nodepool.as_str());
+                (
+                    s("karpenter_nodepools_usage", &[np, ("resource_type", "cpu")]),
+                    s(
+                        "karpenter_nodepools_usage",
+                        &[np, ("resource_type", "nodes")],
+                    ),
+                    s("karpenter_nodepools_limit", &[np, ("resource_type", "cpu")]),
+                )
+            })
+            .collect(),
     }
 }
 
@@ -434,10 +469,11 @@ impl<I: Iterator<Item = Arrival>> Engine<'_, I> {
     fn warm_start(&mut self) {
         let nodes = self.cfg.min.div_ceil(self.cfg.pods_per_node.max(1));
         for _ in 0..nodes {
-            let n = self.new_node(0);
+            let n = self.new_node(0, 0);
             self.nodes[n as usize].phase = NodePhase::Ready;
             self.nodes[n as usize].pulled = true;
             self.out.cold_node_boots -= 1;
+            self.out.boots_by_option[0] -= 1;
         }
         for _ in 0..self.cfg.min {
             let pod = self.new_pod();
@@ -495,6 +531,14 @@ impl<I: Iterator<Item = Arrival>> Engine<'_, I> {
             let pods = self.live_pods.len() as u128;
             self.out.pod_ms += pods * dt as u128;
             self.out.node_ms += self.live_nodes.len() as u128 * dt as u128;
+            for (ms, &n) in self
+                .out
+                .node_ms_by_option
+                .iter_mut()
+                .zip(&self.live_by_option)
+            {
+                *ms += n as u128 * dt as u128;
+            }
             if self.replicas >= self.cfg.max {
                 self.out.time_at_max_ms += dt;
             }
@@ -817,14 +861,13 @@ impl<I: Iterator<Item = Arrival>> Engine<'_, I> {
     /// kube-scheduler: bind to a Ready node with room (least allocated
     /// first), else leave Pending for Karpenter.
     fn schedule(&mut self, pod: u32) -> bool {
-        let ppn = self.cfg.pods_per_node;
         let best = self
             .live_nodes
             .iter()
             .copied()
             .filter(|&n| {
                 let node = &self.nodes[n as usize];
-                node.phase == NodePhase::Ready && node.pods < ppn && !node.validating
+                node.phase == NodePhase::Ready && node.pods < node.capacity && !node.validating
             })
             .min_by_key(|&n| (self.nodes[n as usize].pods, n));
         match best {
@@ -1049,9 +1092,9 @@ impl<I: Iterator<Item = Arrival>> Engine<'_, I> {
     }
 
     /// One scheduling round: nominate pending pods to in-flight nodes with
-    /// room, then launch `ceil(rest / pods_per_node)` nodes within the limit.
+    /// room, then launch nodes of the type Karpenter picks (`karpenter::choose`)
+    /// while the NodePools' limits allow.
     fn provision(&mut self) {
-        let ppn = self.cfg.pods_per_node.max(1);
         let unplaced: Vec<u32> = self
             .live_pods
             .iter()
@@ -1068,7 +1111,7 @@ impl<I: Iterator<Item = Arrival>> Engine<'_, I> {
             }
             let launching = self.live_nodes.iter().copied().find(|&n| {
                 let node = &self.nodes[n as usize];
-                node.phase == NodePhase::Launching && node.pods < ppn
+                node.phase == NodePhase::Launching && node.pods < node.capacity
             });
             match launching {
                 Some(n) => {
@@ -1078,11 +1121,15 @@ impl<I: Iterator<Item = Arrival>> Engine<'_, I> {
                 None => rest.push(pod),
             }
         }
-        for chunk in rest.chunks(ppn as usize) {
-            if self.live_nodes.len() as u64 >= self.cfg.max_nodes {
-                break;
-            }
-            let n = self.new_node(self.now);
+        let mut rest = rest.as_slice();
+        while let Some(launch) = karpenter::choose(
+            &self.cfg.node_options,
+            &self.live_by_option,
+            rest.len() as u32,
+        ) {
+            let (chunk, after) = rest.split_at((launch.pods as usize).min(rest.len()));
+            rest = after;
+            let n = self.new_node(self.now, launch.option);
             let latency = self
                 .rng_launch
                 .lognormal(self.p.launch_median as f64, self.p.launch_p95 as f64)
@@ -1096,7 +1143,19 @@ impl<I: Iterator<Item = Arrival>> Engine<'_, I> {
         }
     }
 
-    fn new_node(&mut self, now: u64) -> u32 {
+    fn new_node(&mut self, now: u64, option: usize) -> u32 {
+        let capacity = self
+            .cfg
+            .node_options
+            .get(option)
+            .map_or(self.cfg.pods_per_node, |o| o.pods_per_node)
+            .max(1);
+        if let Some(n) = self.live_by_option.get_mut(option) {
+            *n += 1;
+        }
+        if let Some(n) = self.out.boots_by_option.get_mut(option) {
+            *n += 1;
+        }
         self.nodes.push(Node {
             phase: NodePhase::Launching,
             pods: 0,
@@ -1104,6 +1163,8 @@ impl<I: Iterator<Item = Arrival>> Engine<'_, I> {
             last_pod_event: now,
             pulled: false,
             validating: false,
+            option,
+            capacity,
         });
         let id = (self.nodes.len() - 1) as u32;
         self.live_nodes.push(id);
@@ -1215,6 +1276,10 @@ impl<I: Iterator<Item = Arrival>> Engine<'_, I> {
             return;
         }
         n.phase = NodePhase::Gone;
+        let option = n.option;
+        if let Some(c) = self.live_by_option.get_mut(option) {
+            *c -= 1;
+        }
         if let Some(i) = self.live_nodes.iter().position(|&x| x == node) {
             self.live_nodes.swap_remove(i);
         }
@@ -1247,6 +1312,11 @@ impl<I: Iterator<Item = Arrival>> Engine<'_, I> {
         let sessions = self.sessions();
         let queue = self.queued_total;
         let active = self.active_pods();
+        let first_nodes = if self.cfg.node_options.len() > 1 {
+            self.live_by_option[0]
+        } else {
+            nodes
+        };
         let values = [
             (s.sessions, sessions as f64),
             (s.queue, queue as f64),
@@ -1258,8 +1328,8 @@ impl<I: Iterator<Item = Arrival>> Engine<'_, I> {
             (s.deploy_spec, self.replicas as f64),
             (s.available, ready as f64),
             (s.ready, ready as f64),
-            (s.usage_cpu, nodes as f64 * self.cfg.node_vcpu as f64),
-            (s.usage_nodes, nodes as f64),
+            (s.usage_cpu, first_nodes as f64 * self.cfg.node_vcpu as f64),
+            (s.usage_nodes, first_nodes as f64),
             (
                 s.limit_cpu,
                 self.cfg.max_nodes as f64 * self.cfg.node_vcpu as f64,
@@ -1268,6 +1338,13 @@ impl<I: Iterator<Item = Arrival>> Engine<'_, I> {
         ];
         for (i, v) in values {
             self.store.push(i, t, v);
+        }
+        for (k, &(cpu, count, limit)) in s.other_nodepools.iter().enumerate() {
+            let o = &self.cfg.node_options[k + 1];
+            let n = self.live_by_option[k + 1] as f64;
+            self.store.push(cpu, t, n * o.vcpu as f64);
+            self.store.push(count, t, n);
+            self.store.push(limit, t, o.limit_cpu as f64);
         }
         let errors = self.scaler.errors_total as f64;
         for &i in &s.errors {

@@ -151,6 +151,24 @@ impl Scaler {
 
 /// Jobs a ScaledJob creates at one polling tick: `queue` units waiting,
 /// `running` Jobs not finished, `pending` of them without a running pod.
+///
+/// KEDA's "Scaling Jobs" documentation (scalingStrategy) and its executor
+/// (`pkg/scaling/executor/scale_jobs.go`, `pkg/scaling/scaledjob/metrics.go`
+/// at v2.16–v2.20): `maxScale = ceil(min(queue / target, max))`, `scaleTo =
+/// ceil(queue)`; below `minReplicaCount` running Jobs it creates `min −
+/// running`; else, with `r = running − min`, the strategy gives how many
+/// may be created and KEDA creates `min(scaleTo, that)`:
+/// - default: `maxScale − r`;
+/// - custom: `min(maxScale − deduction − trunc(r × runningJobPercentage),
+///   max)` — but only when `customScalingRunningJobPercentage` parses as a
+///   number; the ScaledJob poolc writes sets neither field, so KEDA selects
+///   the default strategy and so does this function;
+/// - accurate: `max − r` if `maxScale + r − pending > max`, else
+///   `maxScale − pending`;
+/// - eager: `min(max − r − pending, maxScale)`, with scaleTo = max.
+///
+/// Nothing is created unless the trigger is active (queue above its
+/// activation threshold of 0) or `minReplicaCount > 0`.
 pub fn jobs_to_create(
     strategy: ScalingStrategy,
     queue: f64,
@@ -163,15 +181,14 @@ pub fn jobs_to_create(
     if running < min {
         return min - running;
     }
-    let max_value = (queue / target).min(max as f64);
-    let mut scale_to = (queue / target).ceil() as i64;
-    let max_scale = max_value.ceil() as i64;
+    let active = queue > 0.0 || min > 0;
+    let max_scale = (queue / target).min(max as f64).ceil() as i64;
+    let mut scale_to = queue.ceil() as i64;
     let r = (running - min) as i64;
     let pending = pending as i64;
     let max = max as i64;
     let effective = match strategy {
-        ScalingStrategy::Default => max_scale - r,
-        ScalingStrategy::Custom => (max_scale - r).min(max),
+        ScalingStrategy::Default | ScalingStrategy::Custom => max_scale - r,
         ScalingStrategy::Accurate => {
             if max_scale + r - pending > max {
                 max - r
@@ -184,7 +201,7 @@ pub fn jobs_to_create(
             (max - r - pending).min(max_scale)
         }
     };
-    if effective <= 0 || queue <= 0.0 && min == 0 {
+    if effective <= 0 || !active {
         return 0;
     }
     scale_to.min(effective).max(0) as u32

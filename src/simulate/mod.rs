@@ -6,8 +6,11 @@
 
 pub mod engine;
 pub mod hpa;
+pub mod jobs;
+pub mod karpenter;
 pub mod keda;
 pub mod params;
+pub mod plot;
 pub mod prometheus;
 pub mod report;
 pub mod rng;
@@ -68,7 +71,7 @@ fn input(message: impl Into<String>, help: impl Into<String>) -> SimError {
     }
 }
 
-/// The pools a target names: `<cluster>` (its service pools) or
+/// The pools a target names: `<cluster>` (all its pools) or
 /// `<cluster>/<pool>`; several separated by commas.
 fn targets<'m>(model: &'m Model, target: &str) -> Result<Vec<(&'m Cluster, &'m Pool)>, SimError> {
     let mut out = Vec::new();
@@ -86,12 +89,6 @@ fn targets<'m>(model: &'m Model, target: &str) -> Result<Vec<(&'m Cluster, &'m P
         };
         match pool_name {
             Some(p) => match cluster.pools.iter().find(|x| x.name == p) {
-                Some(pool) if pool.lb.is_none() => {
-                    return Err(input(
-                        format!("pool {cluster_name}/{p} is a jobs pool (ScaledJob); poolc simulates service pools behind the LB"),
-                        "name a service pool, or the cluster to simulate all its service pools",
-                    ))
-                }
                 Some(pool) => out.push((cluster, pool)),
                 None => {
                     let known: Vec<&str> = cluster.pools.iter().map(|x| x.name.as_str()).collect();
@@ -101,18 +98,12 @@ fn targets<'m>(model: &'m Model, target: &str) -> Result<Vec<(&'m Cluster, &'m P
                     ));
                 }
             },
-            None => out.extend(
-                cluster
-                    .pools
-                    .iter()
-                    .filter(|p| p.lb.is_some())
-                    .map(|p| (cluster, p)),
-            ),
+            None => out.extend(cluster.pools.iter().map(|p| (cluster, p))),
         }
     }
     if out.is_empty() {
         return Err(input(
-            format!("`{target}` names no service pool"),
+            format!("`{target}` names no pool"),
             "name <cluster> or <cluster>/<pool>",
         ));
     }
@@ -233,12 +224,21 @@ pub fn simulate(model: &Model, files: &FileSet, req: &Request) -> Result<Report,
             .filter(|a| a.labels.get("pool").is_none_or(|n| *n == pool.name))
             .cloned()
             .collect();
-        Ok(PoolReport::new(
+        let options = karpenter::options(pool, &cluster.simulate.prices);
+        let (types, cost) = report::node_types(
+            &options,
+            &run.outcome.boots_by_option,
+            &run.outcome.node_ms_by_option,
+        );
+        let mut report = PoolReport::new(
             format!("{}/{}", cluster.name, pool.name),
             run.outcome,
             &mine,
             cluster.simulate.eval_interval,
-        ))
+        );
+        report.node_types = types;
+        report.cost = cost;
+        Ok(report)
     };
     let results = crate::parallel::map(&pools, 1, run_pool);
     let mut out = Vec::new();
@@ -293,6 +293,27 @@ pub fn pool_config(cluster: &Cluster, pool: &Pool) -> PoolConfig {
         queue_timeout_ms: lb.map(|b| b.timeout_queue.0 * 1000).unwrap_or(0),
         slots: lb.map(|b| b.slots).unwrap_or(pool.max),
         scrape_ms: (cluster.scrape_interval.0 * 1000).max(1000),
+        node_options: karpenter::options(pool, &cluster.simulate.prices),
+    }
+}
+
+/// The simulator's view of one jobs pool (ScaledJob), from the Model.
+pub fn jobs_config(cluster: &Cluster, pool: &Pool, jobs: &crate::model::Jobs) -> jobs::JobsConfig {
+    jobs::JobsConfig {
+        cluster: cluster.name.clone(),
+        pool: pool.name.clone(),
+        namespace: cluster.namespace.clone(),
+        workload: pool.workload.clone(),
+        min: pool.min,
+        max: pool.max,
+        strategy: jobs.scaling_strategy,
+        target: jobs.target.max(1) as f64,
+        polling_ms: (pool.scaling.polling_interval.0 * 1000).max(1000),
+        scrape_ms: (cluster.scrape_interval.0 * 1000).max(1000),
+        active_deadline_ms: (jobs.active_deadline.0 * 1000).max(1000),
+        node_options: karpenter::options(pool, &cluster.simulate.prices),
+        queue_series: jobs::query_series(&jobs.query),
+        lb_job: cluster.lb.metrics_service.clone(),
     }
 }
 
@@ -336,7 +357,8 @@ pub fn simulate_specs(specs_dir: &std::path::Path, req: &Request) -> Result<Repo
 }
 
 /// What `poolc plan --simulate SCENARIO` adds to a plan: the scenario run
-/// on every service pool of `specs` ("after") and, where `baseline` holds
+/// on every pool of the clusters of `specs` that have a service pool
+/// ("after") and, where `baseline` holds
 /// the base branch's specs, on the same clusters there ("before"). Both
 /// runs take the same seed, so a difference comes from the specs alone.
 pub fn plan_runs(
@@ -390,7 +412,7 @@ pub fn svg_files(report: &Report) -> Result<FileSet, String> {
     let mut set = FileSet::new();
     for p in &report.pools {
         let name = format!("{}.svg", p.pool.replace('/', "-"));
-        set.insert(crate::fileset::File::new(name, report::svg(p)))
+        set.insert(crate::fileset::File::new(name, plot::svg(p)?))
             .map_err(|e| format!("error: {e}"))?;
     }
     Ok(set)
@@ -469,17 +491,33 @@ fn run_one(
     let params = &cluster.simulate;
     let cfg = pool_config(cluster, pool);
     let mut store = Store::default();
-    let outcome = match workload {
-        Workload::Generated {
-            generator,
-            durations,
-            horizon,
-        } => {
+    let jobs_outcome = match &pool.jobs {
+        Some(j) => Some(run_jobs(
+            &jobs_config(cluster, pool, j),
+            params,
+            workload,
+            names,
+            trace_end,
+            req,
+            &mut store,
+        )?),
+        None => None,
+    };
+    let outcome = match (jobs_outcome, workload) {
+        (Some(o), _) => o,
+        (
+            None,
+            Workload::Generated {
+                generator,
+                durations,
+                horizon,
+            },
+        ) => {
             let arrivals = Generated::new(generator.clone(), *durations, *horizon, req.seed);
             let h = req.horizon.unwrap_or(*horizon).max(*horizon);
             engine::run(&cfg, params, arrivals, h, req.seed, &mut store)
         }
-        Workload::Trace(t) => {
+        (None, Workload::Trace(t)) => {
             let reader = t.read(names).map_err(SimError::Trace)?;
             let name = pool.name.clone();
             let arrivals = reader
@@ -506,6 +544,38 @@ fn run_one(
         store,
         scraped,
         alerts,
+    })
+}
+
+/// A jobs pool's run: the same arrivals, through the ScaledJob loop.
+fn run_jobs(
+    cfg: &jobs::JobsConfig,
+    params: &params::Params,
+    workload: &Workload,
+    names: &[String],
+    trace_end: u64,
+    req: &Request,
+    store: &mut Store,
+) -> Result<engine::Outcome, SimError> {
+    Ok(match workload {
+        Workload::Generated {
+            generator,
+            durations,
+            horizon,
+        } => {
+            let arrivals = Generated::new(generator.clone(), *durations, *horizon, req.seed);
+            let h = req.horizon.unwrap_or(*horizon).max(*horizon);
+            jobs::run(cfg, params, arrivals, h, req.seed, store)
+        }
+        Workload::Trace(t) => {
+            let reader = t.read(names).map_err(SimError::Trace)?;
+            let name = cfg.pool.clone();
+            let arrivals = reader
+                .map_while(Result::ok)
+                .filter(move |a: &Arrival| a.pool.as_ref().is_none_or(|p| *p == name));
+            let h = req.horizon.unwrap_or(trace_end).max(trace_end);
+            jobs::run(cfg, params, arrivals, h, req.seed, store)
+        }
     })
 }
 

@@ -216,6 +216,10 @@ pub struct KarpenterSpec {
     /// Taint to instance gone. Default 45s.
     #[serde(default)]
     pub deletion: Option<Millis>,
+    /// $ per node-hour by instance type, for the cost per type; no default
+    /// (the specs carry no prices).
+    #[serde(default)]
+    pub prices: std::collections::BTreeMap<String, f64>,
 }
 
 #[derive(Debug, Clone, Default, Deserialize, JsonSchema)]
@@ -312,6 +316,7 @@ pub struct Params {
     pub scrape_phase: Option<u64>,
     pub duration_median: u64,
     pub duration_p95: u64,
+    pub prices: std::collections::BTreeMap<String, f64>,
 }
 
 impl Default for Params {
@@ -376,6 +381,7 @@ impl Params {
             scrape_phase: m.scrape_phase.map(|p| p.0),
             duration_median: ms(b.duration_median, 20 * 60_000),
             duration_p95: ms(b.duration_p95, 60 * 60_000),
+            prices: n.prices.clone(),
         }
     }
 
@@ -424,6 +430,17 @@ impl Params {
                 serde_saphyr::Location::UNKNOWN,
                 "simulate: a p95 is below its median".to_string(),
                 "set launch_p95 >= launch_median and duration_p95 >= duration_median".to_string(),
+            ));
+        }
+        if let Some((t, price)) = p
+            .prices
+            .iter()
+            .find(|(_, v)| !(v.is_finite() && **v >= 0.0))
+        {
+            out.push((
+                serde_saphyr::Location::UNKNOWN,
+                format!("simulate karpenter.prices: {t} costs {price}"),
+                "give dollars per node-hour, 0 or more".to_string(),
             ));
         }
         if p.dns_max < p.dns_min {

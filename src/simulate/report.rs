@@ -1,6 +1,6 @@
 //! What a run predicts, per pool, and its renderings: a text table, stable
-//! JSON (sorted keys, no timestamps), a Markdown PR comment with an optional
-//! before → after column, and an SVG timeline.
+//! JSON (sorted keys, no timestamps) and a Markdown PR comment with an
+//! optional before → after column (the SVG timeline is `plot`).
 
 use std::fmt::Write as _;
 
@@ -40,8 +40,54 @@ pub struct PoolReport {
     pub mean_waiting: f64,
     pub arrival_rate_times_wait: f64,
     pub alerts: Vec<AlertReport>,
+    /// Nodes launched and node-hours per instance type Karpenter chose, in
+    /// the NodePools' weight order; cost where the spec gives a price.
+    pub node_types: Vec<NodeTypeReport>,
+    /// Σ cost over the types, when every type used has a price.
+    pub cost: Option<f64>,
     #[serde(skip)]
     pub timeline: Vec<Sample>,
+}
+
+#[derive(Debug, Clone, Serialize, PartialEq)]
+pub struct NodeTypeReport {
+    pub nodepool: String,
+    pub instance_type: String,
+    pub nodes_launched: u64,
+    pub node_hours: f64,
+    pub cost: Option<f64>,
+}
+
+/// The per-type rows of a run whose nodes came from `options`.
+pub fn node_types(
+    options: &[super::karpenter::NodeOption],
+    boots: &[u64],
+    node_ms: &[u128],
+) -> (Vec<NodeTypeReport>, Option<f64>) {
+    let mut total = Some(0.0);
+    let rows = options
+        .iter()
+        .enumerate()
+        .map(|(i, o)| {
+            let hours = node_ms.get(i).copied().unwrap_or(0) as f64 / 3_600_000.0;
+            let cost = o.price.map(|p| round3(p * hours));
+            if hours > 0.0 {
+                total = match (total, cost) {
+                    (Some(t), Some(c)) => Some(t + c),
+                    _ => None,
+                };
+            }
+            NodeTypeReport {
+                nodepool: o.nodepool.clone(),
+                instance_type: o.instance_type.clone(),
+                nodes_launched: boots.get(i).copied().unwrap_or(0),
+                node_hours: round3(hours),
+                cost,
+            }
+        })
+        .collect();
+    let any_price = options.iter().any(|o| o.price.is_some());
+    (rows, total.filter(|_| any_price).map(round3))
 }
 
 #[derive(Debug, Clone, Serialize, PartialEq)]
@@ -152,6 +198,8 @@ impl PoolReport {
                     firing_seconds: (n as u64 * eval_ms) as f64 / 1000.0,
                 })
                 .collect(),
+            node_types: Vec::new(),
+            cost: None,
             timeline: o.timeline,
         }
     }
@@ -228,6 +276,20 @@ fn rows(p: &PoolReport) -> Vec<(&'static str, String)> {
         ),
         ("pod-hours", format!("{:.1}", p.pod_hours)),
         ("node-hours", format!("{:.1}", p.node_hours)),
+        (
+            "node-hours by type",
+            p.node_types
+                .iter()
+                .filter(|t| t.nodes_launched > 0 || t.node_hours > 0.0)
+                .map(|t| format!("{} {:.1}", t.instance_type, t.node_hours))
+                .collect::<Vec<_>>()
+                .join(", "),
+        ),
+        (
+            "cost",
+            p.cost
+                .map_or_else(|| "no prices given".to_string(), |c| format!("${c:.2}")),
+        ),
         ("fallback episodes", p.fallback_episodes.to_string()),
         ("alerts firing", alerts_text(p)),
     ]
@@ -299,104 +361,4 @@ pub fn markdown(r: &Report, baseline: Option<&Report>) -> String {
         }
     }
     out
-}
-
-/// A timeline of one pool as SVG: builds waiting, sessions, HPA desired,
-/// pods (ready, booting, draining) and nodes per scrape, with the times an
-/// alert fired as bands.
-pub fn svg(p: &PoolReport) -> String {
-    const W: f64 = 960.0;
-    const H: f64 = 360.0;
-    const L: f64 = 50.0;
-    const B: f64 = 30.0;
-    let t_max = p.simulated_seconds.max(1.0);
-    let y_max = p
-        .timeline
-        .iter()
-        .map(|s| {
-            s.waiting
-                .max(s.sessions)
-                .max(s.desired)
-                .max(s.ready + s.booting + s.draining)
-        })
-        .max()
-        .unwrap_or(1)
-        .max(1) as f64;
-    let x = |t: f64| L + (W - L - 10.0) * t / t_max;
-    let y = |v: f64| H - B - (H - B - 20.0) * v / y_max;
-    let mut out = String::new();
-    let _ = writeln!(
-        out,
-        r#"<svg xmlns="http://www.w3.org/2000/svg" width="{W}" height="{H}" viewBox="0 0 {W} {H}" font-family="sans-serif" font-size="11">"#
-    );
-    let _ = writeln!(out, r#"<rect width="{W}" height="{H}" fill="white"/>"#);
-    let _ = writeln!(out, r#"<text x="{L}" y="14">{}</text>"#, escape(&p.pool));
-    for a in &p.alerts {
-        let x0 = x(a.first_firing_seconds);
-        let x1 = x((a.first_firing_seconds + a.firing_seconds).min(t_max));
-        let _ = writeln!(
-            out,
-            r##"<rect x="{x0:.1}" y="20" width="{:.1}" height="{:.1}" fill="#f4c7c3" opacity="0.5"><title>{}</title></rect>"##,
-            (x1 - x0).max(1.0),
-            H - B - 20.0,
-            escape(&a.alert)
-        );
-    }
-    let _ = writeln!(
-        out,
-        r#"<line x1="{L}" y1="{}" x2="{}" y2="{}" stroke="black"/><line x1="{L}" y1="20" x2="{L}" y2="{}" stroke="black"/>"#,
-        H - B,
-        W - 10.0,
-        H - B,
-        H - B
-    );
-    let _ = writeln!(
-        out,
-        r#"<text x="4" y="{}">{}</text>"#,
-        y(y_max) + 4.0,
-        y_max
-    );
-    let _ = writeln!(
-        out,
-        r#"<text x="{}" y="{}">{}</text>"#,
-        W - 60.0,
-        H - 10.0,
-        human(t_max)
-    );
-    type Line = (&'static str, &'static str, fn(&Sample) -> u32);
-    let series: [Line; 7] = [
-        ("waiting", "#d62728", |s| s.waiting),
-        ("sessions", "#ff7f0e", |s| s.sessions),
-        ("HPA desired", "#1f77b4", |s| s.desired),
-        ("pods ready", "#2ca02c", |s| s.ready),
-        ("pods booting", "#9467bd", |s| s.booting),
-        ("pods draining", "#8c564b", |s| s.draining),
-        ("nodes", "#7f7f7f", |s| s.nodes),
-    ];
-    for (i, (name, color, f)) in series.iter().enumerate() {
-        let points: Vec<String> = p
-            .timeline
-            .iter()
-            .map(|s| format!("{:.1},{:.1}", x(s.t as f64 / 1000.0), y(f(s) as f64)))
-            .collect();
-        let _ = writeln!(
-            out,
-            r#"<polyline fill="none" stroke="{color}" stroke-width="1.5" points="{}"/>"#,
-            points.join(" ")
-        );
-        let _ = writeln!(
-            out,
-            r#"<text x="{}" y="{}" fill="{color}">{name}</text>"#,
-            L + 10.0 + 110.0 * i as f64,
-            H - 4.0
-        );
-    }
-    out.push_str("</svg>\n");
-    out
-}
-
-fn escape(s: &str) -> String {
-    s.replace('&', "&amp;")
-        .replace('<', "&lt;")
-        .replace('>', "&gt;")
 }
