@@ -355,3 +355,50 @@ fn the_prometheus_catalog_matches_a_real_prometheus() {
         );
     }
 }
+
+#[test]
+fn the_alertmanager_catalog_matches_a_real_alertmanager() {
+    let Some(binary) = tool(
+        "prometheus-alertmanager",
+        "apt-get install -y prometheus-alertmanager",
+    ) else {
+        return;
+    };
+    let version = version_of(&binary);
+    let dir: PathBuf = scratch("alertmanager-own");
+    std::fs::write(
+        dir.join("alertmanager.yml"),
+        "route:\n  receiver: blackhole\nreceivers:\n  - name: blackhole\n",
+    )
+    .unwrap();
+    let port = free_port();
+    // Clustering on a loopback port, so the gossip families are served too.
+    let cluster = free_port();
+    let _running = Running(
+        Command::new(&binary)
+            .arg(format!(
+                "--config.file={}",
+                dir.join("alertmanager.yml").display()
+            ))
+            .arg(format!("--storage.path={}", dir.join("data").display()))
+            .arg(format!("--web.listen-address=127.0.0.1:{port}"))
+            .arg(format!("--cluster.listen-address=127.0.0.1:{cluster}"))
+            .arg(format!("--cluster.advertise-address=127.0.0.1:{cluster}"))
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap(),
+    );
+    wait_for(port, "/-/ready");
+    let body = wait_for(port, "/metrics");
+    let checked = check_against(Exporter::Alertmanager, &version, &body, "alertmanager_");
+    assert!(checked > 30, "only {checked} alertmanager_ families checked");
+    // The families stock alerts read are among them.
+    for name in [
+        "alertmanager_notifications_failed_total",
+        "alertmanager_cluster_members",
+        "alertmanager_config_last_reload_successful",
+    ] {
+        assert!(families(&body).contains_key(name), "{name} not served");
+    }
+}
