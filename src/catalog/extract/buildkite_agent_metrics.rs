@@ -122,7 +122,8 @@ fn assigned_keys(collector: &str, field: &str, symbols: &gosrc::Symbols) -> BTre
 /// pattern `(^[^A-Z0-9]*|[A-Z0-9]*)([A-Z0-9][^A-Z]+|$)` splits them,
 /// joined by `_`, lower-cased.
 pub fn camel_to_underscore(s: &str) -> String {
-    let re = Regex::new(r"(^[^A-Z0-9]*|[A-Z0-9]*)([A-Z0-9][^A-Z]+|$)").unwrap_or_else(|e| panic!("{e}"));
+    let re =
+        Regex::new(r"(^[^A-Z0-9]*|[A-Z0-9]*)([A-Z0-9][^A-Z]+|$)").unwrap_or_else(|e| panic!("{e}"));
     let mut parts = Vec::new();
     for c in re.captures_iter(s) {
         for g in [c.get(1), c.get(2)].into_iter().flatten() {
@@ -189,7 +190,13 @@ func collect(result *Result) {
 
     #[test]
     fn camel_case_splits_like_the_backend() {
-        assert_eq!(camel_to_underscore("ScheduledJobsCount"), "scheduled_jobs_count");
-        assert_eq!(camel_to_underscore("BusyAgentPercentage"), "busy_agent_percentage");
+        assert_eq!(
+            camel_to_underscore("ScheduledJobsCount"),
+            "scheduled_jobs_count"
+        );
+        assert_eq!(
+            camel_to_underscore("BusyAgentPercentage"),
+            "busy_agent_percentage"
+        );
     }
 }

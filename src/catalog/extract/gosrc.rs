@@ -463,9 +463,11 @@ func newMetrics(r prometheus.Registerer) {
 }
 "#;
         let src = strip_line_comments(src);
-        let mut s = Symbols::default();
-        s.const_labels = true;
-        s.follow_lists = true;
+        let mut s = Symbols {
+            const_labels: true,
+            follow_lists: true,
+            ..Default::default()
+        };
         s.add_file(&src);
         let got: Vec<(String, Vec<String>)> = metrics(&src, &s)
             .into_iter()

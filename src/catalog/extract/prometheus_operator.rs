@@ -21,7 +21,10 @@ use std::path::Path;
 use super::{find_clone, gopkg, release_tags, ExtractError, Releases, Repo, Row};
 use crate::catalog::Version;
 
-pub const SOURCES: &[&str] = &["prometheus-operator/prometheus-operator", "thanos-io/thanos"];
+pub const SOURCES: &[&str] = &[
+    "prometheus-operator/prometheus-operator",
+    "thanos-io/thanos",
+];
 
 const WRAP: &str = "WrapRegistererWith(prometheus.Labels{\"controller\"";
 /// Registration through the operator's `Metrics`, which holds the wrapped
