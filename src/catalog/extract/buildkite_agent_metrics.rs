@@ -104,18 +104,49 @@ fn keys_of_all_metrics(collector: &str, symbols: &gosrc::Symbols) -> BTreeSet<St
         .unwrap_or_default()
 }
 
-/// The keys set on one result field: `result.Totals[Key] =` or
-/// `result.Queues[queue][Key] =`.
+/// The keys set on one result field: `result.Totals[Key] = …`,
+/// `r.Queues[queue(job)][Key]++`, and, where a scope's map is made by
+/// `newCounts()`, the keys of the map literal that function returns.
 fn assigned_keys(collector: &str, field: &str, symbols: &gosrc::Symbols) -> BTreeSet<String> {
     let pattern = if field == "Totals" {
-        format!(r"\.{field}\[(\w+)\]\s*=")
+        format!(r"\.{field}\[(\w+)\]\s*(?:=|\+\+|\+=)")
     } else {
-        format!(r"\.{field}\[\w+\]\[(\w+)\]\s*=")
+        format!(r"\.{field}\[[^\]\n]+\]\[(\w+)\]\s*(?:=|\+\+|\+=)")
     };
     let re = Regex::new(&pattern).unwrap_or_else(|e| panic!("{e}"));
-    re.captures_iter(collector)
+    let mut keys: BTreeSet<String> = re
+        .captures_iter(collector)
         .filter_map(|c| symbols.string(&c[1]))
-        .collect()
+        .collect();
+    if collector.contains(&format!(".{field}[")) && collector.contains("= newCounts()") {
+        let made = Regex::new(&format!(r"\.{field}\[[^\]\n]+\]\s*=\s*newCounts\(\)"))
+            .unwrap_or_else(|e| panic!("{e}"));
+        if made.is_match(collector) {
+            keys.extend(new_counts_keys(collector, symbols));
+        }
+    }
+    keys
+}
+
+/// The keys of the map literal `newCounts()` returns.
+fn new_counts_keys(collector: &str, symbols: &gosrc::Symbols) -> BTreeSet<String> {
+    let Some(start) = collector.find("func newCounts()") else {
+        return BTreeSet::new();
+    };
+    let Some(open) = collector[start..]
+        .find("map[string]int{")
+        .map(|i| start + i + 14)
+    else {
+        return BTreeSet::new();
+    };
+    let key = Regex::new(r"(\w+)\s*:").unwrap_or_else(|e| panic!("{e}"));
+    gosrc::block(collector, open)
+        .map(|body| {
+            key.captures_iter(body)
+                .filter_map(|c| symbols.string(&c[1]))
+                .collect()
+        })
+        .unwrap_or_default()
 }
 
 /// The backend's `camelToUnderscore`: words split where the source's
@@ -143,12 +174,21 @@ mod tests {
     fn names_are_prefix_and_collector_key() {
         let collector = r#"
 const (
-	ScheduledJobsCount  = "ScheduledJobsCount"
-	BusyAgentPercentage = "BusyAgentPercentage"
+	ScheduledJobsCount   = "ScheduledJobsCount"
+	BusyAgentPercentage  = "BusyAgentPercentage"
+	RunningBuildsCount   = "RunningBuildsCount"
+	ScheduledBuildsCount = "ScheduledBuildsCount"
 )
 func collect(result *Result) {
 	result.Totals[BusyAgentPercentage] = 1
 	result.Queues[queueName][ScheduledJobsCount] = 2
+	r.Pipelines[name] = newCounts()
+	r.Pipelines[pipeline(job)][RunningBuildsCount]++
+}
+func newCounts() map[string]int {
+	return map[string]int{
+		ScheduledBuildsCount: 0,
+	}
 }
 "#;
         let backend = r#"
@@ -168,6 +208,11 @@ func collect(result *Result) {
 			Name: "buildkite_queues_" + camelToUnderscore(name),
 		}, labelNames)
 	}
+	for pipeline, counts := range r.Pipelines {
+		gauge = prometheus.NewGaugeVec(prometheus.GaugeOpts{
+			Name: fmt.Sprintf("buildkite_pipelines_%s", camelToUnderscore(name)),
+		}, []string{"pipeline"})
+	}
 "#;
         let got: Vec<(String, Vec<String>)> = rows(backend, collector)
             .into_iter()
@@ -183,6 +228,14 @@ func collect(result *Result) {
                 (
                     "buildkite_queues_scheduled_jobs_count".to_string(),
                     vec!["queue".to_string()]
+                ),
+                (
+                    "buildkite_pipelines_running_builds_count".to_string(),
+                    vec!["pipeline".to_string()]
+                ),
+                (
+                    "buildkite_pipelines_scheduled_builds_count".to_string(),
+                    vec!["pipeline".to_string()]
                 ),
             ]
         );
