@@ -359,3 +359,267 @@ fn the_prometheus_catalog_matches_a_real_prometheus() {
         );
     }
 }
+
+#[test]
+fn the_alertmanager_catalog_matches_a_real_alertmanager() {
+    let Some(binary) = tool(
+        "prometheus-alertmanager",
+        "apt-get install -y prometheus-alertmanager",
+    ) else {
+        return;
+    };
+    let version = version_of(&binary);
+    let dir: PathBuf = scratch("alertmanager-own");
+    std::fs::write(
+        dir.join("alertmanager.yml"),
+        "route:\n  receiver: blackhole\nreceivers:\n  - name: blackhole\n",
+    )
+    .unwrap();
+    let port = free_port();
+    // Clustering on a loopback port, so the gossip families are served too.
+    let cluster = free_port();
+    let _running = Running(
+        Command::new(&binary)
+            .arg(format!(
+                "--config.file={}",
+                dir.join("alertmanager.yml").display()
+            ))
+            .arg(format!("--storage.path={}", dir.join("data").display()))
+            .arg(format!("--web.listen-address=127.0.0.1:{port}"))
+            .arg(format!("--cluster.listen-address=127.0.0.1:{cluster}"))
+            .arg(format!("--cluster.advertise-address=127.0.0.1:{cluster}"))
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap(),
+    );
+    wait_for(port, "/-/ready");
+    let body = wait_for(port, "/metrics");
+    let checked = check_against(Exporter::Alertmanager, &version, &body, "alertmanager_");
+    assert!(
+        checked > 30,
+        "only {checked} alertmanager_ families checked"
+    );
+    // The families stock alerts read are among them.
+    for name in [
+        "alertmanager_notifications_failed_total",
+        "alertmanager_cluster_members",
+        "alertmanager_config_last_reload_successful",
+    ] {
+        assert!(families(&body).contains_key(name), "{name} not served");
+    }
+}
+
+fn labels_at(exporter: Exporter, version: &str, name: &str) -> BTreeSet<String> {
+    at(exporter, version)
+        .into_iter()
+        .find(|m| m.name == name)
+        .unwrap_or_else(|| panic!("{name} is not in the catalog at {version}"))
+        .labels
+        .iter()
+        .cloned()
+        .collect()
+}
+
+fn set(labels: &[&str]) -> BTreeSet<String> {
+    labels.iter().map(|l| l.to_string()).collect()
+}
+
+/// Facts read in upstream source and changelogs, per exporter.
+#[test]
+fn platform_exporters_follow_their_upstream_releases() {
+    // CoreDNS 1.7.0 renamed the `_count_total` counters; 1.10.0 added
+    // `view`; 1.11.0 moved the forwarder's upstream metrics to `proxy`.
+    assert!(has(
+        Exporter::Coredns,
+        "1.6.9",
+        "coredns_dns_request_count_total"
+    ));
+    assert!(!has(
+        Exporter::Coredns,
+        "1.6.9",
+        "coredns_dns_requests_total"
+    ));
+    assert!(has(
+        Exporter::Coredns,
+        "1.7.0",
+        "coredns_dns_requests_total"
+    ));
+    assert!(!labels_at(Exporter::Coredns, "1.9.4", "coredns_dns_requests_total").contains("view"));
+    assert_eq!(
+        labels_at(Exporter::Coredns, "1.10.0", "coredns_dns_requests_total"),
+        set(&["server", "zone", "view", "proto", "family", "type"])
+    );
+    assert_eq!(
+        labels_at(Exporter::Coredns, "1.11", "coredns_dns_responses_total"),
+        set(&["server", "zone", "view", "rcode", "plugin"])
+    );
+    assert!(has(
+        Exporter::Coredns,
+        "1.10",
+        "coredns_forward_request_duration_seconds_bucket"
+    ));
+    assert!(!has(
+        Exporter::Coredns,
+        "1.11.0",
+        "coredns_forward_request_duration_seconds_bucket"
+    ));
+    assert_eq!(
+        labels_at(
+            Exporter::Coredns,
+            "1.11.0",
+            "coredns_proxy_request_duration_seconds_bucket"
+        ),
+        set(&["proxy_name", "to", "rcode", "le"])
+    );
+    assert_eq!(
+        labels_at(Exporter::Coredns, "1.12", "coredns_build_info"),
+        set(&["version", "revision", "goversion"])
+    );
+    assert!(labels_at(Exporter::Coredns, "1.12", "coredns_panics_total").is_empty());
+    let requests = at(Exporter::Coredns, "1.12")
+        .into_iter()
+        .find(|m| m.name == "coredns_dns_requests_total")
+        .unwrap();
+    assert_eq!(requests.values["family"], set(&["1", "2"]));
+    assert!(requests.values["type"].contains("AAAA") && requests.values["type"].contains("other"));
+
+    // Alertmanager 0.26 added `reason` to failed notifications, 0.27 the
+    // receiver name (behind a feature flag) and the suppressed counter.
+    assert_eq!(
+        labels_at(
+            Exporter::Alertmanager,
+            "0.25",
+            "alertmanager_notifications_failed_total"
+        ),
+        set(&["integration"])
+    );
+    assert_eq!(
+        labels_at(
+            Exporter::Alertmanager,
+            "0.26.0",
+            "alertmanager_notifications_failed_total"
+        ),
+        set(&["integration", "reason"])
+    );
+    assert!(labels_at(
+        Exporter::Alertmanager,
+        "0.27.0",
+        "alertmanager_notifications_total"
+    )
+    .contains("receiver_name"));
+    assert!(!has(
+        Exporter::Alertmanager,
+        "0.26",
+        "alertmanager_notifications_suppressed_total"
+    ));
+    assert!(has(
+        Exporter::Alertmanager,
+        "0.27",
+        "alertmanager_notifications_suppressed_total"
+    ));
+    assert_eq!(
+        labels_at(Exporter::Alertmanager, "0.20.0", "alertmanager_silences"),
+        set(&["state"])
+    );
+
+    // prometheus-operator: per-controller reconcile metrics, the workqueue
+    // metrics from 0.85, and the config-reloader's from Thanos.
+    assert_eq!(
+        labels_at(
+            Exporter::PrometheusOperator,
+            "0.75",
+            "prometheus_operator_reconcile_errors_total"
+        ),
+        set(&["controller"])
+    );
+    assert!(!has(
+        Exporter::PrometheusOperator,
+        "0.84",
+        "prometheus_operator_workqueue_depth"
+    ));
+    assert!(has(
+        Exporter::PrometheusOperator,
+        "0.85.0",
+        "prometheus_operator_workqueue_depth"
+    ));
+    assert_eq!(
+        labels_at(
+            Exporter::PrometheusOperator,
+            "0.75",
+            "prometheus_operator_syncs"
+        ),
+        set(&["controller", "status"])
+    );
+    for name in ["reloader_reloads_total", "reloader_last_reload_successful"] {
+        assert!(has(Exporter::PrometheusOperator, "0.75", name), "{name}");
+    }
+
+    // actions-runner-controller: 0.12 made the listener's labels
+    // configurable and dropped `job_workflow_ref` from the defaults.
+    assert!(!has(
+        Exporter::ActionsRunnerController,
+        "0.4.0",
+        "gha_busy_runners"
+    ));
+    assert_eq!(
+        labels_at(
+            Exporter::ActionsRunnerController,
+            "0.12",
+            "gha_busy_runners"
+        ),
+        set(&[
+            "name",
+            "namespace",
+            "repository",
+            "organization",
+            "enterprise"
+        ])
+    );
+    assert!(labels_at(
+        Exporter::ActionsRunnerController,
+        "0.9",
+        "gha_completed_jobs_total"
+    )
+    .contains("job_workflow_ref"));
+    assert!(!labels_at(
+        Exporter::ActionsRunnerController,
+        "0.12",
+        "gha_completed_jobs_total"
+    )
+    .contains("job_workflow_ref"));
+    assert!(has(
+        Exporter::ActionsRunnerController,
+        "0.14",
+        "gha_controller_running_ephemeral_runners"
+    ));
+
+    // buildkite-agent-metrics 5.9.0 added the cluster label; 5.0.0 the
+    // waiting-jobs and busy-percentage gauges.
+    assert_eq!(
+        labels_at(
+            Exporter::BuildkiteAgentMetrics,
+            "5.8",
+            "buildkite_queues_scheduled_jobs_count"
+        ),
+        set(&["queue"])
+    );
+    assert_eq!(
+        labels_at(
+            Exporter::BuildkiteAgentMetrics,
+            "5.9.0",
+            "buildkite_queues_scheduled_jobs_count"
+        ),
+        set(&["queue", "cluster"])
+    );
+    assert!(!has(
+        Exporter::BuildkiteAgentMetrics,
+        "4.1",
+        "buildkite_total_waiting_jobs_count"
+    ));
+    assert!(has(
+        Exporter::BuildkiteAgentMetrics,
+        "5.0.0",
+        "buildkite_total_waiting_jobs_count"
+    ));
+}

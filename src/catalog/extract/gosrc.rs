@@ -24,6 +24,12 @@ pub struct Symbols {
     funcs: HashMap<String, String>,
     /// Label names for code that ranges over well-known node labels.
     pub well_known: BTreeSet<String>,
+    /// Whether the keys of an options' `ConstLabels` map count as labels
+    /// (`ConstLabels: prometheus.Labels{"key": key}`).
+    pub const_labels: bool,
+    /// Whether label lists follow `append` (`b = append(a, "x")`, a label
+    /// added on one code path: `a = append(a, "x")`) and aliases (`b = a`).
+    pub follow_lists: bool,
 }
 
 fn re(s: &str) -> Regex {
@@ -91,6 +97,32 @@ impl Symbols {
                 self.lists.insert(c[1].to_string(), body.to_string());
             }
         }
+        // `b = append(a, "x", y)`: the list `a` names plus the appended
+        // items; `a = append(a, "x")` (a label added on one code path)
+        // widens `a` itself.
+        let appends = pattern!(r"(?m)([A-Za-z_]\w*)\s*(?::=|=)\s*append\(");
+        for c in appends.captures_iter(text).filter(|_| self.follow_lists) {
+            let Some(m) = c.get(0) else { continue };
+            let Some(args) = block(text, m.end() - 1) else {
+                continue;
+            };
+            let Some((base, items)) = args.split_once(',') else {
+                continue;
+            };
+            let base = base.trim().rsplit('.').next().unwrap_or("");
+            let Some(head) = self.lists.get(base) else {
+                continue;
+            };
+            let body = format!("{head}, {items}");
+            self.lists.insert(c[1].to_string(), body);
+        }
+        // `b = a`: another name for a list.
+        let alias = pattern!(r"(?m)^\s*([A-Za-z_]\w*)\s*=\s*([A-Za-z_]\w*)\s*$");
+        for c in alias.captures_iter(text).filter(|_| self.follow_lists) {
+            if let Some(body) = self.lists.get(&c[2]).cloned() {
+                self.lists.insert(c[1].to_string(), body);
+            }
+        }
         let funcs = pattern!(r"(?m)^func\s+([A-Za-z_]\w*)\s*\(\s*\)\s*\[\]string\s*\{");
         for c in funcs.captures_iter(text) {
             let Some(m) = c.get(0) else { continue };
@@ -126,6 +158,13 @@ impl Symbols {
         let mut out = BTreeSet::new();
         if depth > 4 {
             out.insert("*".to_string());
+            return out;
+        }
+        let append = expr.strip_prefix("append(").filter(|_| self.follow_lists);
+        if let Some(args) = append.and_then(|_| block(expr, 6)) {
+            let (base, items) = args.split_once(',').unwrap_or((args, ""));
+            out.extend(self.labels(base, depth + 1));
+            out.extend(self.items(items, depth));
             return out;
         }
         if let Some(start) = expr.find("[]string{") {
@@ -168,6 +207,36 @@ impl Symbols {
         out.retain(|l| !l.is_empty());
         out
     }
+}
+
+/// `text` without its `//` comments (code commented out is not
+/// registered), string literals kept whole.
+pub fn strip_line_comments(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    for line in text.lines() {
+        let bytes = line.as_bytes();
+        let mut quote: Option<u8> = None;
+        let mut end = line.len();
+        let mut i = 0;
+        while i < bytes.len() {
+            let b = bytes[i];
+            match quote {
+                Some(q) if b == b'\\' && q == b'"' => i += 1,
+                Some(q) if b == q => quote = None,
+                Some(_) => {}
+                None if b == b'"' || b == b'`' => quote = Some(b),
+                None if b == b'/' && bytes.get(i + 1) == Some(&b'/') => {
+                    end = i;
+                    break;
+                }
+                None => {}
+            }
+            i += 1;
+        }
+        out.push_str(&line[..end]);
+        out.push('\n');
+    }
+    out
 }
 
 /// Every `*Opts{…}` registration in `text` whose name resolves.
@@ -232,18 +301,38 @@ pub fn metrics(text: &str, symbols: &Symbols) -> Vec<Row> {
                 None => break,
             }
         }
-        let labels = if after.starts_with(')') || after.starts_with("func") {
+        let mut labels = if after.starts_with(')') || after.starts_with("func") {
             BTreeSet::new()
         } else {
             let end = list_end(after);
             symbols.labels(&after[..end], 0)
         };
+        if symbols.const_labels {
+            labels.extend(const_labels(body, symbols));
+        }
         out.push(Row {
             name: full.join("_"),
             kind,
             labels,
             values: Default::default(),
         });
+    }
+    out
+}
+
+/// The keys of the `ConstLabels` map in an options body: literals or
+/// constants.
+fn const_labels(body: &str, symbols: &Symbols) -> BTreeSet<String> {
+    let map = pattern!(r"ConstLabels\s*:\s*(?:prometheus\.Labels|map\[string\]string)\s*\{");
+    let key = pattern!(r#"(?:^|[{,\n])\s*("[^"\n]*"|[A-Za-z_][\w.]*)\s*:"#);
+    let mut out = BTreeSet::new();
+    for m in map.find_iter(body) {
+        let Some(entries) = block(body, m.end() - 1) else {
+            continue;
+        };
+        for c in key.captures_iter(entries) {
+            out.extend(symbols.string(&c[1]));
+        }
     }
     out
 }
@@ -349,6 +438,56 @@ pub fn descs(text: &str, symbols: &Symbols) -> Vec<Row> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn appended_aliased_and_const_labels_count() {
+        let src = r#"
+var (
+	jobLabels = []string{"repository", "job_name"}
+	completedLabels = append(jobLabels, "job_result")
+	startedLabels   = jobLabels
+)
+func newMetrics(r prometheus.Registerer) {
+	labels := []string{"integration"}
+	if ff.EnableReceiverNames() {
+		labels = append(labels, "receiver_name")
+	}
+	a := prometheus.NewCounterVec(prometheus.CounterOpts{Name: "a_total"}, completedLabels)
+	b := prometheus.NewCounterVec(prometheus.CounterOpts{Name: "b_total"}, startedLabels)
+	c := prometheus.NewCounterVec(prometheus.CounterOpts{Name: "c_total"}, append(labels, "reason"))
+	d := prometheus.NewGaugeFunc(prometheus.GaugeOpts{
+		Name:        "d",
+		ConstLabels: prometheus.Labels{"state": string(st)},
+	}, func() float64 { return 1 })
+	// e := prometheus.NewGauge(prometheus.GaugeOpts{Name: "e"})
+}
+"#;
+        let src = strip_line_comments(src);
+        let mut s = Symbols {
+            const_labels: true,
+            follow_lists: true,
+            ..Default::default()
+        };
+        s.add_file(&src);
+        let got: Vec<(String, Vec<String>)> = metrics(&src, &s)
+            .into_iter()
+            .map(|r| (r.name, r.labels.into_iter().collect()))
+            .collect();
+        let want: Vec<(String, Vec<String>)> = [
+            ("a_total", &["job_name", "job_result", "repository"][..]),
+            ("b_total", &["job_name", "repository"][..]),
+            ("c_total", &["integration", "reason", "receiver_name"][..]),
+            ("d", &["state"][..]),
+        ]
+        .into_iter()
+        .map(|(n, l)| (n.to_string(), l.iter().map(|l| l.to_string()).collect()))
+        .collect();
+        assert_eq!(got, want);
+        assert_eq!(
+            strip_line_comments("x := \"http://a\" // note\n"),
+            "x := \"http://a\" \n"
+        );
+    }
 
     #[test]
     fn reads_opts_constants_and_label_lists() {

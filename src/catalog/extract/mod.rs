@@ -10,8 +10,13 @@
 //! `just catalog-refresh` runs) finds each clone under `CLONES_DIR` as
 //! `<name>`, `<owner>+<name>/repo`, `<owner>+<name>` or `<name>.git`.
 
+pub mod actions_runner_controller;
+pub mod alertmanager;
+pub mod buildkite_agent_metrics;
+pub mod coredns;
 pub mod exposition;
 pub mod git;
+pub mod gopkg;
 pub mod gosrc;
 pub mod haproxy;
 pub mod karpenter;
@@ -19,6 +24,7 @@ pub mod keda;
 pub mod kube_state_metrics;
 pub mod node_exporter;
 pub mod prometheus;
+pub mod prometheus_operator;
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::fmt::Write as _;
@@ -123,6 +129,29 @@ pub fn release_tags(repo: &Repo, min: Version) -> Result<Vec<(Version, String)>,
     if out.is_empty() {
         return Err(ExtractError::NoReleases {
             repo: repo.dir().display().to_string(),
+        });
+    }
+    Ok(out.into_iter().collect())
+}
+
+/// The release tags `<prefix>X.Y.Z` of a clone from `min` on, oldest first:
+/// for a repository that tags several products (`gha-runner-scale-set-0.9.0`).
+pub fn prefixed_release_tags(
+    repo: &Repo,
+    prefix: &str,
+    min: Version,
+) -> Result<Vec<(Version, String)>, ExtractError> {
+    let mut out: BTreeMap<Version, String> = BTreeMap::new();
+    for tag in repo.tags()? {
+        if let Some(v) = tag.strip_prefix(prefix).and_then(release_version) {
+            if v >= min {
+                out.entry(v).or_insert(tag);
+            }
+        }
+    }
+    if out.is_empty() {
+        return Err(ExtractError::NoReleases {
+            repo: format!("{} ({prefix}X.Y.Z)", repo.dir().display()),
         });
     }
     Ok(out.into_iter().collect())
@@ -260,7 +289,7 @@ pub fn refresh(
         })
     };
     type Extract = fn(&Path) -> Result<Releases, ExtractError>;
-    let extractors: [(Exporter, &[&str], Extract); 6] = [
+    let extractors: [(Exporter, &[&str], Extract); 11] = [
         (Exporter::Haproxy, haproxy::SOURCES, haproxy::extract),
         (Exporter::Keda, keda::SOURCES, keda::extract),
         (
@@ -278,6 +307,27 @@ pub fn refresh(
             Exporter::Prometheus,
             prometheus::SOURCES,
             prometheus::extract,
+        ),
+        (Exporter::Coredns, coredns::SOURCES, coredns::extract),
+        (
+            Exporter::Alertmanager,
+            alertmanager::SOURCES,
+            alertmanager::extract,
+        ),
+        (
+            Exporter::PrometheusOperator,
+            prometheus_operator::SOURCES,
+            prometheus_operator::extract,
+        ),
+        (
+            Exporter::ActionsRunnerController,
+            actions_runner_controller::SOURCES,
+            actions_runner_controller::extract,
+        ),
+        (
+            Exporter::BuildkiteAgentMetrics,
+            buildkite_agent_metrics::SOURCES,
+            buildkite_agent_metrics::extract,
         ),
     ];
     for (exporter, sources, extract) in extractors {
