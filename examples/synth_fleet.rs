@@ -90,6 +90,8 @@ fn spec(cluster: usize, pools: usize) -> String {
     - name: buildkite_queues_scheduled_jobs_count
       type: gauge
       labels: [queue]
+      scraped_by:
+        servicemonitor: buildkite/buildkite-agent-metrics
 defaults:
   drain: 10m
   worker:

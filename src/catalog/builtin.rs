@@ -23,6 +23,10 @@ use std::sync::{Mutex, OnceLock};
 
 use super::{MetricType, Version, Versions};
 
+mod name_index {
+    include!(concat!(env!("OUT_DIR"), "/name_index.rs"));
+}
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
 pub enum Exporter {
     Haproxy,
@@ -158,6 +162,31 @@ impl Exporter {
             let rows = parse_rows(self, |line| window_holds(line, version));
             Box::leak(rows.into_boxed_slice())
         })
+    }
+
+    /// The exporters whose tables may hold `name`, in [`Exporter::ALL`]
+    /// order, from an index of the tables' names built with the binary
+    /// (`build.rs`): finding them parses no table.
+    pub fn holding(name: &str) -> impl DoubleEndedIterator<Item = Exporter> {
+        let word = match name.find('_') {
+            Some(i) => &name[..=i],
+            None => name,
+        };
+        let by_word = name_index::NAME_WORDS
+            .binary_search_by(|(w, _)| (*w).cmp(word))
+            .map(|i| name_index::NAME_WORDS[i].1)
+            .unwrap_or(&[]);
+        let loose = name_index::NAME_LOOSE
+            .iter()
+            .filter(|(prefix, _)| name.starts_with(prefix))
+            .map(|(_, table)| *table);
+        let mut held = [false; Exporter::ALL.len()];
+        for table in by_word.iter().copied().chain(loose) {
+            if let Some(e) = Exporter::parse(table) {
+                held[e as usize] = true;
+            }
+        }
+        Exporter::ALL.into_iter().filter(move |e| held[*e as usize])
     }
 
     /// Every release the extractor read, oldest first.
@@ -441,6 +470,31 @@ mod tests {
                 }
             }
         }
+    }
+
+    /// The index built with the binary finds every table that holds a
+    /// name, its histogram and summary series, and the members of a family.
+    #[test]
+    fn name_index_finds_every_table_holding_a_name() {
+        for exporter in Exporter::ALL {
+            for line in exporter.table_text().lines() {
+                let Ok(series) = parse_line(exporter, line) else {
+                    continue;
+                };
+                for m in series {
+                    let name = match m.name.strip_suffix('*') {
+                        Some(family) => format!("{family}member"),
+                        None => m.name.clone(),
+                    };
+                    assert!(
+                        Exporter::holding(&name).any(|e| e == exporter),
+                        "the name index misses {name} in data/{}.tsv",
+                        exporter.as_str()
+                    );
+                }
+            }
+        }
+        assert_eq!(Exporter::holding("no_such_exporter_metric").count(), 0);
     }
 
     #[test]

@@ -11,7 +11,7 @@ pub mod scrape;
 
 use std::collections::{BTreeMap, BTreeSet};
 
-use crate::catalog::{builtin, Exporter, MetricDecl, MetricType, ScrapedBy, Versions};
+use crate::catalog::{Exporter, MetricDecl, MetricType, ScrapedBy, Version, Versions};
 use crate::diagnostic::{Diagnostic, Severity};
 pub use inputs::Workspace;
 
@@ -119,38 +119,177 @@ impl Entry {
 #[derive(Debug, Clone, Default)]
 pub struct Catalog {
     pub versions: Option<Versions>,
+    /// Prometheus's own series, the user's metrics and the recording rules
+    /// among the inputs. They shadow the built-in exporters' rows.
     pub metrics: BTreeMap<String, Entry>,
+    /// The built-in exporters at `versions`.
+    builtin: Builtin,
+    /// The recording rules among the inputs, by name. They shadow every
+    /// other entry. Records whose results carry the same labels share one
+    /// entry: a run holds one per record of every input file.
+    records: BTreeMap<String, std::sync::Arc<Entry>>,
+    /// The records' names that end in `*`, read as name families.
+    record_families: BTreeSet<String>,
+    /// One entry (and its compact labels) per distinct record result.
+    record_shapes: BTreeMap<RecordShape, (std::sync::Arc<Entry>, RecordLabels)>,
 }
 
-impl Catalog {
-    pub fn get(&self, name: &str) -> Option<&Entry> {
-        self.metrics.get(name).or_else(|| {
-            // Name families such as `node_memory_*`, whose names come from
-            // data at run time.
-            self.metrics
-                .iter()
-                .find(|(k, _)| k.strip_suffix('*').is_some_and(|p| name.starts_with(p)))
-                .map(|(_, e)| e)
-        })
-    }
+/// The labels of a record's result, as its entry holds them.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord)]
+struct RecordShape {
+    possible: BTreeSet<String>,
+    guaranteed: BTreeSet<String>,
+    open: bool,
+}
 
-    /// The built-in exporters at `versions`, Prometheus's own series, and
-    /// the user's metrics, all as stored by a scrape poolc knows nothing
-    /// about yet; [`run`] applies the scrape paths among the inputs.
-    pub fn new(versions: &Versions, user: &[MetricDecl]) -> Catalog {
-        let mut metrics = BTreeMap::new();
-        let unknown_path = |own: &[String]| scrape::ScrapeModel::stored_over([], own);
-        for m in builtin::for_versions(versions) {
+/// The built-in exporters' entries, one exporter's table at a time, built
+/// on the first lookup of a name that table may hold: a run pays only for
+/// the exporters its inputs read, however large the catalog grows.
+#[derive(Debug, Clone, Default)]
+struct Builtin {
+    /// The scrape paths of this run, once known; until then every
+    /// exporter's series are as stored by a scrape poolc knows nothing about.
+    paths: Option<std::sync::Arc<scrape::ScrapeModel>>,
+    tables: [std::sync::OnceLock<Table>; Exporter::ALL.len()],
+}
+
+/// One exporter's entries at the deployed version.
+#[derive(Debug, Clone, Default)]
+struct Table {
+    entries: BTreeMap<String, Entry>,
+    /// Its name families (`node_memory_*`), in name order.
+    families: Vec<String>,
+}
+
+impl Table {
+    fn build(exporter: Exporter, version: Version, paths: Option<&scrape::ScrapeModel>) -> Table {
+        let mut entries = BTreeMap::new();
+        for m in exporter.metrics_at(version) {
             let mut entry = Entry::closed(m.kind, BTreeSet::new());
             entry.labels = m.labels.clone();
             entry.prefixes = m.label_set.prefixes.clone();
             entry.any_label = m.label_set.any;
-            entry.store(unknown_path(&m.labels));
+            let own_paths = paths.into_iter().flat_map(|p| p.for_exporter(exporter));
+            entry.store(scrape::ScrapeModel::stored_over(own_paths, &m.labels));
             entry.exporter = Some(m.exporter);
             entry.values = m.values.clone();
             entry.range = known_range(&m.name, m.kind, &m.labels);
-            metrics.insert(m.name.clone(), entry);
+            entries.insert(m.name.clone(), entry);
         }
+        let families = entries
+            .keys()
+            .filter(|k| k.ends_with('*'))
+            .cloned()
+            .collect();
+        Table { entries, families }
+    }
+}
+
+/// Whether `family` is a name family (`node_memory_*`) that holds `name`.
+fn is_family_of(family: &str, name: &str) -> bool {
+    family
+        .strip_suffix('*')
+        .is_some_and(|p| name.starts_with(p))
+}
+
+impl Catalog {
+    pub fn get(&self, name: &str) -> Option<&Entry> {
+        self.exact(name).or_else(|| {
+            // Name families such as `node_memory_*`, whose names come from
+            // data at run time: the first family in name order.
+            let own = self.metrics.keys().find(|k| is_family_of(k, name));
+            let records = self.record_families.iter().find(|k| is_family_of(k, name));
+            let builtin = Exporter::holding(name).filter_map(|e| {
+                self.table(e)
+                    .families
+                    .iter()
+                    .find(|k| is_family_of(k, name))
+            });
+            own.into_iter()
+                .chain(records)
+                .chain(builtin)
+                .min()
+                .and_then(|family| self.exact(family))
+        })
+    }
+
+    /// The entry named `name` exactly. Where several exporters' tables
+    /// hold it, the last in [`Exporter::ALL`] order.
+    fn exact(&self, name: &str) -> Option<&Entry> {
+        if let Some(record) = self.records.get(name) {
+            return Some(record);
+        }
+        self.metrics.get(name).or_else(|| {
+            Exporter::holding(name)
+                .rev()
+                .find_map(|e| self.table(e).entries.get(name))
+        })
+    }
+
+    fn table(&self, exporter: Exporter) -> &Table {
+        self.builtin.tables[exporter as usize].get_or_init(|| match &self.versions {
+            Some(v) => Table::build(exporter, exporter.version(v), self.builtin.paths.as_deref()),
+            None => Table::default(),
+        })
+    }
+
+    /// Every name the catalog knows, for "did you mean". This builds every
+    /// exporter's table, so only a finding asks for it.
+    pub fn names(&self) -> impl Iterator<Item = &str> {
+        let builtin = Exporter::ALL
+            .into_iter()
+            .flat_map(|e| self.table(e).entries.keys());
+        self.records
+            .keys()
+            .chain(self.metrics.keys())
+            .chain(builtin)
+            .map(String::as_str)
+    }
+
+    /// The entry named `name`, to change it: a record's own copy, or the
+    /// entry of `metrics`. Built-in rows are never changed.
+    fn get_mut(&mut self, name: &str) -> Option<&mut Entry> {
+        match self.records.get_mut(name) {
+            Some(record) => Some(std::sync::Arc::make_mut(record)),
+            None => self.metrics.get_mut(name),
+        }
+    }
+
+    /// Makes the record `name` a metric whose series carry `labels`, and
+    /// returns them in their compact form, shared with every record whose
+    /// result carries the same.
+    fn set_record(&mut self, name: &str, labels: &labels::Labels) -> RecordLabels {
+        let shape = RecordShape {
+            possible: labels.possible.clone(),
+            guaranteed: labels.guaranteed.clone(),
+            open: labels.open,
+        };
+        let (entry, compact) = match self.record_shapes.get(&shape) {
+            Some(known) => known.clone(),
+            None => {
+                // A rule has no labels of its own: all it carries is `stored`.
+                let mut entry = Entry::closed(MetricType::Gauge, BTreeSet::new());
+                entry.stored = shape.possible.clone();
+                entry.guaranteed = shape.guaranteed.clone();
+                entry.open = shape.open;
+                let known = (std::sync::Arc::new(entry), RecordLabels::of(labels));
+                self.record_shapes.insert(shape, known.clone());
+                known
+            }
+        };
+        if name.ends_with('*') {
+            self.record_families.insert(name.to_string());
+        }
+        self.records.insert(name.to_string(), entry);
+        compact
+    }
+
+    /// Prometheus's own series and the user's metrics, all as stored by a
+    /// scrape poolc knows nothing about yet, over the built-in exporters at
+    /// `versions`; [`run`] applies the scrape paths among the inputs.
+    pub fn new(versions: &Versions, user: &[MetricDecl]) -> Catalog {
+        let mut metrics = BTreeMap::new();
+        let unknown_path = |own: &[String]| scrape::ScrapeModel::stored_over([], own);
         // Relabeling may give targets any label (`metrics_path`, a pod
         // label): Prometheus's own series are open past `job` and `instance`.
         let target = |kind| {
@@ -196,11 +335,16 @@ impl Catalog {
         Catalog {
             versions: Some(versions.clone()),
             metrics,
+            ..Catalog::default()
         }
     }
 
     /// Restates every scraped metric's labels as its scrape paths store them.
     fn apply_scrape(&mut self, model: &scrape::ScrapeModel) {
+        self.builtin = Builtin {
+            paths: Some(std::sync::Arc::new(model.clone())),
+            tables: Default::default(),
+        };
         for entry in self.metrics.values_mut() {
             if let Some(exporter) = entry.exporter {
                 let stored =
@@ -218,12 +362,12 @@ impl Catalog {
     /// (`possible`); `open` when one alert's result is.
     fn set_alerts(&mut self, possible: BTreeSet<String>, open: bool) {
         for name in ["ALERTS", "ALERTS_FOR_STATE"] {
-            if let Some(entry) = self.metrics.get_mut(name) {
+            if let Some(entry) = self.get_mut(name) {
                 entry.open = open;
                 entry.stored.extend(possible.iter().cloned());
             }
         }
-        if let Some(entry) = self.metrics.get_mut("ALERTS") {
+        if let Some(entry) = self.get_mut("ALERTS") {
             entry.stored.insert("alertstate".into());
         }
     }
@@ -319,13 +463,14 @@ pub struct Context {
 }
 
 /// The labels of a recording rule's result, kept compactly: a lint run
-/// holds one per record of every input file.
+/// holds one per record of every input file, and records with the same
+/// labels share them.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct RecordLabels {
     /// Labels every series of the result carries.
-    pub guaranteed: Box<[String]>,
+    pub guaranteed: std::sync::Arc<[String]>,
     /// Labels some series may carry, besides the guaranteed ones.
-    pub possible: Box<[String]>,
+    pub possible: std::sync::Arc<[String]>,
     /// The result may carry any label (it reads something unknown).
     pub open: bool,
 }
@@ -358,8 +503,11 @@ pub fn run(ws: &Workspace, ctx: &Context) -> Vec<Diagnostic> {
     let mut ctx = scraped(ws, ctx);
     let mut records = Vec::new();
     for (i, e) in ws.expressions.iter().enumerate() {
+        let Some(record) = RecordSummary::of(e) else {
+            continue;
+        };
         if let Ok(parsed) = ws.ast(i) {
-            records.extend(RecordSummary::add(&mut ctx, e, parsed));
+            records.extend(record.add(&mut ctx, parsed));
         }
     }
     RecordSummary::resolve_all(&mut ctx, &records);
@@ -493,34 +641,38 @@ pub struct RecordSummary {
 }
 
 impl RecordSummary {
-    /// Makes `e`'s record, if it is a recording rule, a metric of `ctx` at
-    /// once, so later rules see it. Returns a summary to judge again later
-    /// when the expression reads a name `ctx` did not know.
-    pub fn add(
-        ctx: &mut Context,
-        e: &inputs::Expression,
-        parsed: &promql_parser::parser::Expr,
-    ) -> Option<RecordSummary> {
+    /// The record `e` defines, if it is a recording rule: its name, its
+    /// expression and its own labels, to [`RecordSummary::add`] once the
+    /// scrape paths are known.
+    pub fn of(e: &inputs::Expression) -> Option<RecordSummary> {
         let inputs::Role::Rule(rule) = &e.role else {
             return None;
         };
-        let name = rule.record.as_ref()?;
+        Some(RecordSummary {
+            name: rule.record.clone()?,
+            reads: Vec::new(),
+            text: e.text.clone(),
+            static_labels: rule.labels.keys().cloned().collect(),
+        })
+    }
+
+    /// Makes the record a metric of `ctx` at once, so later rules see it.
+    /// Returns it, to judge again later, when its expression (`parsed`)
+    /// reads a name `ctx` did not know.
+    pub fn add(
+        mut self,
+        ctx: &mut Context,
+        parsed: &promql_parser::parser::Expr,
+    ) -> Option<RecordSummary> {
         let reads = crate::promql::metric_names(parsed);
         let chained = reads
             .iter()
             .any(|n| ctx.records.contains_key(n) || ctx.catalog.get(n).is_none());
-        let summary = RecordSummary {
-            name: name.clone(),
-            reads: if chained { reads } else { Vec::new() },
-            text: if chained {
-                e.text.clone()
-            } else {
-                String::new()
-            },
-            static_labels: rule.labels.keys().cloned().collect(),
-        };
-        summary.judge(ctx, parsed);
-        chained.then_some(summary)
+        self.judge(ctx, parsed);
+        chained.then(|| {
+            self.reads = reads;
+            self
+        })
     }
 
     fn judge(&self, ctx: &mut Context, parsed: &promql_parser::parser::Expr) {
@@ -529,13 +681,8 @@ impl RecordSummary {
             l.guaranteed.insert(k.clone());
             l.possible.insert(k.clone());
         }
-        // A rule has no labels of its own: all it carries is `stored`.
-        let mut entry = Entry::closed(MetricType::Gauge, BTreeSet::new());
-        entry.stored = l.possible.clone();
-        entry.guaranteed = l.guaranteed.clone();
-        entry.open = l.open;
-        ctx.catalog.metrics.insert(self.name.clone(), entry);
-        ctx.records.insert(self.name.clone(), RecordLabels::of(&l));
+        let compact = ctx.catalog.set_record(&self.name, &l);
+        ctx.records.insert(self.name.clone(), compact);
     }
 
     /// Judges again the records that read other records, now that every
@@ -646,15 +793,15 @@ pub fn lint_paths(
     for path in paths {
         collect_files(path, &mut files)?;
     }
-    files.retain(|(f, _)| f.file_name().is_none_or(|n| n != CATALOG_FILE));
+    files.retain(|f| f.file_name().is_none_or(|n| n != CATALOG_FILE));
     // Files grouped by the catalog file that applies to them.
     let mut groups: BTreeMap<Option<std::path::PathBuf>, Group> = BTreeMap::new();
-    for (file, text) in files {
+    for file in files {
         let applies = match catalog {
             Some(path) => Some(path.to_path_buf()),
             None => nearest_catalog(&file)?,
         };
-        groups.entry(applies).or_default().push((file, text));
+        groups.entry(applies).or_default().push(file);
     }
     let mut out = Vec::new();
     for (catalog, files) in groups {
@@ -665,55 +812,92 @@ pub fn lint_paths(
     Ok(out)
 }
 
-/// Lints files that share one catalog, one workspace (text copy and parse
-/// trees) at a time, in three passes: the first gathers the cross-file
-/// facts (scrape paths, scrape filters, HAProxy proxies, KEDA fallbacks);
-/// with the scrape model they complete, the second summarizes every
-/// recording rule (and the alerts' labels, when something reads `ALERTS`)
-/// into the context; the third checks each file with everything known.
+/// Lints files that share one catalog, one workspace (text and parse
+/// trees) at a time: no file's text is held while another is checked.
+/// Each file is read twice: first for the cross-file
+/// facts (scrape paths, scrape filters, HAProxy proxies, KEDA fallbacks)
+/// and its recording rules' expressions; with the scrape model those facts
+/// complete, every record is summarized into the context (and the alerts'
+/// labels, re-reading the files, when something reads `ALERTS`); then
+/// each file is checked with everything known.
 fn lint_files(files: Group, ctx: Context) -> Result<Vec<Diagnostic>, String> {
-    let read = |(path, text): &(std::path::PathBuf, String)| {
+    let read = |path: &std::path::PathBuf| -> Result<Workspace, String> {
+        let shown = crate::door::shown(path);
         let mut ws = Workspace::default();
-        ws.add(&crate::door::shown(path), text);
-        ws
+        ws.add(&shown, &read_input(path, &shown)?);
+        Ok(ws)
     };
+    // One file at a time, so memory holds one file's workspace. The file
+    // read last is kept, to be checked first without reading it again.
     let mut shared = Workspace::default();
     let mut reads_alerts = false;
+    let mut records = Vec::new();
+    let mut kept = None;
     for file in &files {
-        let ws = read(file);
+        drop(kept.take());
+        let ws = read(file)?;
         shared.gather(&ws);
         reads_alerts |= ws.expressions.iter().any(|e| e.text.contains("ALERTS"));
+        records.extend(ws.expressions.iter().filter_map(RecordSummary::of));
+        kept = Some(ws);
     }
+    let last = files.len().checked_sub(1);
     let mut ctx = scraped(&shared, &ctx);
     let mut chained: Vec<RecordSummary> = Vec::new();
-    for file in &files {
-        let ws = read(file);
-        for (j, e) in ws.expressions.iter().enumerate() {
-            if let Ok(parsed) = ws.ast(j) {
-                chained.extend(RecordSummary::add(&mut ctx, e, parsed));
+    // Records often repeat an expression: the trees of a few recent ones
+    // are kept, so each is parsed once.
+    let mut recent: BTreeMap<String, Option<promql_parser::parser::Expr>> = BTreeMap::new();
+    for record in records {
+        let text = record.text.clone();
+        if !recent.contains_key(&text) {
+            if recent.len() >= RECENT_RECORD_TREES {
+                recent.clear();
             }
+            recent.insert(text.clone(), crate::promql::parse(&text).ok());
+        }
+        if let Some(Some(parsed)) = recent.get(&text) {
+            chained.extend(record.add(&mut ctx, parsed));
         }
     }
+    drop(recent);
     RecordSummary::resolve_all(&mut ctx, &chained);
     drop(chained);
     let mut alerts = AlertLabels::default();
     if reads_alerts {
         for file in &files {
-            alerts.add(&read(file), &ctx);
+            alerts.add(&read(file)?, &ctx);
         }
     }
     alerts.apply(&mut ctx);
     let mut out = Vec::new();
-    for file in &files {
-        let mut ws = read(file);
+    if let Some(mut ws) = kept {
+        ws.share(&shared);
+        out.extend(check(&ws, &ctx));
+    }
+    for file in &files[..last.unwrap_or(0)] {
+        let mut ws = read(file)?;
         ws.share(&shared);
         out.extend(check(&ws, &ctx));
     }
     Ok(out)
 }
 
-/// Input files with their text, as read through the door.
-type Group = Vec<(std::path::PathBuf, String)>;
+/// How many recording rules' trees the record pass keeps at a time.
+const RECENT_RECORD_TREES: usize = 64;
+
+/// Input files, each found and read once through the door.
+type Group = Vec<std::path::PathBuf>;
+
+/// An input's text, read again through the door.
+fn read_input(path: &std::path::Path, shown: &str) -> Result<String, String> {
+    use crate::door::{Dir, Opened};
+    match Dir::open_any(path).map_err(|e| e.to_string())? {
+        Opened::File(file) => read_open(file, shown),
+        Opened::Dir(_) => Err(format!(
+            "{shown}: became a directory while poolc read it; lint it again"
+        )),
+    }
+}
 
 fn read_catalog(path: Option<&std::path::Path>) -> Result<Context, String> {
     let file = match path {
@@ -782,19 +966,18 @@ fn utf8(
 /// Directories nest no deeper than this below a lint path.
 const MAX_LINT_DEPTH: usize = 64;
 
-/// Every lint input under `path` with its text, read through the door: no
+/// Every lint input under `path`, read through the door (so a file that
+/// is not UTF-8 or too large is an error before anything is linted): no
 /// link is followed (so a directory linking to itself is walked once), and
 /// an input-named entry that is a link, FIFO, socket or device is an error.
-fn collect_files(
-    path: &std::path::Path,
-    out: &mut Vec<(std::path::PathBuf, String)>,
-) -> Result<(), String> {
+/// The texts are not kept: each pass reads a file again.
+fn collect_files(path: &std::path::Path, out: &mut Group) -> Result<(), String> {
     use crate::door::{Dir, Opened};
     match Dir::open_any(path).map_err(|e| e.to_string())? {
         Opened::File(file) => {
             let shown = crate::door::shown(path);
-            let text = read_open(file, &shown)?;
-            out.push((path.to_path_buf(), text));
+            read_open(file, &shown)?;
+            out.push(path.to_path_buf());
             Ok(())
         }
         Opened::Dir(dir) => walk_inputs(&dir, path, 0, out),
@@ -814,7 +997,7 @@ fn walk_inputs(
     dir: &crate::door::Dir,
     path: &std::path::Path,
     depth: usize,
-    out: &mut Vec<(std::path::PathBuf, String)>,
+    out: &mut Group,
 ) -> Result<(), String> {
     use crate::door::Kind;
     if depth > MAX_LINT_DEPTH {
@@ -849,7 +1032,8 @@ fn walk_inputs(
                     .open_file(&name)
                     .map_err(|e| e.to_string())?
                     .ok_or_else(|| format!("{}: removed while poolc read it", dir.show(&name)))?;
-                out.push((entry, read_open(file, &dir.show(&name))?));
+                read_open(file, &dir.show(&name))?;
+                out.push(entry);
             }
         }
     }
@@ -901,4 +1085,71 @@ fn lint_cluster(cluster: &crate::model::Cluster, set: &crate::fileset::FileSet) 
         }
     }
     run(&ws, &ctx)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn built(catalog: &Catalog) -> Vec<Exporter> {
+        Exporter::ALL
+            .into_iter()
+            .filter(|e| catalog.builtin.tables[*e as usize].get().is_some())
+            .collect()
+    }
+
+    /// A run builds only the tables of the exporters its expressions read,
+    /// so start-up does not grow with the catalog.
+    #[test]
+    fn only_the_exporters_read_are_built() {
+        let ctx = catalog_file::CatalogFile::default().context().unwrap();
+        assert!(built(&ctx.catalog).is_empty());
+        let mut ws = Workspace::default();
+        ws.add(
+            "rules.yaml",
+            "groups:\n- name: g\n  rules:\n  - alert: A\n    expr: haproxy_backend_active_servers == 0 and up == 0\n",
+        );
+        let ctx = scraped(&ws, &ctx);
+        assert!(built(&ctx.catalog).is_empty());
+        check(&ws, &ctx);
+        assert_eq!(built(&ctx.catalog), [Exporter::Haproxy]);
+    }
+
+    /// The records' entries are the same as the labels say, and records
+    /// with the same labels share one.
+    #[test]
+    fn records_with_the_same_labels_share_an_entry() {
+        let mut ctx = catalog_file::CatalogFile::default().context().unwrap();
+        let ws = Workspace::default();
+        ctx = scraped(&ws, &ctx);
+        for (name, expr) in [
+            (
+                "a:sessions",
+                "sum by (proxy) (haproxy_backend_current_sessions)",
+            ),
+            (
+                "b:sessions",
+                "sum by (proxy) (haproxy_backend_current_queue)",
+            ),
+            ("c:all", "sum(haproxy_backend_current_queue)"),
+        ] {
+            let parsed = crate::promql::parse(expr).unwrap();
+            let record = RecordSummary {
+                name: name.into(),
+                reads: Vec::new(),
+                text: expr.into(),
+                static_labels: Vec::new(),
+            };
+            assert!(record.add(&mut ctx, &parsed).is_none());
+        }
+        let a = ctx.catalog.get("a:sessions").unwrap();
+        assert!(std::ptr::eq(a, ctx.catalog.get("b:sessions").unwrap()));
+        assert_eq!(a.stored, BTreeSet::from(["proxy".to_string()]));
+        assert_eq!(a.guaranteed, a.stored);
+        assert!(ctx.catalog.get("c:all").unwrap().stored.is_empty());
+        assert_eq!(
+            ctx.records["a:sessions"].guaranteed[..],
+            ["proxy".to_string()]
+        );
+    }
 }

@@ -48,10 +48,7 @@ fn run(ws: &Workspace, ctx: &Context, out: &mut Vec<Diagnostic>) {
             }
             let suggestion = nearest_of
                 .entry(name.to_string())
-                .or_insert_with(|| {
-                    nearest(name, ctx.catalog.metrics.keys().map(String::as_str))
-                        .map(str::to_string)
-                })
+                .or_insert_with(|| nearest(name, ctx.catalog.names()).map(str::to_string))
                 .as_deref();
             let other_version = builtin::all().iter().find(|m| m.name == name).map(|m| {
                 let deployed = ctx
