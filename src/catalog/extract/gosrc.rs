@@ -100,6 +100,17 @@ impl Symbols {
         }
     }
 
+    /// Reads `x := append(y, more...)` as the list `y`: the labels the
+    /// source names, where `more` is the caller's extension.
+    pub fn add_list_aliases(&mut self, text: &str) {
+        let alias = pattern!(r"([A-Za-z_]\w*)\s*:?=\s*append\(\s*([A-Za-z_]\w*)\s*,");
+        for c in alias.captures_iter(text) {
+            if let Some(body) = self.lists.get(&c[2]).cloned() {
+                self.lists.insert(c[1].to_string(), body);
+            }
+        }
+    }
+
     /// Forgets the list variables `text` declares with `:=` (function
     /// locals), so a local of one function does not stand in for a
     /// same-named local of another.
@@ -225,6 +236,13 @@ pub fn metrics(text: &str, symbols: &Symbols) -> Vec<Row> {
         // What follows the options: `)` (no labels), `func…` (a Func
         // metric, no labels), or the label list.
         let mut after = &text[open + body.len() + 2..];
+        // `opts.apply(prometheus.CounterOpts{…}), labels`: the options
+        // are the argument of a call that closes first.
+        let before = text[..m.start()]
+            .trim_end_matches(|c: char| c.is_ascii_alphanumeric() || c == '_' || c == '.');
+        if before.trim_end().ends_with(".apply(") {
+            after = after.trim_start().strip_prefix(')').unwrap_or(after);
+        }
         loop {
             after = after.trim_start().trim_start_matches(',').trim_start();
             match after.strip_prefix("//") {
@@ -250,7 +268,7 @@ pub fn metrics(text: &str, symbols: &Symbols) -> Vec<Row> {
 
 /// Where the argument starting `s` ends: the first `,` or `)` outside
 /// brackets.
-fn list_end(s: &str) -> usize {
+pub fn list_end(s: &str) -> usize {
     let mut depth = 0i32;
     for (i, b) in s.bytes().enumerate() {
         match b {

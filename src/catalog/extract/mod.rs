@@ -12,6 +12,7 @@
 
 pub mod exposition;
 pub mod git;
+pub mod golibs;
 pub mod gosrc;
 pub mod haproxy;
 pub mod karpenter;
