@@ -106,6 +106,142 @@ fn patch_releases_that_renamed_metrics_are_in_the_windows() {
     ));
 }
 
+fn labels_at(exporter: Exporter, version: &str, name: &str) -> Vec<String> {
+    at(exporter, version)
+        .into_iter()
+        .find(|m| m.name == name)
+        .unwrap_or_else(|| panic!("{name} is not in {} {version}", exporter.title()))
+        .labels
+        .clone()
+}
+
+#[test]
+fn controllers_serve_the_families_of_the_libraries_they_pin() {
+    // controller-runtime's reconcile and workqueue families, in every KEDA
+    // and Karpenter release; the workqueue's `controller` label came with
+    // controller-runtime 0.18 (KEDA 2.16 pins it, 2.15 pinned 0.17).
+    for (exporter, version) in [(Exporter::Keda, "2.0.0"), (Exporter::Karpenter, "1.0.0")] {
+        for name in [
+            "controller_runtime_reconcile_total",
+            "controller_runtime_reconcile_errors_total",
+            "controller_runtime_reconcile_time_seconds_bucket",
+            "controller_runtime_webhook_requests_total",
+            "workqueue_depth",
+            "workqueue_adds_total",
+            "workqueue_queue_duration_seconds_bucket",
+            "workqueue_work_duration_seconds_count",
+            "workqueue_retries_total",
+            "workqueue_unfinished_work_seconds",
+            "workqueue_longest_running_processor_seconds",
+            "rest_client_requests_total",
+            "go_goroutines",
+            "go_memstats_heap_alloc_bytes",
+            "process_resident_memory_bytes",
+        ] {
+            assert!(has(exporter, version, name), "{name} at {version}");
+        }
+    }
+    assert_eq!(labels_at(Exporter::Keda, "2.15", "workqueue_depth"), ["name"]);
+    assert_eq!(
+        labels_at(Exporter::Keda, "2.16", "workqueue_depth"),
+        ["controller", "name"]
+    );
+    assert_eq!(
+        labels_at(Exporter::Keda, "2.16", "controller_runtime_reconcile_total"),
+        ["controller", "result"]
+    );
+    assert_eq!(labels_at(Exporter::Keda, "2.16", "go_info"), ["version"]);
+    // The metrics service's gRPC server and client, from 2.14, under KEDA's
+    // namespace and with the interceptors' labels.
+    assert!(!has(
+        Exporter::Keda,
+        "2.13",
+        "keda_internal_metricsservice_grpc_server_handled_total"
+    ));
+    assert_eq!(
+        labels_at(
+            Exporter::Keda,
+            "2.14",
+            "keda_internal_metricsservice_grpc_server_handled_total"
+        ),
+        ["grpc_code", "grpc_method", "grpc_service", "grpc_type"]
+    );
+    for name in [
+        "keda_internal_metricsservice_grpc_server_started_total",
+        "keda_internal_metricsservice_grpc_server_handling_seconds_bucket",
+        "keda_internal_metricsservice_grpc_client_handled_total",
+        "keda_internal_metricsservice_grpc_client_handling_seconds_bucket",
+        "keda_webhook_scaled_object_validations_total",
+        "keda_webhook_scaled_object_validation_errors_total",
+    ] {
+        assert!(has(Exporter::Keda, "2.20", name), "{name}");
+    }
+    // operatorpkg: the global status-condition families since 1.0, the
+    // per-kind ones with the status controllers of 1.1.
+    assert_eq!(
+        labels_at(Exporter::Karpenter, "1.0", "operator_status_condition_count"),
+        ["group", "kind", "name", "namespace", "reason", "status", "type"]
+    );
+    assert!(!has(
+        Exporter::Karpenter,
+        "1.0",
+        "operator_nodepool_status_condition_count"
+    ));
+    for name in [
+        "operator_nodepool_status_condition_count",
+        "operator_nodeclaim_status_condition_transitions_total",
+        "operator_ec2nodeclass_status_condition_current_status_seconds",
+        "operator_node_status_condition_count",
+    ] {
+        assert!(has(Exporter::Karpenter, "1.1", name), "{name}");
+    }
+    // NodeClaim conditions carry the labels the controller passes (the
+    // node class and node pool of each object): computed, so open.
+    let nodeclaim = at(Exporter::Karpenter, "1.14")
+        .into_iter()
+        .find(|m| m.name == "operator_nodeclaim_status_condition_count")
+        .unwrap();
+    assert!(nodeclaim.has_label("karpenter_sh_nodepool"));
+}
+
+#[test]
+fn karpenter_windows_and_labels_follow_the_source() {
+    // The termination histogram exists in every release since 1.0.
+    assert!(has(
+        Exporter::Karpenter,
+        "1.0.0",
+        "karpenter_nodeclaims_termination_duration_seconds_bucket"
+    ));
+    // `zone` on the terminated counter only from 1.14.
+    assert!(!labels_at(Exporter::Karpenter, "1.13", "karpenter_nodeclaims_terminated_total")
+        .contains(&"zone".to_string()));
+    assert!(labels_at(Exporter::Karpenter, "1.14", "karpenter_nodeclaims_terminated_total")
+        .contains(&"zone".to_string()));
+    // The node gauges carry the well-known labels, the provider's included.
+    let allocatable = labels_at(Exporter::Karpenter, "1.14", "karpenter_nodes_allocatable");
+    for label in ["instance_category", "instance_cpu", "capacity_type", "zone", "nodepool"] {
+        assert!(allocatable.contains(&label.to_string()), "{label}");
+    }
+    // `resource_type` is any resource name.
+    let usage = at(Exporter::Karpenter, "1.14")
+        .into_iter()
+        .find(|m| m.name == "karpenter_nodepools_usage")
+        .unwrap();
+    assert!(usage.has_label("resource_type"));
+    assert!(!usage.values.contains_key("resource_type"));
+}
+
+#[test]
+fn haproxy_backports_carry_their_patch_release() {
+    // The aggregated server status reached the 2.6 branch in 2.6.8.
+    assert!(!has(Exporter::Haproxy, "2.6.7", "haproxy_backend_agg_server_status"));
+    assert!(has(Exporter::Haproxy, "2.6.8", "haproxy_backend_agg_server_status"));
+    assert!(has(Exporter::Haproxy, "2.6.12", "haproxy_backend_agg_check_status"));
+    assert!(has(Exporter::Haproxy, "2.8.0", "haproxy_backend_agg_server_status"));
+    // 2.6 is its newest patch release.
+    assert!(has(Exporter::Haproxy, "2.6", "haproxy_backend_agg_server_status"));
+}
+
 #[test]
 fn open_label_sets_and_prefixes() {
     let alerts = at(Exporter::Prometheus, "2.42")

@@ -58,6 +58,29 @@ pub struct ValueRange {
 }
 
 impl Entry {
+    /// Joins the same family as another exporter serves it: the labels of
+    /// either, and a value set stays closed only where both close it.
+    fn join(&mut self, other: &Entry) {
+        for l in &other.labels {
+            if !self.labels.contains(l) {
+                self.labels.push(l.clone());
+            }
+        }
+        for p in &other.prefixes {
+            if !self.prefixes.contains(p) {
+                self.prefixes.push(p.clone());
+            }
+        }
+        self.any_label |= other.any_label;
+        self.values.retain(|label, values| match other.values.get(label) {
+            Some(more) => {
+                values.extend(more.iter().cloned());
+                true
+            }
+            None => false,
+        });
+    }
+
     /// An entry whose labels are exactly `stored`.
     fn closed(kind: MetricType, stored: BTreeSet<String>) -> Entry {
         Entry {
@@ -145,9 +168,14 @@ impl Catalog {
             entry.labels = m.labels.clone();
             entry.prefixes = m.label_set.prefixes.clone();
             entry.any_label = m.label_set.any;
-            entry.store(unknown_path(&m.labels));
-            entry.exporter = Some(m.exporter);
             entry.values = m.values.clone();
+            // A library family several exporters serve (`workqueue_depth`,
+            // `go_goroutines`) may carry the labels of any of them.
+            if let Some(other) = metrics.get(&m.name) {
+                entry.join(other);
+            }
+            entry.store(unknown_path(&entry.labels));
+            entry.exporter = Some(m.exporter);
             entry.range = known_range(&m.name, m.kind, &m.labels);
             metrics.insert(m.name.clone(), entry);
         }
