@@ -141,7 +141,10 @@ fn controllers_serve_the_families_of_the_libraries_they_pin() {
             assert!(has(exporter, version, name), "{name} at {version}");
         }
     }
-    assert_eq!(labels_at(Exporter::Keda, "2.15", "workqueue_depth"), ["name"]);
+    assert_eq!(
+        labels_at(Exporter::Keda, "2.15", "workqueue_depth"),
+        ["name"]
+    );
     assert_eq!(
         labels_at(Exporter::Keda, "2.16", "workqueue_depth"),
         ["controller", "name"]
@@ -179,8 +182,20 @@ fn controllers_serve_the_families_of_the_libraries_they_pin() {
     // operatorpkg: the global status-condition families since 1.0, the
     // per-kind ones with the status controllers of 1.1.
     assert_eq!(
-        labels_at(Exporter::Karpenter, "1.0", "operator_status_condition_count"),
-        ["group", "kind", "name", "namespace", "reason", "status", "type"]
+        labels_at(
+            Exporter::Karpenter,
+            "1.0",
+            "operator_status_condition_count"
+        ),
+        [
+            "group",
+            "kind",
+            "name",
+            "namespace",
+            "reason",
+            "status",
+            "type"
+        ]
     );
     assert!(!has(
         Exporter::Karpenter,
@@ -213,13 +228,27 @@ fn karpenter_windows_and_labels_follow_the_source() {
         "karpenter_nodeclaims_termination_duration_seconds_bucket"
     ));
     // `zone` on the terminated counter only from 1.14.
-    assert!(!labels_at(Exporter::Karpenter, "1.13", "karpenter_nodeclaims_terminated_total")
-        .contains(&"zone".to_string()));
-    assert!(labels_at(Exporter::Karpenter, "1.14", "karpenter_nodeclaims_terminated_total")
-        .contains(&"zone".to_string()));
+    assert!(!labels_at(
+        Exporter::Karpenter,
+        "1.13",
+        "karpenter_nodeclaims_terminated_total"
+    )
+    .contains(&"zone".to_string()));
+    assert!(labels_at(
+        Exporter::Karpenter,
+        "1.14",
+        "karpenter_nodeclaims_terminated_total"
+    )
+    .contains(&"zone".to_string()));
     // The node gauges carry the well-known labels, the provider's included.
     let allocatable = labels_at(Exporter::Karpenter, "1.14", "karpenter_nodes_allocatable");
-    for label in ["instance_category", "instance_cpu", "capacity_type", "zone", "nodepool"] {
+    for label in [
+        "instance_category",
+        "instance_cpu",
+        "capacity_type",
+        "zone",
+        "nodepool",
+    ] {
         assert!(allocatable.contains(&label.to_string()), "{label}");
     }
     // `resource_type` is any resource name.
@@ -234,12 +263,32 @@ fn karpenter_windows_and_labels_follow_the_source() {
 #[test]
 fn haproxy_backports_carry_their_patch_release() {
     // The aggregated server status reached the 2.6 branch in 2.6.8.
-    assert!(!has(Exporter::Haproxy, "2.6.7", "haproxy_backend_agg_server_status"));
-    assert!(has(Exporter::Haproxy, "2.6.8", "haproxy_backend_agg_server_status"));
-    assert!(has(Exporter::Haproxy, "2.6.12", "haproxy_backend_agg_check_status"));
-    assert!(has(Exporter::Haproxy, "2.8.0", "haproxy_backend_agg_server_status"));
+    assert!(!has(
+        Exporter::Haproxy,
+        "2.6.7",
+        "haproxy_backend_agg_server_status"
+    ));
+    assert!(has(
+        Exporter::Haproxy,
+        "2.6.8",
+        "haproxy_backend_agg_server_status"
+    ));
+    assert!(has(
+        Exporter::Haproxy,
+        "2.6.12",
+        "haproxy_backend_agg_check_status"
+    ));
+    assert!(has(
+        Exporter::Haproxy,
+        "2.8.0",
+        "haproxy_backend_agg_server_status"
+    ));
     // 2.6 is its newest patch release.
-    assert!(has(Exporter::Haproxy, "2.6", "haproxy_backend_agg_server_status"));
+    assert!(has(
+        Exporter::Haproxy,
+        "2.6",
+        "haproxy_backend_agg_server_status"
+    ));
 }
 
 #[test]

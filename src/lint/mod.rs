@@ -72,13 +72,14 @@ impl Entry {
             }
         }
         self.any_label |= other.any_label;
-        self.values.retain(|label, values| match other.values.get(label) {
-            Some(more) => {
-                values.extend(more.iter().cloned());
-                true
-            }
-            None => false,
-        });
+        self.values
+            .retain(|label, values| match other.values.get(label) {
+                Some(more) => {
+                    values.extend(more.iter().cloned());
+                    true
+                }
+                None => false,
+            });
     }
 
     /// An entry whose labels are exactly `stored`.

@@ -119,7 +119,10 @@ impl Repo {
 
     /// Every commit of every branch whose subject starts with `prefix`, as
     /// (commit, the rest of the subject).
-    pub fn commits_with_subject(&self, prefix: &str) -> Result<Vec<(String, String)>, ExtractError> {
+    pub fn commits_with_subject(
+        &self,
+        prefix: &str,
+    ) -> Result<Vec<(String, String)>, ExtractError> {
         let out = self.git(&[
             "log",
             "--all",

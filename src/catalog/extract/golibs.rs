@@ -42,7 +42,8 @@ use super::{find_clone, gosrc, ExtractError, Repo, Row};
 
 pub const CONTROLLER_RUNTIME: &str = "sigs.k8s.io/controller-runtime";
 pub const CLIENT_GOLANG: &str = "github.com/prometheus/client_golang";
-pub const GRPC_PROMETHEUS: &str = "github.com/grpc-ecosystem/go-grpc-middleware/providers/prometheus";
+pub const GRPC_PROMETHEUS: &str =
+    "github.com/grpc-ecosystem/go-grpc-middleware/providers/prometheus";
 pub const OPERATORPKG: &str = "github.com/awslabs/operatorpkg";
 
 /// Each module's GitHub repository and its directory there.
@@ -105,8 +106,7 @@ impl GoMod {
                 ["go", v] => m.go_minor = m.go_minor.or(minor(v)),
                 ["toolchain", v] => toolchain = minor(v.trim_start_matches("go")),
                 [module, version] if version.starts_with('v') && module.contains('.') => {
-                    m.required
-                        .insert(module.to_string(), version.to_string());
+                    m.required.insert(module.to_string(), version.to_string());
                 }
                 _ => {}
             }
@@ -141,7 +141,10 @@ fn minor(v: &str) -> Option<u32> {
 enum Revision {
     Tag(String),
     /// `vX.Y.Z-[pre.]0.YYYYMMDDHHMMSS-commit`: the commit and its time.
-    Pseudo { commit: String, time: String },
+    Pseudo {
+        commit: String,
+        time: String,
+    },
 }
 
 impl Revision {
@@ -200,7 +203,11 @@ impl Tree<'_> {
     /// `dir` whose text contains `fixed`.
     fn grep(&self, fixed: &str, dir: &str) -> Result<Vec<String>, ExtractError> {
         let full = format!("{}{dir}", self.prefix);
-        let full = if full.is_empty() { ".".to_string() } else { full };
+        let full = if full.is_empty() {
+            ".".to_string()
+        } else {
+            full
+        };
         let mut out: Vec<String> = self
             .repo
             .grep_files(&self.rev, fixed, &[&full])?
@@ -257,7 +264,11 @@ impl Libraries {
 
     /// The library's own clone at the version `go_mod` pins, also when the
     /// release vendors it (a vendored copy has no test files).
-    pub fn clone_tree(&self, go_mod: &GoMod, module: &str) -> Result<Option<Tree<'_>>, ExtractError> {
+    pub fn clone_tree(
+        &self,
+        go_mod: &GoMod,
+        module: &str,
+    ) -> Result<Option<Tree<'_>>, ExtractError> {
         let Some(version) = go_mod.version(module) else {
             return Ok(None);
         };
@@ -416,7 +427,9 @@ fn desc_name(expr: &str, text: &str) -> Option<String> {
             ));
             name.push_str(&body.captures(text)?[1]);
             name.push_str(&c[2]);
-        } else if i + 1 < parts.len() && part.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_') {
+        } else if i + 1 < parts.len()
+            && part.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_')
+        {
             // The namespace option, empty unless the caller sets one.
         } else {
             return None;
@@ -435,15 +448,16 @@ fn collector_descs(text: &str) -> Vec<Row> {
     // Another collector built in the same file (`NewBuildInfoCollector`)
     // is registered only on request.
     let other = pattern!(r"^func (New\w+Collector)\(");
-    let skipped: Vec<(usize, usize)> = starts_of(text, pattern!(r"(?m)^func (?:\([^)]*\)\s*)?(\w+)\("))
-        .into_iter()
-        .filter(|(s, e, _)| {
-            other
-                .captures(&text[*s..*e])
-                .is_some_and(|c| &c[1] != "NewGoCollector" && &c[1] != "NewProcessCollector")
-        })
-        .map(|(s, e, _)| (s, e))
-        .collect();
+    let skipped: Vec<(usize, usize)> =
+        starts_of(text, pattern!(r"(?m)^func (?:\([^)]*\)\s*)?(\w+)\("))
+            .into_iter()
+            .filter(|(s, e, _)| {
+                other
+                    .captures(&text[*s..*e])
+                    .is_some_and(|c| &c[1] != "NewGoCollector" && &c[1] != "NewProcessCollector")
+            })
+            .map(|(s, e, _)| (s, e))
+            .collect();
     let mut out = Vec::new();
     for c in call.captures_iter(text) {
         let Some(m) = c.get(0) else { continue };
@@ -533,7 +547,11 @@ pub fn client_golang(
     collectors: &Collectors,
     go_minor: Option<u32>,
 ) -> Result<Vec<Row>, ExtractError> {
-    let key = format!("{}|{}|{collectors:?}|{go_minor:?}", tree.key(), tables.key());
+    let key = format!(
+        "{}|{}|{collectors:?}|{go_minor:?}",
+        tree.key(),
+        tables.key()
+    );
     cache.get(key, || {
         let mut rows = Vec::new();
         if collectors.process {
@@ -657,7 +675,10 @@ fn side_rows(tree: &Tree, side: &str, caller: &str) -> Result<Vec<Row>, ExtractE
     let texts: Vec<String> = tree
         .texts(&files)
         .into_iter()
-        .filter(|t| t.contains(&format!("func New{}Metrics", capitalized(side))) || t.contains(&format!("{side}MetricsConfig")))
+        .filter(|t| {
+            t.contains(&format!("func New{}Metrics", capitalized(side)))
+                || t.contains(&format!("{side}MetricsConfig"))
+        })
         .collect();
     let options = tree.texts(&tree.grep("func With", "")?);
     let func = pattern!(r"(?m)^func (?:\([^)]*\)\s*)?(\w+)\(");
@@ -678,7 +699,9 @@ fn side_rows(tree: &Tree, side: &str, caller: &str) -> Result<Vec<Row>, ExtractE
             if !is_option && name != &format!("New{}Metrics", capitalized(side)) {
                 continue;
             }
-            if is_option && !(name.contains(&capitalized(side)) && caller.contains(&format!("{name}("))) {
+            if is_option
+                && !(name.contains(&capitalized(side)) && caller.contains(&format!("{name}(")))
+            {
                 continue;
             }
             // A block under `if config.flag {` counts when an option the
@@ -814,15 +837,21 @@ pub fn operatorpkg(
                         let mut s = symbols.clone();
                         s.add_file(text);
                         named(&mut s, "");
-                        let extra: Vec<String> =
-                            args.split(',').skip(1).filter_map(|a| s.string(a)).collect();
+                        let extra: Vec<String> = args
+                            .split(',')
+                            .skip(1)
+                            .filter_map(|a| s.string(a))
+                            .collect();
                         for mut row in gosrc::metrics(body, &s) {
                             row.labels.extend(extra.iter().cloned());
                             rows.push(row);
                         }
                     }
                 }
-                let per_kind = re(&format!(r"\b{}\(\s*strings\.ToLower\(", regex::escape(&name)));
+                let per_kind = re(&format!(
+                    r"\b{}\(\s*strings\.ToLower\(",
+                    regex::escape(&name)
+                ));
                 if !status.iter().any(|t| per_kind.is_match(t)) {
                     continue;
                 }
@@ -874,7 +903,13 @@ pub fn families(
         let tree = libs.tree(repo, tag, go_mod, CLIENT_GOLANG)?;
         let tables = libs.clone_tree(go_mod, CLIENT_GOLANG)?;
         if let (Some(tree), Some(tables)) = (tree, tables) {
-            rows.extend(client_golang(cache, &tree, &tables, &collectors, go_mod.go_minor)?);
+            rows.extend(client_golang(
+                cache,
+                &tree,
+                &tables,
+                &collectors,
+                go_mod.go_minor,
+            )?);
         }
     }
     if app.iter().any(|t| t.contains("grpcprom.New")) {

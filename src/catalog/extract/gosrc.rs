@@ -369,6 +369,40 @@ mod tests {
     use super::*;
 
     #[test]
+    fn reads_options_wrapped_in_an_apply_call_and_appended_lists() {
+        let src = r#"
+func NewServerMetrics(opts ...Option) *ServerMetrics {
+	defaultLabels := []string{"grpc_type", "grpc_method"}
+	startedLabels := append(defaultLabels, config.contextLabels...)
+	return &ServerMetrics{
+		started: prometheus.NewCounterVec(
+			config.counterOpts.apply(prometheus.CounterOpts{
+				Name: "grpc_server_started_total",
+			}), startedLabels),
+		plain: prometheus.NewCounter(prometheus.CounterOpts{Name: "plain_total"}),
+	}
+}
+"#;
+        let mut s = Symbols::default();
+        s.add_file(src);
+        s.add_list_aliases(src);
+        let got: Vec<(String, Vec<String>)> = metrics(src, &s)
+            .into_iter()
+            .map(|r| (r.name, r.labels.into_iter().collect()))
+            .collect();
+        assert_eq!(
+            got,
+            [
+                (
+                    "grpc_server_started_total".into(),
+                    vec!["grpc_method".into(), "grpc_type".into()]
+                ),
+                ("plain_total".into(), vec![]),
+            ]
+        );
+    }
+
+    #[test]
     fn reads_opts_constants_and_label_lists() {
         let src = r#"
 const (
