@@ -110,6 +110,191 @@ fn patch_releases_that_renamed_metrics_are_in_the_windows() {
     ));
 }
 
+fn labels_at(exporter: Exporter, version: &str, name: &str) -> Vec<String> {
+    at(exporter, version)
+        .into_iter()
+        .find(|m| m.name == name)
+        .unwrap_or_else(|| panic!("{name} is not in {} {version}", exporter.title()))
+        .labels
+        .clone()
+}
+
+#[test]
+fn controllers_serve_the_families_of_the_libraries_they_pin() {
+    // controller-runtime's reconcile and workqueue families, in every KEDA
+    // and Karpenter release; the workqueue's `controller` label came with
+    // controller-runtime 0.18 (KEDA 2.16 pins it, 2.15 pinned 0.17).
+    for (exporter, version) in [(Exporter::Keda, "2.0.0"), (Exporter::Karpenter, "1.0.0")] {
+        for name in [
+            "controller_runtime_reconcile_total",
+            "controller_runtime_reconcile_errors_total",
+            "controller_runtime_reconcile_time_seconds_bucket",
+            "controller_runtime_webhook_requests_total",
+            "workqueue_depth",
+            "workqueue_adds_total",
+            "workqueue_queue_duration_seconds_bucket",
+            "workqueue_work_duration_seconds_count",
+            "workqueue_retries_total",
+            "workqueue_unfinished_work_seconds",
+            "workqueue_longest_running_processor_seconds",
+            "rest_client_requests_total",
+            "go_goroutines",
+            "go_memstats_heap_alloc_bytes",
+            "process_resident_memory_bytes",
+        ] {
+            assert!(has(exporter, version, name), "{name} at {version}");
+        }
+    }
+    assert_eq!(
+        labels_at(Exporter::Keda, "2.15", "workqueue_depth"),
+        ["name"]
+    );
+    assert_eq!(
+        labels_at(Exporter::Keda, "2.16", "workqueue_depth"),
+        ["controller", "name"]
+    );
+    assert_eq!(
+        labels_at(Exporter::Keda, "2.16", "controller_runtime_reconcile_total"),
+        ["controller", "result"]
+    );
+    assert_eq!(labels_at(Exporter::Keda, "2.16", "go_info"), ["version"]);
+    // The metrics service's gRPC server and client, from 2.14, under KEDA's
+    // namespace and with the interceptors' labels.
+    assert!(!has(
+        Exporter::Keda,
+        "2.13",
+        "keda_internal_metricsservice_grpc_server_handled_total"
+    ));
+    assert_eq!(
+        labels_at(
+            Exporter::Keda,
+            "2.14",
+            "keda_internal_metricsservice_grpc_server_handled_total"
+        ),
+        ["grpc_code", "grpc_method", "grpc_service", "grpc_type"]
+    );
+    for name in [
+        "keda_internal_metricsservice_grpc_server_started_total",
+        "keda_internal_metricsservice_grpc_server_handling_seconds_bucket",
+        "keda_internal_metricsservice_grpc_client_handled_total",
+        "keda_internal_metricsservice_grpc_client_handling_seconds_bucket",
+        "keda_webhook_scaled_object_validations_total",
+        "keda_webhook_scaled_object_validation_errors_total",
+    ] {
+        assert!(has(Exporter::Keda, "2.20", name), "{name}");
+    }
+    // operatorpkg: the global status-condition families since 1.0, the
+    // per-kind ones with the status controllers of 1.1.
+    assert_eq!(
+        labels_at(
+            Exporter::Karpenter,
+            "1.0",
+            "operator_status_condition_count"
+        ),
+        [
+            "group",
+            "kind",
+            "name",
+            "namespace",
+            "reason",
+            "status",
+            "type"
+        ]
+    );
+    assert!(!has(
+        Exporter::Karpenter,
+        "1.0",
+        "operator_nodepool_status_condition_count"
+    ));
+    for name in [
+        "operator_nodepool_status_condition_count",
+        "operator_nodeclaim_status_condition_transitions_total",
+        "operator_ec2nodeclass_status_condition_current_status_seconds",
+        "operator_node_status_condition_count",
+    ] {
+        assert!(has(Exporter::Karpenter, "1.1", name), "{name}");
+    }
+    // NodeClaim conditions carry the labels the controller passes (the
+    // node class and node pool of each object): computed, so open.
+    let nodeclaim = at(Exporter::Karpenter, "1.14")
+        .into_iter()
+        .find(|m| m.name == "operator_nodeclaim_status_condition_count")
+        .unwrap();
+    assert!(nodeclaim.has_label("karpenter_sh_nodepool"));
+}
+
+#[test]
+fn karpenter_windows_and_labels_follow_the_source() {
+    // The termination histogram exists in every release since 1.0.
+    assert!(has(
+        Exporter::Karpenter,
+        "1.0.0",
+        "karpenter_nodeclaims_termination_duration_seconds_bucket"
+    ));
+    // `zone` on the terminated counter only from 1.14.
+    assert!(!labels_at(
+        Exporter::Karpenter,
+        "1.13",
+        "karpenter_nodeclaims_terminated_total"
+    )
+    .contains(&"zone".to_string()));
+    assert!(labels_at(
+        Exporter::Karpenter,
+        "1.14",
+        "karpenter_nodeclaims_terminated_total"
+    )
+    .contains(&"zone".to_string()));
+    // The node gauges carry the well-known labels, the provider's included.
+    let allocatable = labels_at(Exporter::Karpenter, "1.14", "karpenter_nodes_allocatable");
+    for label in [
+        "instance_category",
+        "instance_cpu",
+        "capacity_type",
+        "zone",
+        "nodepool",
+    ] {
+        assert!(allocatable.contains(&label.to_string()), "{label}");
+    }
+    // `resource_type` is any resource name.
+    let usage = at(Exporter::Karpenter, "1.14")
+        .into_iter()
+        .find(|m| m.name == "karpenter_nodepools_usage")
+        .unwrap();
+    assert!(usage.has_label("resource_type"));
+    assert!(!usage.values.contains_key("resource_type"));
+}
+
+#[test]
+fn haproxy_backports_carry_their_patch_release() {
+    // The aggregated server status reached the 2.6 branch in 2.6.8.
+    assert!(!has(
+        Exporter::Haproxy,
+        "2.6.7",
+        "haproxy_backend_agg_server_status"
+    ));
+    assert!(has(
+        Exporter::Haproxy,
+        "2.6.8",
+        "haproxy_backend_agg_server_status"
+    ));
+    assert!(has(
+        Exporter::Haproxy,
+        "2.6.12",
+        "haproxy_backend_agg_check_status"
+    ));
+    assert!(has(
+        Exporter::Haproxy,
+        "2.8.0",
+        "haproxy_backend_agg_server_status"
+    ));
+    // 2.6 is its newest patch release.
+    assert!(has(
+        Exporter::Haproxy,
+        "2.6",
+        "haproxy_backend_agg_server_status"
+    ));
+}
+
 #[test]
 fn open_label_sets_and_prefixes() {
     let alerts = at(Exporter::Prometheus, "2.42")
@@ -410,7 +595,7 @@ fn the_alertmanager_catalog_matches_a_real_alertmanager() {
     }
 }
 
-fn labels_at(exporter: Exporter, version: &str, name: &str) -> BTreeSet<String> {
+fn label_set_at(exporter: Exporter, version: &str, name: &str) -> BTreeSet<String> {
     at(exporter, version)
         .into_iter()
         .find(|m| m.name == name)
@@ -445,13 +630,15 @@ fn platform_exporters_follow_their_upstream_releases() {
         "1.7.0",
         "coredns_dns_requests_total"
     ));
-    assert!(!labels_at(Exporter::Coredns, "1.9.4", "coredns_dns_requests_total").contains("view"));
+    assert!(
+        !label_set_at(Exporter::Coredns, "1.9.4", "coredns_dns_requests_total").contains("view")
+    );
     assert_eq!(
-        labels_at(Exporter::Coredns, "1.10.0", "coredns_dns_requests_total"),
+        label_set_at(Exporter::Coredns, "1.10.0", "coredns_dns_requests_total"),
         set(&["server", "zone", "view", "proto", "family", "type"])
     );
     assert_eq!(
-        labels_at(Exporter::Coredns, "1.11", "coredns_dns_responses_total"),
+        label_set_at(Exporter::Coredns, "1.11", "coredns_dns_responses_total"),
         set(&["server", "zone", "view", "rcode", "plugin"])
     );
     assert!(has(
@@ -465,7 +652,7 @@ fn platform_exporters_follow_their_upstream_releases() {
         "coredns_forward_request_duration_seconds_bucket"
     ));
     assert_eq!(
-        labels_at(
+        label_set_at(
             Exporter::Coredns,
             "1.11.0",
             "coredns_proxy_request_duration_seconds_bucket"
@@ -473,10 +660,10 @@ fn platform_exporters_follow_their_upstream_releases() {
         set(&["proxy_name", "to", "rcode", "le"])
     );
     assert_eq!(
-        labels_at(Exporter::Coredns, "1.12", "coredns_build_info"),
+        label_set_at(Exporter::Coredns, "1.12", "coredns_build_info"),
         set(&["version", "revision", "goversion"])
     );
-    assert!(labels_at(Exporter::Coredns, "1.12", "coredns_panics_total").is_empty());
+    assert!(label_set_at(Exporter::Coredns, "1.12", "coredns_panics_total").is_empty());
     let requests = at(Exporter::Coredns, "1.12")
         .into_iter()
         .find(|m| m.name == "coredns_dns_requests_total")
@@ -487,7 +674,7 @@ fn platform_exporters_follow_their_upstream_releases() {
     // Alertmanager 0.26 added `reason` to failed notifications, 0.27 the
     // receiver name (behind a feature flag) and the suppressed counter.
     assert_eq!(
-        labels_at(
+        label_set_at(
             Exporter::Alertmanager,
             "0.25",
             "alertmanager_notifications_failed_total"
@@ -495,14 +682,14 @@ fn platform_exporters_follow_their_upstream_releases() {
         set(&["integration"])
     );
     assert_eq!(
-        labels_at(
+        label_set_at(
             Exporter::Alertmanager,
             "0.26.0",
             "alertmanager_notifications_failed_total"
         ),
         set(&["integration", "reason"])
     );
-    assert!(labels_at(
+    assert!(label_set_at(
         Exporter::Alertmanager,
         "0.27.0",
         "alertmanager_notifications_total"
@@ -519,14 +706,14 @@ fn platform_exporters_follow_their_upstream_releases() {
         "alertmanager_notifications_suppressed_total"
     ));
     assert_eq!(
-        labels_at(Exporter::Alertmanager, "0.20.0", "alertmanager_silences"),
+        label_set_at(Exporter::Alertmanager, "0.20.0", "alertmanager_silences"),
         set(&["state"])
     );
 
     // prometheus-operator: per-controller reconcile metrics, the workqueue
     // metrics from 0.85, and the config-reloader's from Thanos.
     assert_eq!(
-        labels_at(
+        label_set_at(
             Exporter::PrometheusOperator,
             "0.75",
             "prometheus_operator_reconcile_errors_total"
@@ -544,7 +731,7 @@ fn platform_exporters_follow_their_upstream_releases() {
         "prometheus_operator_workqueue_depth"
     ));
     assert_eq!(
-        labels_at(
+        label_set_at(
             Exporter::PrometheusOperator,
             "0.75",
             "prometheus_operator_syncs"
@@ -563,7 +750,7 @@ fn platform_exporters_follow_their_upstream_releases() {
         "gha_busy_runners"
     ));
     assert_eq!(
-        labels_at(
+        label_set_at(
             Exporter::ActionsRunnerController,
             "0.12",
             "gha_busy_runners"
@@ -576,13 +763,13 @@ fn platform_exporters_follow_their_upstream_releases() {
             "enterprise"
         ])
     );
-    assert!(labels_at(
+    assert!(label_set_at(
         Exporter::ActionsRunnerController,
         "0.9",
         "gha_completed_jobs_total"
     )
     .contains("job_workflow_ref"));
-    assert!(!labels_at(
+    assert!(!label_set_at(
         Exporter::ActionsRunnerController,
         "0.12",
         "gha_completed_jobs_total"
@@ -597,7 +784,7 @@ fn platform_exporters_follow_their_upstream_releases() {
     // buildkite-agent-metrics 5.9.0 added the cluster label; 5.0.0 the
     // waiting-jobs and busy-percentage gauges.
     assert_eq!(
-        labels_at(
+        label_set_at(
             Exporter::BuildkiteAgentMetrics,
             "5.8",
             "buildkite_queues_scheduled_jobs_count"
@@ -605,7 +792,7 @@ fn platform_exporters_follow_their_upstream_releases() {
         set(&["queue"])
     );
     assert_eq!(
-        labels_at(
+        label_set_at(
             Exporter::BuildkiteAgentMetrics,
             "5.9.0",
             "buildkite_queues_scheduled_jobs_count"

@@ -11,7 +11,7 @@ pub mod scrape;
 
 use std::collections::{BTreeMap, BTreeSet};
 
-use crate::catalog::{Exporter, MetricDecl, MetricType, ScrapedBy, Version, Versions};
+use crate::catalog::{Exporter, KnownMetric, MetricDecl, MetricType, ScrapedBy, Versions};
 use crate::diagnostic::{Diagnostic, Severity};
 pub use inputs::Workspace;
 
@@ -58,6 +58,53 @@ pub struct ValueRange {
 }
 
 impl Entry {
+    /// Joins the same family as another exporter serves it: the labels of
+    /// either, stored as either scrape stores them, and a value set stays
+    /// closed only where both close it.
+    fn join(&mut self, other: &Entry) {
+        for l in &other.labels {
+            if !self.labels.contains(l) {
+                self.labels.push(l.clone());
+            }
+        }
+        for p in &other.prefixes {
+            if !self.prefixes.contains(p) {
+                self.prefixes.push(p.clone());
+            }
+        }
+        self.any_label |= other.any_label;
+        self.stored.extend(other.stored.iter().cloned());
+        self.guaranteed.retain(|l| other.guaranteed.contains(l));
+        self.open |= other.open;
+        for (label, stored_as) in &other.renamed {
+            self.renamed
+                .entry(label.clone())
+                .or_insert_with(|| stored_as.clone());
+        }
+        self.values
+            .retain(|label, values| match other.values.get(label) {
+                Some(more) => {
+                    values.extend(more.iter().cloned());
+                    true
+                }
+                None => false,
+            });
+    }
+
+    /// A built-in exporter's row, as the scrape of that exporter stores it.
+    fn builtin(m: &KnownMetric, paths: Option<&scrape::ScrapeModel>) -> Entry {
+        let mut entry = Entry::closed(m.kind, BTreeSet::new());
+        entry.labels = m.labels.clone();
+        entry.prefixes = m.label_set.prefixes.clone();
+        entry.any_label = m.label_set.any;
+        let own_paths = paths.into_iter().flat_map(|p| p.for_exporter(m.exporter));
+        entry.store(scrape::ScrapeModel::stored_over(own_paths, &m.labels));
+        entry.exporter = Some(m.exporter);
+        entry.values = m.values.clone();
+        entry.range = known_range(&m.name, m.kind, &m.labels);
+        entry
+    }
+
     /// An entry whose labels are exactly `stored`.
     fn closed(kind: MetricType, stored: BTreeSet<String>) -> Entry {
         Entry {
@@ -162,18 +209,23 @@ struct Table {
 }
 
 impl Table {
-    fn build(exporter: Exporter, version: Version, paths: Option<&scrape::ScrapeModel>) -> Table {
+    fn build(
+        exporter: Exporter,
+        versions: &Versions,
+        paths: Option<&scrape::ScrapeModel>,
+    ) -> Table {
         let mut entries = BTreeMap::new();
-        for m in exporter.metrics_at(version) {
-            let mut entry = Entry::closed(m.kind, BTreeSet::new());
-            entry.labels = m.labels.clone();
-            entry.prefixes = m.label_set.prefixes.clone();
-            entry.any_label = m.label_set.any;
-            let own_paths = paths.into_iter().flat_map(|p| p.for_exporter(exporter));
-            entry.store(scrape::ScrapeModel::stored_over(own_paths, &m.labels));
-            entry.exporter = Some(m.exporter);
-            entry.values = m.values.clone();
-            entry.range = known_range(&m.name, m.kind, &m.labels);
+        for m in exporter.metrics_at(exporter.version(versions)) {
+            let mut entry = Entry::builtin(m, paths);
+            // A library family several exporters serve (`workqueue_depth`,
+            // `go_goroutines`) may carry the labels of any of them, each as
+            // its own scrape stored them.
+            for other in Exporter::holding(&m.name).filter(|o| *o != exporter) {
+                let rows = other.metrics_at(other.version(versions));
+                for row in rows.iter().filter(|r| r.name == m.name) {
+                    entry.join(&Entry::builtin(row, paths));
+                }
+            }
             entries.insert(m.name.clone(), entry);
         }
         let families = entries
@@ -228,7 +280,7 @@ impl Catalog {
 
     fn table(&self, exporter: Exporter) -> &Table {
         self.builtin.tables[exporter as usize].get_or_init(|| match &self.versions {
-            Some(v) => Table::build(exporter, exporter.version(v), self.builtin.paths.as_deref()),
+            Some(v) => Table::build(exporter, v, self.builtin.paths.as_deref()),
             None => Table::default(),
         })
     }

@@ -93,3 +93,50 @@ impl Repo {
             .collect())
     }
 }
+
+impl Repo {
+    /// Whether `path` exists at `rev` (a file or a directory).
+    pub fn exists(&self, rev: &str, path: &str) -> bool {
+        self.git(&["cat-file", "-e", &format!("{rev}:{path}")])
+            .is_ok()
+    }
+
+    /// Whether `rev` names a commit of this clone.
+    pub fn has_commit(&self, rev: &str) -> bool {
+        self.git(&["cat-file", "-e", &format!("{rev}^{{commit}}")])
+            .is_ok()
+    }
+
+    /// The newest commit of the default branch committed at or before
+    /// `time` (`YYYY-MM-DDTHH:MM:SSZ`), for a revision the clone lacks.
+    pub fn commit_before(&self, time: &str) -> Option<String> {
+        let out = self
+            .git(&["rev-list", "-1", &format!("--before={time}"), "HEAD"])
+            .ok()?;
+        let hash = out.trim();
+        (!hash.is_empty()).then(|| hash.to_string())
+    }
+
+    /// Every commit of every branch whose subject starts with `prefix`, as
+    /// (commit, the rest of the subject).
+    pub fn commits_with_subject(
+        &self,
+        prefix: &str,
+    ) -> Result<Vec<(String, String)>, ExtractError> {
+        let out = self.git(&[
+            "log",
+            "--all",
+            "--format=%H %s",
+            "--fixed-strings",
+            &format!("--grep={prefix}"),
+        ])?;
+        Ok(out
+            .lines()
+            .filter_map(|l| {
+                let (hash, subject) = l.split_once(' ')?;
+                let rest = subject.strip_prefix(prefix)?;
+                Some((hash.to_string(), rest.trim().to_string()))
+            })
+            .collect())
+    }
+}

@@ -132,6 +132,17 @@ impl Symbols {
         }
     }
 
+    /// Reads `x := append(y, more...)` as the list `y`: the labels the
+    /// source names, where `more` is the caller's extension.
+    pub fn add_list_aliases(&mut self, text: &str) {
+        let alias = pattern!(r"([A-Za-z_]\w*)\s*:?=\s*append\(\s*([A-Za-z_]\w*)\s*,");
+        for c in alias.captures_iter(text) {
+            if let Some(body) = self.lists.get(&c[2]).cloned() {
+                self.lists.insert(c[1].to_string(), body);
+            }
+        }
+    }
+
     /// Forgets the list variables `text` declares with `:=` (function
     /// locals), so a local of one function does not stand in for a
     /// same-named local of another.
@@ -294,6 +305,13 @@ pub fn metrics(text: &str, symbols: &Symbols) -> Vec<Row> {
         // What follows the options: `)` (no labels), `func…` (a Func
         // metric, no labels), or the label list.
         let mut after = &text[open + body.len() + 2..];
+        // `opts.apply(prometheus.CounterOpts{…}), labels`: the options
+        // are the argument of a call that closes first.
+        let before = text[..m.start()]
+            .trim_end_matches(|c: char| c.is_ascii_alphanumeric() || c == '_' || c == '.');
+        if before.trim_end().ends_with(".apply(") {
+            after = after.trim_start().strip_prefix(')').unwrap_or(after);
+        }
         loop {
             after = after.trim_start().trim_start_matches(',').trim_start();
             match after.strip_prefix("//") {
@@ -339,7 +357,7 @@ fn const_labels(body: &str, symbols: &Symbols) -> BTreeSet<String> {
 
 /// Where the argument starting `s` ends: the first `,` or `)` outside
 /// brackets.
-fn list_end(s: &str) -> usize {
+pub fn list_end(s: &str) -> usize {
     let mut depth = 0i32;
     for (i, b) in s.bytes().enumerate() {
         match b {
@@ -486,6 +504,40 @@ func newMetrics(r prometheus.Registerer) {
         assert_eq!(
             strip_line_comments("x := \"http://a\" // note\n"),
             "x := \"http://a\" \n"
+        );
+    }
+
+    #[test]
+    fn reads_options_wrapped_in_an_apply_call_and_appended_lists() {
+        let src = r#"
+func NewServerMetrics(opts ...Option) *ServerMetrics {
+	defaultLabels := []string{"grpc_type", "grpc_method"}
+	startedLabels := append(defaultLabels, config.contextLabels...)
+	return &ServerMetrics{
+		started: prometheus.NewCounterVec(
+			config.counterOpts.apply(prometheus.CounterOpts{
+				Name: "grpc_server_started_total",
+			}), startedLabels),
+		plain: prometheus.NewCounter(prometheus.CounterOpts{Name: "plain_total"}),
+	}
+}
+"#;
+        let mut s = Symbols::default();
+        s.add_file(src);
+        s.add_list_aliases(src);
+        let got: Vec<(String, Vec<String>)> = metrics(src, &s)
+            .into_iter()
+            .map(|r| (r.name, r.labels.into_iter().collect()))
+            .collect();
+        assert_eq!(
+            got,
+            [
+                (
+                    "grpc_server_started_total".into(),
+                    vec!["grpc_method".into(), "grpc_type".into()]
+                ),
+                ("plain_total".into(), vec![]),
+            ]
         );
     }
 

@@ -21,10 +21,10 @@ use std::path::Path;
 
 use regex::Regex;
 
-use super::{find_clone, release_tags, ExtractError, Releases, Row};
+use super::{find_clone, release_tags, release_version, ExtractError, Releases, Row};
 use crate::catalog::Version;
 
-pub const SOURCES: &[&str] = &["haproxy/haproxy"];
+pub const SOURCES: &[&str] = &["haproxy/haproxy", "its stable branches (haproxy-X.Y)"];
 
 const PROMEX: &str = "addons/promex/service-prometheus.c";
 
@@ -265,35 +265,71 @@ fn column_fields(table_src: &str, fill_src: &str, promex: &str, global: bool) ->
     out
 }
 
-pub fn extract(clones: &Path) -> Result<Releases, ExtractError> {
-    // The main repository has each branch's first release; clones of the
-    // stable branches (`haproxy-3.2`, …) next to it add their patch releases.
+/// The release points of every clone: the main repository's tags (each
+/// branch's `.0`), then the patch releases of the stable-branch clones
+/// next to it (`haproxy-2.6`, `<owner>+haproxy-2.6`). A stable branch lives
+/// in a repository of its own, and copies of it do not always carry its
+/// tags, so a release is its tag or, failing that, the commit that
+/// released it (`[RELEASE] Released version 2.6.12`).
+fn stable_releases(
+    clones: &Path,
+    tags: &mut BTreeMap<Version, (usize, String)>,
+) -> Result<Vec<super::Repo>, ExtractError> {
     let mut repos = vec![find_clone(clones, SOURCES[0])?];
-    let mut stable: Vec<String> = std::fs::read_dir(clones)
+    let mut stable: Vec<std::path::PathBuf> = std::fs::read_dir(clones)
         .map(|dir| {
             dir.flatten()
-                .map(|e| e.file_name().to_string_lossy().into_owned())
-                .filter(|n| n.contains("haproxy-") && n.chars().any(|c| c.is_ascii_digit()))
+                .filter(|e| {
+                    let name = e.file_name().to_string_lossy().into_owned();
+                    let branch = name.rsplit('+').next().unwrap_or(&name);
+                    branch
+                        .trim_end_matches(".git")
+                        .strip_prefix("haproxy-")
+                        .is_some_and(|v| release_version(&format!("{v}.0")).is_some())
+                })
+                .map(|e| e.path())
                 .collect()
         })
         .unwrap_or_default();
     stable.sort();
-    for name in stable {
-        let repo_name = name
-            .split('+')
-            .next_back()
-            .unwrap_or(&name)
-            .trim_end_matches(".git");
-        if let Ok(r) = find_clone(clones, &format!("haproxy/{repo_name}")) {
-            repos.push(r);
+    for dir in stable {
+        let git = [dir.join("repo"), dir.clone()]
+            .into_iter()
+            .find(|p| p.join("HEAD").is_file() || p.join(".git").exists());
+        if let Some(git) = git {
+            repos.push(super::Repo::new(git));
         }
     }
-    let mut tags: BTreeMap<Version, (usize, String)> = BTreeMap::new();
     for (i, repo) in repos.iter().enumerate() {
-        for (version, tag) in release_tags(repo, Version::new(2, 0))? {
-            tags.entry(version).or_insert((i, tag));
+        if let Ok(found) = release_tags(repo, Version::new(2, 0)) {
+            for (version, tag) in found {
+                tags.entry(version).or_insert((i, tag));
+            }
+        }
+        if i == 0 {
+            continue;
+        }
+        let mut released = repo.commits_with_subject("[RELEASE] Released version ")?;
+        // Oldest last in the log: keep the first commit per version in
+        // history order, whatever the branch listing order.
+        released.sort();
+        for (commit, version) in released {
+            if let Some(v) = release_version(&version).filter(|v| *v >= Version::new(2, 0)) {
+                tags.entry(v).or_insert((i, commit));
+            }
         }
     }
+    if tags.is_empty() {
+        return Err(ExtractError::NoReleases {
+            repo: SOURCES[0].to_string(),
+        });
+    }
+    Ok(repos)
+}
+
+pub fn extract(clones: &Path) -> Result<Releases, ExtractError> {
+    let mut tags: BTreeMap<Version, (usize, String)> = BTreeMap::new();
+    let repos = stable_releases(clones, &mut tags)?;
     let mut releases = Releases::new();
     for (version, (i, tag)) in tags {
         let repo = &repos[i];

@@ -9,12 +9,19 @@
 //! label key, resolved through the constants of core, the provider and the
 //! `k8s.io/api` release pinned in `go.mod`, becomes the part after its `/`,
 //! lower-cased, with `-` as `_`.
+//!
+//! The controller also serves the families of the libraries the
+//! provider's `go.mod` pins: controller-runtime's, the Go and process
+//! collectors' and operatorpkg's `operator_*` (with the per-kind families of
+//! the status controllers core and the provider create), read as `golibs`
+//! describes.
 
 use std::collections::BTreeSet;
 use std::path::Path;
 
 use regex::Regex;
 
+use super::golibs::{self, GoMod};
 use super::{find_clone, gosrc, release_tags, ExtractError, Releases, Repo};
 use crate::catalog::Version;
 
@@ -22,26 +29,10 @@ pub const SOURCES: &[&str] = &[
     "aws/karpenter-provider-aws",
     "kubernetes-sigs/karpenter",
     "kubernetes/api",
+    "kubernetes-sigs/controller-runtime",
+    "prometheus/client_golang",
+    "awslabs/operatorpkg",
 ];
-
-/// A module's pinned revision in a go.mod: its tag, or a pseudo-version's
-/// commit.
-fn pinned(go_mod: &str, module: &str) -> Option<String> {
-    let line = go_mod
-        .lines()
-        .map(str::trim)
-        .find(|l| l.starts_with(&format!("{module} ")) && !l.contains("=>"))?;
-    let version = line.split_whitespace().nth(1)?;
-    let tail = version.rsplit('-').next()?;
-    if version.matches('-').count() >= 2
-        && tail.len() == 12
-        && tail.bytes().all(|b| b.is_ascii_hexdigit())
-    {
-        Some(tail.to_string())
-    } else {
-        Some(version.to_string())
-    }
-}
 
 fn go_files(repo: &Repo, rev: &str, out: &mut Vec<String>) -> Result<(), ExtractError> {
     for path in repo.grep_files(rev, "Opts{", &["pkg"])? {
@@ -80,17 +71,19 @@ pub fn extract(clones: &Path) -> Result<Releases, ExtractError> {
     let aws = find_clone(clones, SOURCES[0])?;
     let core = find_clone(clones, SOURCES[1])?;
     let api = find_clone(clones, SOURCES[2]).ok();
+    let libs = golibs::Libraries::new(clones);
+    let mut cache = golibs::Cache::default();
     let mut releases = Releases::new();
     for (version, tag) in release_tags(&aws, Version::new(1, 0))? {
-        let go_mod = aws.show(&tag, "go.mod").unwrap_or_default();
-        let Some(core_rev) = pinned(&go_mod, "sigs.k8s.io/karpenter") else {
+        let go_mod = GoMod::parse(&aws.show(&tag, "go.mod").unwrap_or_default());
+        let Some(core_rev) = go_mod.revision("sigs.k8s.io/karpenter") else {
             continue;
         };
         let mut texts = Vec::new();
         go_files(&core, &core_rev, &mut texts)?;
         go_files(&aws, &tag, &mut texts)?;
         let mut label_sources = Vec::new();
-        if let (Some(api), Some(rev)) = (&api, pinned(&go_mod, "k8s.io/api")) {
+        if let (Some(api), Some(rev)) = (&api, go_mod.revision("k8s.io/api")) {
             label_sources.extend(api.show(&rev, "core/v1/well_known_labels.go"));
         }
         label_sources.extend(core.show(&core_rev, "pkg/apis/apis.go"));
@@ -124,21 +117,22 @@ pub fn extract(clones: &Path) -> Result<Releases, ExtractError> {
         for t in &texts {
             rows.extend(gosrc::metrics(t, &symbols));
         }
+        // Core's and the provider's status controllers.
+        let mut app = Vec::new();
+        for (repo, rev) in [(&core, core_rev.as_str()), (&aws, tag.as_str())] {
+            for path in repo.grep_files(rev, "status.New", &["pkg"])? {
+                if path.ends_with(".go") && !path.ends_with("_test.go") {
+                    app.extend(repo.show(rev, &path));
+                }
+            }
+        }
+        rows.extend(golibs::families(
+            &libs,
+            &mut cache,
+            (&aws, &tag),
+            &go_mod,
+            &app,
+        )?);
     }
     Ok(releases)
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn reads_pins_as_tags_or_commits() {
-        let go_mod = "require (\n\tsigs.k8s.io/karpenter v1.14.1-0.20260819221709-6e7eab7a0f48\n\tk8s.io/api v0.35.3\n)\n";
-        assert_eq!(
-            pinned(go_mod, "sigs.k8s.io/karpenter").as_deref(),
-            Some("6e7eab7a0f48")
-        );
-        assert_eq!(pinned(go_mod, "k8s.io/api").as_deref(), Some("v0.35.3"));
-    }
 }

@@ -16,6 +16,7 @@ pub mod buildkite_agent_metrics;
 pub mod coredns;
 pub mod exposition;
 pub mod git;
+pub mod golibs;
 pub mod gopkg;
 pub mod gosrc;
 pub mod haproxy;
