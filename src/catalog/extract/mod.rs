@@ -10,6 +10,7 @@
 //! `just catalog-refresh` runs) finds each clone under `CLONES_DIR` as
 //! `<name>`, `<owner>+<name>/repo`, `<owner>+<name>` or `<name>.git`.
 
+pub mod cadvisor;
 pub mod exposition;
 pub mod git;
 pub mod gosrc;
@@ -17,6 +18,7 @@ pub mod haproxy;
 pub mod karpenter;
 pub mod keda;
 pub mod kube_state_metrics;
+pub mod kubernetes;
 pub mod node_exporter;
 pub mod prometheus;
 
@@ -260,7 +262,7 @@ pub fn refresh(
         })
     };
     type Extract = fn(&Path) -> Result<Releases, ExtractError>;
-    let extractors: [(Exporter, &[&str], Extract); 6] = [
+    let extractors: [(Exporter, &[&str], Extract); 8] = [
         (Exporter::Haproxy, haproxy::SOURCES, haproxy::extract),
         (Exporter::Keda, keda::SOURCES, keda::extract),
         (
@@ -278,6 +280,12 @@ pub fn refresh(
             Exporter::Prometheus,
             prometheus::SOURCES,
             prometheus::extract,
+        ),
+        (Exporter::Cadvisor, cadvisor::SOURCES, cadvisor::extract),
+        (
+            Exporter::Kubernetes,
+            kubernetes::SOURCES,
+            kubernetes::extract,
         ),
     ];
     for (exporter, sources, extract) in extractors {
