@@ -1,7 +1,9 @@
 //! cAdvisor: the `container_*` and `machine_*` families, read from the
-//! collector source at every release tag from v0.19 on (`metrics/` until
+//! collector source at every release tag from v0.24 on (`metrics/` until
 //! v0.57, `lib/metrics/` after it): `prometheus.go` for containers,
-//! `prometheus_machine.go` for machines once it exists.
+//! `prometheus_machine.go` for machines once it exists. Before v0.24 every
+//! key of a container's labels and environment became a label name as it
+//! was, so no label set can be stated; those tags are left out.
 //!
 //! Both collectors keep their families in a table of struct literals
 //! (`name:`, `valueType:`, `extraLabels:`); a family's labels are the
@@ -136,10 +138,17 @@ pub fn table(text: &str, symbols: &gosrc::Symbols, base: &BTreeSet<String>) -> V
 /// (those of containers carry the container labels when collected, whatever
 /// their declaration says) and the `scrape_error` gauge.
 fn others(text: &str, symbols: &gosrc::Symbols, base: &BTreeSet<String>) -> Vec<Row> {
+    // A literal label list after a help text with commas in it.
+    let literal = re(r#"NewDesc\(\s*"(\w+)",\s*"(?:[^"\\]|\\.)*",\s*\[\]string\s*\{([^}]*)\}"#);
     let mut out = gosrc::metrics(text, symbols);
     for mut row in gosrc::descs(text, symbols) {
         if row.name.starts_with("container_") {
             row.labels = base.clone();
+        } else if let Some(c) = literal
+            .captures_iter(text)
+            .find(|c| c[1] == row.name)
+        {
+            row.labels = symbols.items(&c[2], 0);
         }
         out.push(row);
     }
@@ -149,7 +158,7 @@ fn others(text: &str, symbols: &gosrc::Symbols, base: &BTreeSet<String>) -> Vec<
 pub fn extract(clones: &Path) -> Result<Releases, ExtractError> {
     let repo = find_clone(clones, SOURCES[0])?;
     let mut releases = Releases::new();
-    for (version, tag) in release_tags(&repo, Version::new(0, 19))? {
+    for (version, tag) in release_tags(&repo, Version::new(0, 24))? {
         let Some((dir, containers)) = DIRS
             .iter()
             .find_map(|d| Some((*d, repo.show(&tag, &format!("{d}/prometheus.go"))?)))
@@ -222,6 +231,7 @@ func NewPrometheusCollector(i infoProvider) *PrometheusCollector {
 }
 
 var startTimeDesc = prometheus.NewDesc("container_start_time_seconds", "Start time.", nil, nil)
+var versionInfoDesc = prometheus.NewDesc("cadvisor_version_info", "Labeled by kernel version, OS version.", []string{"kernelVersion", "osVersion"}, nil)
 
 func DefaultContainerLabels(container *info.ContainerInfo) map[string]string {
 	set := map[string]string{LabelID: container.Name}
@@ -264,6 +274,11 @@ func DefaultContainerLabels(container *info.ContainerInfo) map[string]string {
         assert_eq!(
             names(&rows),
             [
+                (
+                    "cadvisor_version_info".to_string(),
+                    "gauge",
+                    vec!["kernelVersion".to_string(), "osVersion".to_string()]
+                ),
                 (
                     "container_fs_reads_total".to_string(),
                     "counter",

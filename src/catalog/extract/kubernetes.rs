@@ -5,7 +5,8 @@
 //! `k8s.io/component-base` and `k8s.io/kube-aggregator` modules at their
 //! `kubernetes-1.X.Y` tags. Those modules are cut from the Kubernetes tree at
 //! every Kubernetes release, patch releases included, so each tag is one
-//! Kubernetes version; versions start at 1.20.
+//! Kubernetes version; versions start at 1.20, and a release is read when
+//! all three modules carry its tag.
 //!
 //! A family is a `metrics.{Counter,Gauge,Histogram,Summary}Opts{…}`
 //! registration (component-base's wrappers take the same options as the
@@ -182,11 +183,10 @@ pub fn extract(clones: &Path) -> Result<Releases, ExtractError> {
     let mut releases = Releases::new();
     for (version, tag) in releases_of(&modules[0])? {
         let mut rows: BTreeSet<Row> = BTreeSet::new();
-        let sets = modules.iter().zip(&mut readers).zip(MODULE_DIRS).zip(&tags);
-        for (((repo, reader), dirs), tags) in sets {
-            if !tags.contains(&tag) {
-                continue;
-            }
+        if !tags.iter().all(|t| t.contains(&tag)) {
+            continue;
+        }
+        for ((repo, reader), dirs) in modules.iter().zip(&mut readers).zip(MODULE_DIRS) {
             let texts = go_sources(repo, reader, &tag, dirs)?;
             rows.extend(families(&texts));
         }
