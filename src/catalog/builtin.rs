@@ -108,8 +108,12 @@ impl Exporter {
             Exporter::Coredns => v.coredns.unwrap_or_else(|| self.newest()),
             Exporter::Alertmanager => v.alertmanager.unwrap_or_else(|| self.newest()),
             Exporter::PrometheusOperator => v.prometheus_operator.unwrap_or_else(|| self.newest()),
-            Exporter::ActionsRunnerController => v.actions_runner_controller.unwrap_or_else(|| self.newest()),
-            Exporter::BuildkiteAgentMetrics => v.buildkite_agent_metrics.unwrap_or_else(|| self.newest()),
+            Exporter::ActionsRunnerController => {
+                v.actions_runner_controller.unwrap_or_else(|| self.newest())
+            }
+            Exporter::BuildkiteAgentMetrics => {
+                v.buildkite_agent_metrics.unwrap_or_else(|| self.newest())
+            }
         }
     }
 

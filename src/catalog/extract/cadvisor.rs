@@ -144,10 +144,7 @@ fn others(text: &str, symbols: &gosrc::Symbols, base: &BTreeSet<String>) -> Vec<
     for mut row in gosrc::descs(text, symbols) {
         if row.name.starts_with("container_") {
             row.labels = base.clone();
-        } else if let Some(c) = literal
-            .captures_iter(text)
-            .find(|c| c[1] == row.name)
-        {
+        } else if let Some(c) = literal.captures_iter(text).find(|c| c[1] == row.name) {
             row.labels = symbols.items(&c[2], 0);
         }
         out.push(row);
@@ -286,7 +283,11 @@ func DefaultContainerLabels(container *info.ContainerInfo) map[string]string {
                 ),
                 ("container_last_seen".to_string(), "gauge", vec![id()]),
                 ("container_scrape_error".to_string(), "gauge", vec![]),
-                ("container_start_time_seconds".to_string(), "gauge", vec![id()]),
+                (
+                    "container_start_time_seconds".to_string(),
+                    "gauge",
+                    vec![id()]
+                ),
             ]
         );
     }

@@ -170,10 +170,8 @@ pub fn extract(clones: &Path) -> Result<Releases, ExtractError> {
         .iter()
         .map(|s| find_clone(clones, s))
         .collect::<Result<_, _>>()?;
-    let mut readers: Vec<super::git::BlobReader> = modules
-        .iter()
-        .map(Repo::reader)
-        .collect::<Result<_, _>>()?;
+    let mut readers: Vec<super::git::BlobReader> =
+        modules.iter().map(Repo::reader).collect::<Result<_, _>>()?;
     let tags: Vec<BTreeSet<String>> = modules
         .iter()
         .map(|m| Ok(m.tags()?.into_iter().collect()))
@@ -284,7 +282,11 @@ var requestLatency = k8smetrics.NewHistogramVec(
         assert_eq!(
             got,
             [
-                ("workqueue_depth".to_string(), "gauge", vec!["name".to_string()]),
+                (
+                    "workqueue_depth".to_string(),
+                    "gauge",
+                    vec!["name".to_string()]
+                ),
                 (
                     "rest_client_request_duration_seconds".to_string(),
                     "histogram",
