@@ -14,8 +14,8 @@
 //!
 //! When a clone of `kubernetes/kubernetes` is also in the clones directory,
 //! each release adds the families of its `v1.X.Y` tag: the documented
-//! metric lists under `test/instrumentation/testdata/` (the stable list, and
-//! the list of every documented metric where the tag has one), and the
+//! metric lists under `test/instrumentation/` (the stable list, and the list
+//! of every documented metric where the tag has one), and the
 //! registrations in the kubelet, scheduler, kube-proxy and volume packages.
 
 use std::collections::BTreeSet;
@@ -46,6 +46,7 @@ const MONOREPO_DIRS: &[&str] = &["pkg/kubelet", "pkg/scheduler", "pkg/proxy", "p
 
 const LISTS: &[&str] = &[
     "test/instrumentation/testdata/stable-metrics-list.yaml",
+    "test/instrumentation/testdata/documentation-list.yaml",
     "test/instrumentation/documentation/documentation-list.yaml",
 ];
 
