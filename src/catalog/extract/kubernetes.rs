@@ -94,6 +94,9 @@ pub fn documented(text: &str) -> Vec<Row> {
         .collect()
 }
 
+/// A Go file: its package directory and text.
+pub type GoFile = (String, std::rc::Rc<str>);
+
 /// The Go files at `rev` under `dirs` that register metrics, read through
 /// one blob cache per repository.
 fn go_sources(
@@ -101,7 +104,7 @@ fn go_sources(
     reader: &mut super::git::BlobReader,
     rev: &str,
     dirs: &[&str],
-) -> Result<Vec<std::rc::Rc<str>>, ExtractError> {
+) -> Result<Vec<GoFile>, ExtractError> {
     let mut out = Vec::new();
     for blob in repo.blobs(rev, dirs)? {
         if !blob.path.ends_with(".go")
@@ -113,22 +116,28 @@ fn go_sources(
         }
         let text = reader.text(&blob.id)?;
         if text.contains("Opts{") || text.contains("NewDesc(") {
-            out.push(text);
+            let dir = blob.path.rsplit_once('/').map_or("", |(d, _)| d);
+            out.push((dir.to_string(), text));
         }
     }
     Ok(out)
 }
 
-/// The families of one package set: constants are shared across its files
-/// (a subsystem constant lives beside the registrations that use it).
-pub fn families(texts: &[std::rc::Rc<str>]) -> Vec<Row> {
-    let mut symbols = gosrc::Symbols::default();
-    for t in texts {
-        symbols.add_file(t);
+/// The families of a set of Go files. A constant resolves in its own file
+/// first, then in its package, then anywhere in the set (a subsystem
+/// constant may live in a shared package); packages reuse names such as
+/// `subsystem` for different values.
+pub fn families(files: &[GoFile]) -> Vec<Row> {
+    let mut global = gosrc::Symbols::default();
+    for (_, t) in files {
+        global.add_file(t);
     }
     let mut out = Vec::new();
-    for t in texts {
-        let mut local = symbols.clone();
+    for (dir, t) in files {
+        let mut local = global.clone();
+        for (_, sibling) in files.iter().filter(|(d, _)| d == dir) {
+            local.add_file(sibling);
+        }
         local.add_file(t);
         out.extend(gosrc::metrics(t, &local));
         out.extend(
@@ -252,14 +261,20 @@ mod tests {
 
     #[test]
     fn reads_component_base_registrations_across_files() {
-        let consts: std::rc::Rc<str> = r#"
+        let consts: GoFile = (
+            "workqueue".into(),
+            r#"
 const (
 	WorkQueueSubsystem = "workqueue"
 	DepthKey           = "depth"
 )
 "#
-        .into();
-        let uses: std::rc::Rc<str> = r#"
+            .into(),
+        );
+        let other: GoFile = ("other".into(), "const DepthKey = \"size\"\n".into());
+        let uses: GoFile = (
+            "workqueue".into(),
+            r#"
 var depth = k8smetrics.NewGaugeVec(&k8smetrics.GaugeOpts{
 	Subsystem:      WorkQueueSubsystem,
 	Name:           DepthKey,
@@ -275,8 +290,9 @@ var requestLatency = k8smetrics.NewHistogramVec(
 	[]string{"verb", "host"},
 )
 "#
-        .into();
-        let got: Vec<(String, &str, Vec<String>)> = families(&[consts, uses])
+            .into(),
+        );
+        let got: Vec<(String, &str, Vec<String>)> = families(&[consts, other, uses])
             .into_iter()
             .map(|r| (r.name, r.kind, r.labels.into_iter().collect()))
             .collect();
