@@ -10,7 +10,10 @@
 //!
 //! A family is a `metrics.{Counter,Gauge,Histogram,Summary}Opts{…}`
 //! registration (component-base's wrappers take the same options as the
-//! Prometheus client) with its label list, or a `NewDesc` descriptor.
+//! Prometheus client) with its label list, or a `NewDesc` descriptor. A
+//! registration with a `DeprecatedVersion` leaves the table at the release
+//! that hides it by default, by the rule component-base has at that release
+//! ([`Hiding`]).
 //!
 //! When a clone of `kubernetes/kubernetes` is also in the clones directory,
 //! each release adds the families of its `v1.X.Y` tag: the documented
@@ -127,7 +130,7 @@ fn go_sources(
 /// first, then in its package, then anywhere in the set (a subsystem
 /// constant may live in a shared package); packages reuse names such as
 /// `subsystem` for different values.
-pub fn families(files: &[GoFile]) -> Vec<Row> {
+pub fn families(files: &[GoFile], version: Version, hiding: &Hiding) -> Vec<Row> {
     let mut global = gosrc::Symbols::default();
     for (_, t) in files {
         global.add_file(t);
@@ -139,7 +142,12 @@ pub fn families(files: &[GoFile]) -> Vec<Row> {
             local.add_file(sibling);
         }
         local.add_file(t);
-        out.extend(gosrc::metrics(t, &local));
+        let hidden = hidden(t, &local, version, hiding);
+        out.extend(
+            gosrc::metrics(t, &local)
+                .into_iter()
+                .filter(|r| !hidden.contains(&r.name)),
+        );
         out.extend(
             gosrc::descs(t, &local)
                 .into_iter()
@@ -149,6 +157,111 @@ pub fn families(files: &[GoFile]) -> Vec<Row> {
     // A name with no resolvable subsystem or a generic option struct is no
     // family of its own.
     out.retain(|r| r.name.contains('_'));
+    out
+}
+
+/// How long component-base serves a deprecated metric, read from its
+/// `shouldHide` at the release: up to 1.34 a metric deprecated in 1.X is
+/// served through 1.X whatever its stability; from 1.35
+/// `deprecationPeriodMinorVersions` gives each stability level a number of
+/// minors, and the metric is hidden from 1.(X + period) on.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Hiding {
+    /// Minors per stability level, when the release has periods.
+    periods: Option<std::collections::BTreeMap<String, u32>>,
+    /// The period of a level the switch does not name.
+    default: u32,
+}
+
+impl Hiding {
+    /// Reads component-base's `metrics/registry.go`.
+    pub fn read(registry: &str) -> Hiding {
+        static CASE: std::sync::LazyLock<regex::Regex> = std::sync::LazyLock::new(|| {
+            regex::Regex::new(r"(?s)(case\s+([A-Z][\w, ]*)|default)\s*:[^\n]*\n\s*return\s+(\d+)")
+                .unwrap_or_else(|e| panic!("{e}"))
+        });
+        let Some(at) = registry.find("func deprecationPeriodMinorVersions(") else {
+            return Hiding::default();
+        };
+        let Some(open) = registry[at..].find('{').map(|o| at + o) else {
+            return Hiding::default();
+        };
+        let body = gosrc::block(registry, open).unwrap_or("");
+        let mut periods = std::collections::BTreeMap::new();
+        let mut default = 0;
+        for c in CASE.captures_iter(body) {
+            let minors: u32 = c[3].parse().unwrap_or(0);
+            match c.get(2) {
+                Some(levels) => {
+                    for level in levels.as_str().split(',') {
+                        periods.insert(level.trim().to_string(), minors);
+                    }
+                }
+                None => default = minors,
+            }
+        }
+        Hiding {
+            periods: Some(periods),
+            default,
+        }
+    }
+
+    /// Whether `version` hides a metric of `level` deprecated in `major.minor`.
+    fn hides(&self, version: Version, level: &str, major: u32, minor: u32) -> bool {
+        if version.major != major {
+            return version.major > major;
+        }
+        match &self.periods {
+            None => version.minor > minor,
+            Some(periods) => {
+                let period = periods.get(level).copied().unwrap_or(self.default);
+                version.minor >= minor + period
+            }
+        }
+    }
+}
+
+/// The families of `text` that `version` hides by its deprecation rule
+/// (until an operator asks for hidden metrics).
+pub fn hidden(
+    text: &str,
+    symbols: &gosrc::Symbols,
+    version: Version,
+    hiding: &Hiding,
+) -> BTreeSet<String> {
+    static OPTS: std::sync::LazyLock<regex::Regex> = std::sync::LazyLock::new(|| {
+        regex::Regex::new(r"\b(Counter|Gauge|Histogram|Summary)Opts\s*\{")
+            .unwrap_or_else(|e| panic!("{e}"))
+    });
+    static DEPRECATED: std::sync::LazyLock<regex::Regex> = std::sync::LazyLock::new(|| {
+        regex::Regex::new(r#"DeprecatedVersion:\s*"v?(\d+)\.(\d+)"#)
+            .unwrap_or_else(|e| panic!("{e}"))
+    });
+    static LEVEL: std::sync::LazyLock<regex::Regex> = std::sync::LazyLock::new(|| {
+        regex::Regex::new(r"StabilityLevel:\s*(?:[\w]+\.)?([A-Z]+)")
+            .unwrap_or_else(|e| panic!("{e}"))
+    });
+    let mut out = BTreeSet::new();
+    for m in OPTS.find_iter(text) {
+        let Some(body) = gosrc::block(text, m.end() - 1) else {
+            continue;
+        };
+        let Some(d) = DEPRECATED.captures(body) else {
+            continue;
+        };
+        let (Ok(major), Ok(minor)) = (d[1].parse::<u32>(), d[2].parse::<u32>()) else {
+            continue;
+        };
+        // component-base defaults an unset level to ALPHA.
+        let level = LEVEL
+            .captures(body)
+            .map_or_else(|| "ALPHA".to_string(), |c| c[1].to_string());
+        if !hiding.hides(version, &level, major, minor) {
+            continue;
+        }
+        let one = format!("{}{{{body}}})", m.as_str().trim_end_matches('{'));
+        out.extend(gosrc::metrics(&one, symbols).into_iter().map(|r| r.name));
+    }
     out
 }
 
@@ -194,9 +307,13 @@ pub fn extract(clones: &Path) -> Result<Releases, ExtractError> {
         if !tags.iter().all(|t| t.contains(&tag)) {
             continue;
         }
+        let hiding = modules[1]
+            .show(&tag, "metrics/registry.go")
+            .map(|t| Hiding::read(&t))
+            .unwrap_or_default();
         for ((repo, reader), dirs) in modules.iter().zip(&mut readers).zip(MODULE_DIRS) {
             let texts = go_sources(repo, reader, &tag, dirs)?;
-            rows.extend(families(&texts));
+            rows.extend(families(&texts, version, &hiding));
         }
         if let (Some(mono), Some(reader)) = (&monorepo, &mut mono_reader) {
             let rev = format!("v{version}");
@@ -206,7 +323,7 @@ pub fn extract(clones: &Path) -> Result<Releases, ExtractError> {
                 }
             }
             let texts = go_sources(mono, reader, &rev, MONOREPO_DIRS)?;
-            rows.extend(families(&texts));
+            rows.extend(families(&texts, version, &hiding));
         }
         releases.insert(version, rows);
     }
@@ -216,6 +333,65 @@ pub fn extract(clones: &Path) -> Result<Releases, ExtractError> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn deprecated_registrations_are_hidden_after_their_release() {
+        let text = r#"
+const subsystem = "flowcontrol"
+var old = metrics.NewGaugeVec(&metrics.GaugeOpts{
+	Namespace:         "apiserver",
+	Subsystem:         subsystem,
+	Name:              "request_concurrency_limit",
+	DeprecatedVersion: "1.30.0",
+	StabilityLevel:    metrics.ALPHA,
+}, []string{"priority_level"})
+"#;
+        let file: GoFile = ("flowcontrol".into(), text.into());
+        let names = |minor| -> Vec<String> {
+            families(
+                std::slice::from_ref(&file),
+                Version::new(1, minor),
+                &Hiding::default(),
+            )
+            .into_iter()
+            .map(|r| r.name)
+            .collect()
+        };
+        assert_eq!(
+            names(30),
+            ["apiserver_flowcontrol_request_concurrency_limit"]
+        );
+        assert!(names(31).is_empty());
+    }
+
+    #[test]
+    fn periods_by_stability_come_from_component_base() {
+        let registry = r#"
+func deprecationPeriodMinorVersions(stabilityLevel StabilityLevel) uint64 {
+	switch stabilityLevel {
+	case STABLE:
+		return 3
+	case BETA:
+		return 1
+	default: // ALPHA, INTERNAL
+		return 0
+	}
+}
+"#;
+        let h = Hiding::read(registry);
+        let v = |minor| Version::new(1, minor);
+        // Deprecated in 1.34: stable is served through 1.36, beta through
+        // 1.34, alpha not at all.
+        assert!(!h.hides(v(36), "STABLE", 1, 34));
+        assert!(h.hides(v(37), "STABLE", 1, 34));
+        assert!(!h.hides(v(34), "BETA", 1, 34));
+        assert!(h.hides(v(35), "BETA", 1, 34));
+        assert!(h.hides(v(34), "ALPHA", 1, 34));
+        // Without periods, the release after the deprecation hides it.
+        let legacy = Hiding::read("func shouldHide() {}");
+        assert!(!legacy.hides(v(34), "STABLE", 1, 34));
+        assert!(legacy.hides(v(35), "STABLE", 1, 34));
+    }
 
     #[test]
     fn reads_documented_lists() {
@@ -292,10 +468,14 @@ var requestLatency = k8smetrics.NewHistogramVec(
 "#
             .into(),
         );
-        let got: Vec<(String, &str, Vec<String>)> = families(&[consts, other, uses])
-            .into_iter()
-            .map(|r| (r.name, r.kind, r.labels.into_iter().collect()))
-            .collect();
+        let got: Vec<(String, &str, Vec<String>)> = families(
+            &[consts, other, uses],
+            Version::new(1, 30),
+            &Hiding::default(),
+        )
+        .into_iter()
+        .map(|r| (r.name, r.kind, r.labels.into_iter().collect()))
+        .collect();
         assert_eq!(
             got,
             [
