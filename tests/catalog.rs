@@ -314,6 +314,81 @@ fn open_label_sets_and_prefixes() {
     }
 }
 
+fn metric(exporter: Exporter, version: &str, name: &str) -> &'static KnownMetric {
+    at(exporter, version)
+        .into_iter()
+        .find(|m| m.name == name)
+        .unwrap_or_else(|| panic!("{name} is not in {} {version}", exporter.as_str()))
+}
+
+#[test]
+fn kubernetes_and_cadvisor_windows_follow_upstream_releases() {
+    // The SLI latency histogram arrived in Kubernetes 1.26.
+    assert!(!has(
+        Exporter::Kubernetes,
+        "1.25",
+        "apiserver_request_sli_duration_seconds_bucket"
+    ));
+    assert!(has(
+        Exporter::Kubernetes,
+        "1.26.0",
+        "apiserver_request_sli_duration_seconds_bucket"
+    ));
+    // The storage size gauge renamed its label in the patch releases 1.28.10
+    // and 1.29.5, and 1.29.0 shipped with the old name again.
+    let size = "apiserver_storage_size_bytes";
+    for (version, label) in [
+        ("1.28.9", "cluster"),
+        ("1.28.10", "storage_cluster_id"),
+        ("1.29.0", "cluster"),
+        ("1.29.5", "storage_cluster_id"),
+    ] {
+        let m = metric(Exporter::Kubernetes, version, size);
+        assert!(m.has_label(label), "{size} {version} {label}");
+    }
+    assert!(!metric(Exporter::Kubernetes, "1.28.9", size).has_label("storage_cluster_id"));
+    // The REST client keyed its latency by `url` until 1.24, by `host` since.
+    let latency = "rest_client_request_duration_seconds_bucket";
+    assert!(metric(Exporter::Kubernetes, "1.23", latency).has_label("url"));
+    assert!(metric(Exporter::Kubernetes, "1.24.0", latency).has_label("host"));
+    assert!(!metric(Exporter::Kubernetes, "1.24.0", latency).has_label("url"));
+
+    // cAdvisor counts OOM events from 0.40.
+    assert!(!has(
+        Exporter::Cadvisor,
+        "0.39.4",
+        "container_oom_events_total"
+    ));
+    assert!(has(
+        Exporter::Cadvisor,
+        "0.40.0",
+        "container_oom_events_total"
+    ));
+    // Container families carry cAdvisor's labels and the kubelet's.
+    let cpu = metric(
+        Exporter::Cadvisor,
+        "0.49",
+        "container_cpu_usage_seconds_total",
+    );
+    for label in [
+        "id",
+        "image",
+        "name",
+        "container",
+        "pod",
+        "namespace",
+        "cpu",
+    ] {
+        assert!(cpu.has_label(label), "{label}");
+    }
+    assert!(cpu.has_label("container_label_io_kubernetes_pod_uid"));
+    assert!(!cpu.has_label("pod_name"));
+    // Machine families gained their machine labels with their own collector
+    // in 0.37.
+    assert!(!metric(Exporter::Cadvisor, "0.36", "machine_cpu_cores").has_label("machine_id"));
+    assert!(metric(Exporter::Cadvisor, "0.37.0", "machine_cpu_cores").has_label("machine_id"));
+}
+
 struct Running(Child);
 
 impl Drop for Running {

@@ -140,3 +140,102 @@ impl Repo {
             .collect())
     }
 }
+
+/// A file at a revision as its blob id, from `git ls-tree`.
+pub struct Blob {
+    pub id: String,
+    pub path: String,
+}
+
+impl Repo {
+    /// Every file at `rev` under `dirs` with its blob id, so texts can be
+    /// read once per blob however many tags share it.
+    pub fn blobs(&self, rev: &str, dirs: &[&str]) -> Result<Vec<Blob>, ExtractError> {
+        let mut args = vec!["ls-tree", "-r", rev, "--"];
+        args.extend_from_slice(dirs);
+        Ok(self
+            .git(&args)?
+            .lines()
+            .filter_map(|l| {
+                let (meta, path) = l.split_once('\t')?;
+                let id = meta.split_whitespace().nth(2)?;
+                Some(Blob {
+                    id: id.to_string(),
+                    path: path.to_string(),
+                })
+            })
+            .collect())
+    }
+
+    /// Blob texts through one `git cat-file --batch` process.
+    pub fn reader(&self) -> Result<BlobReader, ExtractError> {
+        let args = ["cat-file", "--batch"];
+        let mut child = Command::new("git")
+            .arg("-C")
+            .arg(&self.dir)
+            .args(args)
+            .stdin(std::process::Stdio::piped())
+            .stdout(std::process::Stdio::piped())
+            .spawn()
+            .map_err(|e| self.error(&args, e.to_string()))?;
+        let (Some(input), Some(output)) = (child.stdin.take(), child.stdout.take()) else {
+            return Err(self.error(&args, "no pipes".into()));
+        };
+        Ok(BlobReader {
+            dir: self.dir.clone(),
+            child,
+            input,
+            output: std::io::BufReader::new(output),
+            cache: std::collections::HashMap::new(),
+        })
+    }
+}
+
+/// Reads blobs by id, each once.
+pub struct BlobReader {
+    dir: PathBuf,
+    child: std::process::Child,
+    input: std::process::ChildStdin,
+    output: std::io::BufReader<std::process::ChildStdout>,
+    cache: std::collections::HashMap<String, std::rc::Rc<str>>,
+}
+
+impl BlobReader {
+    pub fn text(&mut self, id: &str) -> Result<std::rc::Rc<str>, ExtractError> {
+        use std::io::{BufRead, Read, Write};
+        if let Some(t) = self.cache.get(id) {
+            return Ok(t.clone());
+        }
+        let fail = |message: String| ExtractError::Git {
+            args: format!("cat-file --batch {id}"),
+            dir: self.dir.clone(),
+            message,
+        };
+        writeln!(self.input, "{id}").map_err(|e| fail(e.to_string()))?;
+        self.input.flush().map_err(|e| fail(e.to_string()))?;
+        let mut header = String::new();
+        self.output
+            .read_line(&mut header)
+            .map_err(|e| fail(e.to_string()))?;
+        let size: usize = header
+            .split_whitespace()
+            .nth(2)
+            .and_then(|s| s.parse().ok())
+            .ok_or_else(|| fail(format!("unexpected answer {:?}", header.trim())))?;
+        let mut body = vec![0u8; size + 1];
+        self.output
+            .read_exact(&mut body)
+            .map_err(|e| fail(e.to_string()))?;
+        body.truncate(size);
+        let text: std::rc::Rc<str> = String::from_utf8_lossy(&body).into();
+        self.cache.insert(id.to_string(), text.clone());
+        Ok(text)
+    }
+}
+
+impl Drop for BlobReader {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}

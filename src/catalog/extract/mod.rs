@@ -13,6 +13,7 @@
 pub mod actions_runner_controller;
 pub mod alertmanager;
 pub mod buildkite_agent_metrics;
+pub mod cadvisor;
 pub mod coredns;
 pub mod exposition;
 pub mod git;
@@ -23,6 +24,7 @@ pub mod haproxy;
 pub mod karpenter;
 pub mod keda;
 pub mod kube_state_metrics;
+pub mod kubernetes;
 pub mod node_exporter;
 pub mod prometheus;
 pub mod prometheus_operator;
@@ -290,7 +292,7 @@ pub fn refresh(
         })
     };
     type Extract = fn(&Path) -> Result<Releases, ExtractError>;
-    let extractors: [(Exporter, &[&str], Extract); 11] = [
+    let extractors: [(Exporter, &[&str], Extract); 13] = [
         (Exporter::Haproxy, haproxy::SOURCES, haproxy::extract),
         (Exporter::Keda, keda::SOURCES, keda::extract),
         (
@@ -329,6 +331,12 @@ pub fn refresh(
             Exporter::BuildkiteAgentMetrics,
             buildkite_agent_metrics::SOURCES,
             buildkite_agent_metrics::extract,
+        ),
+        (Exporter::Cadvisor, cadvisor::SOURCES, cadvisor::extract),
+        (
+            Exporter::Kubernetes,
+            kubernetes::SOURCES,
+            kubernetes::extract,
         ),
     ];
     for (exporter, sources, extract) in extractors {
