@@ -397,6 +397,17 @@ mod tests {
                 if let Err(LineError::Malformed(why)) = parse_line(exporter, line) {
                     panic!("data/{}.tsv:{}: {why}: {line:?}", exporter.as_str(), n + 1);
                 }
+                // A name family must be narrower than "any name of the
+                // exporter" (`node_*`), or every misspelt name passes.
+                let name = line.split('\t').next().unwrap_or_default();
+                if let Some(prefix) = name.strip_suffix("_*") {
+                    assert!(
+                        prefix.contains('_'),
+                        "data/{}.tsv:{}: {name} takes every name of the exporter",
+                        exporter.as_str(),
+                        n + 1
+                    );
+                }
             }
             assert!(
                 !exporter.releases().is_empty(),
