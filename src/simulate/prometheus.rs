@@ -181,6 +181,36 @@ pub struct AlertTimeline {
     pub firing: Vec<i64>,
 }
 
+/// One alert series is active at `t`: pending since it first became
+/// active, firing once it has been for `hold_ms`.
+fn observe(
+    key: (usize, Labels),
+    alert: &str,
+    t: i64,
+    hold_ms: i64,
+    active: &mut BTreeMap<(usize, Labels), i64>,
+    present: &mut Vec<(usize, Labels)>,
+    fired: &mut BTreeMap<(usize, Labels), AlertTimeline>,
+) {
+    let since = *active.entry(key.clone()).or_insert(t);
+    present.push(key.clone());
+    if t - since >= hold_ms {
+        use std::collections::btree_map::Entry;
+        let timeline = match fired.entry(key) {
+            Entry::Occupied(o) => o.into_mut(),
+            Entry::Vacant(v) => {
+                let labels = v.key().1.iter().cloned().collect();
+                v.insert(AlertTimeline {
+                    alert: alert.to_string(),
+                    labels,
+                    firing: Vec::new(),
+                })
+            }
+        };
+        timeline.firing.push(t);
+    }
+}
+
 /// Evaluates every rule at `start, start + interval, …, end`; recording
 /// rules write into `store`. Returns each alert series that ever fired.
 pub fn evaluate(
@@ -217,19 +247,15 @@ pub fn evaluate(
                     if let Some(alert) = &rule.alert {
                         for labels in &memo.alerts {
                             let key = (i, labels.clone());
-                            let since = *active.entry(key.clone()).or_insert(t);
-                            present.push(key.clone());
-                            if t - since >= rule.hold_ms {
-                                fired
-                                    .entry(key)
-                                    .or_insert_with(|| AlertTimeline {
-                                        alert: alert.clone(),
-                                        labels: labels.iter().cloned().collect(),
-                                        firing: Vec::new(),
-                                    })
-                                    .firing
-                                    .push(t);
-                            }
+                            observe(
+                                key,
+                                alert,
+                                t,
+                                rule.hold_ms,
+                                &mut active,
+                                &mut present,
+                                &mut fired,
+                            );
                         }
                     }
                     continue;
@@ -272,20 +298,15 @@ pub fn evaluate(
                     if memo.reusable {
                         memo.alerts.push(labels.clone());
                     }
-                    let key = (i, labels.clone());
-                    let since = *active.entry(key.clone()).or_insert(t);
-                    present.push(key.clone());
-                    if t - since >= rule.hold_ms {
-                        fired
-                            .entry(key)
-                            .or_insert_with(|| AlertTimeline {
-                                alert: alert.clone(),
-                                labels: labels.iter().cloned().collect(),
-                                firing: Vec::new(),
-                            })
-                            .firing
-                            .push(t);
-                    }
+                    observe(
+                        (i, labels),
+                        alert,
+                        t,
+                        rule.hold_ms,
+                        &mut active,
+                        &mut present,
+                        &mut fired,
+                    );
                 }
             }
         }
