@@ -844,6 +844,48 @@ fn healthy_load_fires_no_scrape_or_scaler_alert() {
     }
 }
 
+/// Nine 10-minute builds on four servers are served in 30 minutes: the
+/// run ends at the scenario's one-hour horizon, not at the last leftover
+/// timer, and the LB, scraped all along, never looks down.
+#[test]
+fn a_run_ends_at_its_horizon_once_every_build_is_served() {
+    let dir = scratch("sim-horizon");
+    fs::write(
+        dir.join("specs/sim.yaml"),
+        spec(
+            "2.17",
+            "    min: 4\n    max: 4",
+            "  client:\n    attempts: 1\n    attempt_timeout: 0s",
+            "",
+        ),
+    )
+    .unwrap();
+    let out = poolc(
+        &dir,
+        &[
+            "simulate",
+            "sim",
+            "--scenario",
+            "seed001-overload",
+            "--format",
+            "json",
+        ],
+    );
+    assert!(out.status.success(), "{}", stderr(&out));
+    let json: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let pool = &json["pools"][0];
+    assert_eq!(pool["builds"], 9);
+    assert_eq!(pool["simulated_seconds"], 3600.0, "{pool}");
+    assert_eq!(pool["pod_hours"], 4.0, "{pool}");
+    let fired: Vec<&str> = pool["alerts"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter_map(|a| a["alert"].as_str())
+        .collect();
+    assert!(!fired.contains(&"PoolLoadBalancerDown"), "{fired:?}");
+}
+
 /// `plan --simulate` runs the scenario on the specs and on the base specs
 /// beside the compared tree, and shows what the edit changes.
 #[test]

@@ -496,6 +496,13 @@ impl<I: Iterator<Item = Arrival>> Engine<'_, I> {
 
     fn run_loop(&mut self) {
         while let Some(Reverse((t, ev, _))) = self.heap.pop() {
+            // Past the horizon with every build served, what is left
+            // (timers of finished attempts, idle scale-down) lies after the
+            // run: counting it would stretch pod-hours, time at max and the
+            // alert window over time no scrape covers.
+            if t > self.horizon && self.active_builds == 0 && self.arrivals.peek().is_none() {
+                break;
+            }
             self.advance(t);
             match ev {
                 Event::Arrival => self.arrival(),

@@ -273,17 +273,19 @@ impl<I: Iterator<Item = Arrival>> Loop<'_, I> {
     }
 
     fn done(&mut self) -> bool {
-        self.now >= self.horizon
-            && self.queue.is_empty()
-            && self.busy == 0
-            && self.arrivals.peek().is_none()
+        self.now >= self.horizon && self.finished()
+    }
+
+    /// Every build arrived and served.
+    fn finished(&mut self) -> bool {
+        self.queue.is_empty() && self.busy == 0 && self.arrivals.peek().is_none()
     }
 
     fn run_loop(&mut self) {
         while let Some(Reverse((t, ev, _))) = self.heap.pop() {
             // The run ends with its last build: idle agents waiting for
             // their deadline after it are not counted.
-            if self.done() {
+            if self.done() || (t > self.horizon && self.finished()) {
                 break;
             }
             if t > self.horizon.saturating_add(GIVE_UP_AFTER_MS) {
