@@ -666,6 +666,11 @@ fn bad_traces_exit_2_with_file_and_line() {
         &["trace.csv:2:", "before the first arrival"],
     );
     trace_error("sim-bad-6", "abc,600\n", &["trace.csv:1:", "RFC 3339"]);
+    trace_error(
+        "sim-bad-7",
+        "arrival,duration\n\"0\",\"ten minutes\"\n",
+        &["trace.csv:2:", "`ten minutes` is not a number"],
+    );
 }
 
 #[test]
@@ -690,6 +695,27 @@ fn good_traces_replay_in_both_formats() {
     assert!(out.status.success(), "{}", stderr(&out));
     let json: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
     assert_eq!(json["pools"][0]["builds"], 3);
+    // As a spreadsheet exports it: the user's column names, every field
+    // quoted, CRLF line ends, an exponent.
+    fs::write(
+        dir.join("trace.csv"),
+        "\"start\",\"seconds\",\"queue\"\r\n\"0\",\"600\",\"amd64\"\r\n\"30\",\"3e2\",\"\"\r\n",
+    )
+    .unwrap();
+    let out = poolc(
+        &dir,
+        &[
+            "simulate",
+            "sim",
+            "--trace",
+            "trace.csv",
+            "--format",
+            "json",
+        ],
+    );
+    assert!(out.status.success(), "{}", stderr(&out));
+    let json: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(json["pools"][0]["builds"], 2);
     // GitHub's jobs API: created_at → arrival, completed_at − started_at → duration.
     fs::write(
         dir.join("jobs.json"),

@@ -360,6 +360,16 @@ pub struct CsvReader {
     header_allowed: bool,
 }
 
+/// A CSV field without its blanks and the double quotes that spreadsheets
+/// and `csv.QUOTE_ALL` put around it (no field of a trace holds a comma).
+fn unquote(field: &str) -> &str {
+    let field = field.trim();
+    field
+        .strip_prefix('"')
+        .and_then(|f| f.strip_suffix('"'))
+        .map_or(field, str::trim)
+}
+
 impl CsvReader {
     fn error(&self, message: String, help: &str) -> TraceError {
         TraceError {
@@ -375,11 +385,13 @@ impl CsvReader {
         if text.is_empty() || text.starts_with('#') {
             return Ok(None);
         }
-        let fields: Vec<&str> = text.split(',').map(str::trim).collect();
+        let fields: Vec<&str> = text.split(',').map(unquote).collect();
+        // A first line of names, none of them a number or a time, is a
+        // header (`arrival,duration,pool`, or the user's own names).
         let header = self.header_allowed
             && fields
-                .first()
-                .is_some_and(|f| f.eq_ignore_ascii_case("arrival"));
+                .iter()
+                .all(|f| parse_seconds(f).is_none() && parse_rfc3339(f).is_none());
         self.header_allowed = false;
         if header {
             return Ok(None);
@@ -513,7 +525,7 @@ fn parse_seconds(s: &str) -> Option<f64> {
     if s.is_empty()
         || !s
             .bytes()
-            .all(|b| b.is_ascii_digit() || b == b'.' || b == b'-')
+            .all(|b| b.is_ascii_digit() || matches!(b, b'.' | b'-' | b'+' | b'e' | b'E'))
     {
         return None;
     }
