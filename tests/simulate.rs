@@ -739,6 +739,68 @@ fn good_traces_replay_in_both_formats() {
     assert!(out.status.success(), "{}", stderr(&out));
     let json: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
     assert_eq!(json["pools"][0]["builds"], 2);
+    // `gh api --paginate` prints one page after another, `--slurp` a list of
+    // pages; a job's runs-on labels that name a pool send it there.
+    let job = |id: u32, minute: u32, labels: &str| {
+        format!(
+            r#"{{"id":{id},"created_at":"2026-01-01T00:{minute:02}:00Z","started_at":"2026-01-01T00:{minute:02}:30Z","completed_at":"2026-01-01T00:{:02}:30Z","labels":[{labels}]}}"#,
+            minute + 10
+        )
+    };
+    let page1 = format!(
+        r#"{{"total_count":3,"jobs":[{},{}]}}"#,
+        job(1, 0, r#""self-hosted","amd64""#),
+        job(2, 1, r#""self-hosted","arm64""#)
+    );
+    let page2 = format!(r#"{{"total_count":3,"jobs":[{}]}}"#, job(3, 2, ""));
+    for (name, text) in [
+        ("paginate.json", format!("{page1}\n{page2}\n")),
+        ("slurp.json", format!("[{page1},\n{page2}]")),
+    ] {
+        fs::write(dir.join(name), text).unwrap();
+        let out = poolc(
+            &dir,
+            &["simulate", "sim", "--trace", name, "--format", "json"],
+        );
+        assert!(out.status.success(), "{name}: {}", stderr(&out));
+        let json: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+        // The arm64 job names a pool this cluster lacks: it goes everywhere.
+        assert_eq!(json["pools"][0]["builds"], 3, "{name}");
+    }
+    // staging has amd64 and arm64: each takes its own job and the unlabeled one.
+    let specs = Path::new(env!("CARGO_MANIFEST_DIR")).join("specs");
+    let out = poolc(
+        &dir,
+        &[
+            "simulate",
+            "staging/amd64,staging/arm64",
+            "--specs",
+            specs.to_str().unwrap(),
+            "--trace",
+            "paginate.json",
+            "--no-alerts",
+            "--format",
+            "json",
+        ],
+    );
+    assert!(out.status.success(), "{}", stderr(&out));
+    let json: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(json["pools"][0]["pool"], "staging/amd64");
+    assert_eq!(json["pools"][0]["builds"], 2);
+    assert_eq!(json["pools"][1]["pool"], "staging/arm64");
+    assert_eq!(json["pools"][1]["builds"], 2);
+    fs::write(
+        dir.join("runs.json"),
+        "{\"total_count\":0,\"workflow_runs\":[]}",
+    )
+    .unwrap();
+    let out = poolc(&dir, &["simulate", "sim", "--trace", "runs.json"]);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(
+        stderr(&out).contains("runs.json:1: not GitHub jobs JSON: a list of workflow runs"),
+        "{}",
+        stderr(&out)
+    );
     fs::write(dir.join("bad.json"), r#"{"jobs":[{"created_at":"2026-01-01T00:00:00Z","started_at":"2026-01-01T00:10:00Z","completed_at":"2026-01-01T00:05:00Z"}]}"#).unwrap();
     let out = poolc(&dir, &["simulate", "sim", "--trace", "bad.json"]);
     assert_eq!(out.status.code(), Some(2));

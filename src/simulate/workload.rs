@@ -6,7 +6,7 @@
 
 use std::fmt;
 use std::fs::File;
-use std::io::{BufRead, BufReader};
+use std::io::{BufRead, BufReader, Read};
 use std::path::{Path, PathBuf};
 
 use super::rng::Rng;
@@ -253,11 +253,12 @@ pub struct TraceError {
 
 impl fmt::Display for TraceError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(
-            f,
-            "error: {}:{}: {}\n  help: {}",
-            self.path, self.line, self.message, self.help
-        )
+        // Line 0: about the file as a whole (it cannot be opened).
+        match self.line {
+            0 => write!(f, "error: {}: {}", self.path, self.message),
+            line => write!(f, "error: {}:{line}: {}", self.path, self.message),
+        }?;
+        write!(f, "\n  help: {}", self.help)
     }
 }
 
@@ -316,7 +317,7 @@ impl Trace {
                         meta.len()
                     )));
                 }
-                let jobs = github_jobs(&shown, file)?;
+                let jobs = github_jobs(&shown, file, pools)?;
                 Ok(TraceReader::Jobs(jobs.into_iter()))
             }
         }
@@ -589,33 +590,82 @@ fn days_from_civil(y: i64, m: i64, d: i64) -> i64 {
     era * 146_097 + doe - 719_468
 }
 
-#[derive(serde::Deserialize)]
-#[serde(untagged)]
-enum JobsDoc {
-    Page { jobs: Vec<serde_json::Value> },
-    List(Vec<serde_json::Value>),
-}
-
-/// GitHub's `GET /repos/{o}/{r}/actions/runs/{id}/jobs` (a page, or a list of
-/// jobs): arrival = created_at, duration = completed_at − started_at. Jobs
-/// not completed are skipped; the rest are sorted by arrival.
-fn github_jobs(path: &str, file: File) -> Result<Vec<Arrival>, TraceError> {
-    let doc: JobsDoc = serde_json::from_reader(BufReader::new(file)).map_err(|e| TraceError {
-        path: path.to_string(),
-        line: e.line() as u64,
-        message: format!("not GitHub jobs JSON: {e}"),
-        help: "pass the body of GET /repos/OWNER/REPO/actions/runs/RUN/jobs, or a JSON list of its jobs".to_string(),
-    })?;
-    let jobs = match doc {
-        JobsDoc::Page { jobs } | JobsDoc::List(jobs) => jobs,
-    };
+/// GitHub's `GET /repos/{o}/{r}/actions/runs/{id}/jobs`: one page, several
+/// pages as `gh api --paginate` prints them (one document after another) or
+/// as `--slurp` gathers them (a list of pages), or a plain list of jobs.
+/// Arrival = created_at, duration = completed_at − started_at; jobs not
+/// completed are skipped; the rest are sorted by arrival. A job goes to the
+/// pool that one of its `labels` (its `runs-on`) names, else to every pool.
+fn github_jobs(path: &str, file: File, pools: &[String]) -> Result<Vec<Arrival>, TraceError> {
+    const HELP: &str = "pass the body of GET /repos/OWNER/REPO/actions/runs/RUN/jobs (pages one after another or in a list, as `gh api --paginate [--slurp]` writes them), or a JSON list of its jobs";
+    let mut text = String::new();
+    BufReader::new(file)
+        .read_to_string(&mut text)
+        .map_err(|e| TraceError {
+            path: path.to_string(),
+            line: 1,
+            message: format!("cannot read the jobs JSON: {e}"),
+            help: HELP.to_string(),
+        })?;
+    let line_at = |offset: usize| text[..offset.min(text.len())].matches('\n').count() as u64 + 1;
+    let mut jobs: Vec<(u64, serde_json::Value)> = Vec::new();
+    let mut docs = serde_json::Deserializer::from_str(&text).into_iter::<serde_json::Value>();
+    loop {
+        let start = docs.byte_offset();
+        let doc = match docs.next() {
+            None => break,
+            Some(Ok(doc)) => doc,
+            Some(Err(e)) => {
+                return Err(TraceError {
+                    path: path.to_string(),
+                    line: e.line() as u64,
+                    message: format!("not JSON: {e}"),
+                    help: HELP.to_string(),
+                })
+            }
+        };
+        let line = line_at(start + text[start..].len() - text[start..].trim_start().len());
+        let not_jobs = |what: &str| TraceError {
+            path: path.to_string(),
+            line,
+            message: format!("not GitHub jobs JSON: {what}"),
+            help: HELP.to_string(),
+        };
+        let page_jobs = |page: serde_json::Value| -> Result<Vec<serde_json::Value>, TraceError> {
+            match page {
+                serde_json::Value::Object(mut o) => match o.remove("jobs") {
+                    Some(serde_json::Value::Array(list)) => Ok(list),
+                    _ if o.contains_key("workflow_runs") => {
+                        Err(not_jobs("a list of workflow runs; fetch each run's /jobs"))
+                    }
+                    _ if o.contains_key("created_at") => Ok(vec![serde_json::Value::Object(o)]),
+                    _ => Err(not_jobs("an object with neither `jobs` nor `created_at`")),
+                },
+                other => Err(not_jobs(&format!(
+                    "a {} where a page or a job belongs",
+                    kind(&other)
+                ))),
+            }
+        };
+        match doc {
+            serde_json::Value::Array(items) => {
+                for item in items {
+                    jobs.extend(page_jobs(item)?.into_iter().map(|j| (line, j)));
+                }
+            }
+            page => jobs.extend(page_jobs(page)?.into_iter().map(|j| (line, j))),
+        }
+    }
     let mut out = Vec::with_capacity(jobs.len());
-    for (i, job) in jobs.iter().enumerate() {
+    for (i, (line, job)) in jobs.iter().enumerate() {
         let field = |k: &str| job.get(k).and_then(|v| v.as_str());
+        let id = job
+            .get("id")
+            .map_or_else(|| format!("#{i}"), |v| v.to_string());
         let bad = |message: String| TraceError {
             path: path.to_string(),
-            line: 0,
-            message: format!("jobs[{i}]: {message}"),
+            line: *line,
+            message: format!("job {id}: {message}"),
             help: "each job needs created_at, started_at and completed_at as RFC 3339 times"
                 .to_string(),
         };
@@ -632,16 +682,44 @@ fn github_jobs(path: &str, file: File) -> Result<Vec<Arrival>, TraceError> {
                 "completed_at {completed} is before started_at {started}: a negative duration"
             )));
         }
-        out.push((c, ((e - s) as u64).max(1)));
+        let pool = job
+            .get("labels")
+            .and_then(|l| l.as_array())
+            .into_iter()
+            .flatten()
+            .filter_map(|l| l.as_str())
+            .find(|l| pools.iter().any(|p| p == l))
+            .map(str::to_string);
+        out.push((c, ((e - s) as u64).max(1), pool));
+    }
+    if out.is_empty() {
+        return Err(TraceError {
+            path: path.to_string(),
+            line: 1,
+            message: format!("none of its {} jobs has completed", jobs.len()),
+            help: "a replay needs completed jobs: pass the jobs of finished runs".to_string(),
+        });
     }
     out.sort();
-    let origin = out.first().map(|&(c, _)| c).unwrap_or(0);
+    let origin = out[0].0;
     Ok(out
         .into_iter()
-        .map(|(c, duration)| Arrival {
+        .map(|(c, duration, pool)| Arrival {
             at: (c - origin) as u64,
             duration,
-            pool: None,
+            pool,
         })
         .collect())
+}
+
+/// What a JSON value is, for a message.
+fn kind(v: &serde_json::Value) -> &'static str {
+    match v {
+        serde_json::Value::Null => "null",
+        serde_json::Value::Bool(_) => "boolean",
+        serde_json::Value::Number(_) => "number",
+        serde_json::Value::String(_) => "string",
+        serde_json::Value::Array(_) => "list",
+        serde_json::Value::Object(_) => "object",
+    }
 }
