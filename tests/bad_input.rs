@@ -48,6 +48,8 @@ fn cases() -> Vec<(&'static str, Input)> {
         ("jobs_query_not_promql", Edit("sum(buildkite_queues_scheduled_jobs_count{queue=\"default\"})", "sum(buildkite_queues_scheduled_jobs_count{queue=\"default\"}")),
         ("service_without_port", Edit("    port: 3234\n", "")),
         ("missing_cluster", Text("pools: []\n".to_string())),
+        ("missing_exporters", Edit("  exporters:\n    keda: \"2.16\"\n    haproxy: \"3.1\"\n    kube-state-metrics: \"2.13\"\n    karpenter: \"1.14\"\n", "")),
+        ("missing_pool_arch", Edit("    arch: amd64\n    port: 3234\n", "    port: 3234\n")),
         ("no_pools", Edit("pools:\n", "pools: []\nold_pools:\n")),
         ("non_utf8", Bytes(b"cluster:\n  name: \xff\xfe\n".to_vec())),
         ("alias_bomb", Edit("      image: moby/buildkit:v0.29.0\n", Box::leak(alias_bomb().into_boxed_str()))),

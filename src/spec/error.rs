@@ -27,6 +27,19 @@ impl SpecError {
     ) -> SpecError {
         let line = usize::try_from(location.line()).unwrap_or(0);
         let col = usize::try_from(location.column()).unwrap_or(0);
+        SpecError::at_line(path, source, line, col, message, help)
+    }
+
+    /// An error at `line`:`col` (from 1) in the file `path` whose text is
+    /// `source`.
+    pub fn at_line(
+        path: &str,
+        source: &str,
+        line: usize,
+        col: usize,
+        message: impl Into<String>,
+        help: impl Into<String>,
+    ) -> SpecError {
         SpecError {
             path: path.to_string(),
             line,
@@ -78,7 +91,9 @@ impl fmt::Display for SpecError {
             writeln!(f, "{gutter} | {shown}")?;
             writeln!(f, "{pad} | {}^", " ".repeat(caret))?;
         }
-        write!(f, "  = help: {}", self.help)
+        // `=` under the gutter's `|`, as rustc aligns it.
+        let pad = " ".repeat(self.line.to_string().len().max(1));
+        write!(f, "{pad} = help: {}", self.help)
     }
 }
 

@@ -239,9 +239,46 @@ fn parse(shown: &str, text: &str) -> Result<Spec, SpecError> {
         let message = friendly(&strip_position(&raw));
         let help = help_for(&message);
         match e.location() {
+            Some(loc) if message.starts_with("missing field") => {
+                let err = SpecError::at(shown, text, loc, message, help);
+                match mapping_start(text, err.line, err.col) {
+                    Some((line, col)) => {
+                        SpecError::at_line(shown, text, line, col, err.message, err.help)
+                    }
+                    None => err,
+                }
+            }
             Some(loc) => SpecError::at(shown, text, loc, message, help),
             None => SpecError::file(shown, message, help),
         }
+    })
+}
+
+/// Where the block mapping holding the key at `line`:`col` starts: its
+/// parent key, or the `- ` of its list item. A field is missing from a
+/// mapping the library reports where the mapping ends; the reader looks for
+/// it where it starts. None for a flow mapping.
+fn mapping_start(text: &str, line: usize, col: usize) -> Option<(usize, usize)> {
+    let indent = col.checked_sub(1)?;
+    let lines: Vec<&str> = text.lines().take(line).collect();
+    let at = lines.get(line.checked_sub(1)?)?;
+    let key_here = at.len() >= indent && at[..indent].chars().all(|c| c == ' ' || c == '-');
+    if !key_here {
+        return None;
+    }
+    if indent == 0 {
+        // The whole document: its first key.
+        return lines
+            .iter()
+            .position(|l| !l.trim().is_empty() && !l.trim_start().starts_with('#'))
+            .map(|i| (i + 1, 1));
+    }
+    lines.iter().enumerate().rev().find_map(|(i, l)| {
+        let body = l.trim_start_matches(' ');
+        let depth = l.len() - body.len();
+        let blank = body.is_empty() || body.starts_with('#');
+        (!blank && depth < indent && !at.trim_start_matches([' ', '-']).is_empty())
+            .then_some((i + 1, depth + 1))
     })
 }
 
