@@ -23,9 +23,9 @@ cluster:
   namespace: ci-workers
   # Metric names depend on these versions: keep them in step with what runs.
   exporters:
-    keda: "2.16"
-    haproxy: "3.1"
-    kube-state-metrics: "2.13"
+    keda: "2.20"
+    haproxy: "3.2"
+    kube-state-metrics: "2.20"
     karpenter: "1.14"
   scrape_interval: 60s
   alert_labels:

@@ -238,6 +238,8 @@ fn init_then_generate_and_lint_are_clean() {
 
     let out = poolc(&dir, &["generate"]);
     assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    // A starter is a spec to copy: it draws no warning of its own.
+    assert!(!stderr(&out).contains("warning"), "{}", stderr(&out));
     for file in [
         "keda.yaml",
         "haproxy.cfg",
