@@ -11,6 +11,7 @@
 
 use std::cell::RefCell;
 use std::collections::{BTreeMap, HashMap};
+use std::sync::Arc;
 
 use promql_parser::label::Matchers;
 use promql_parser::parser::{self, Expr, VectorSelector};
@@ -19,12 +20,21 @@ use serde::Deserialize;
 /// Sorted label pairs, `__name__` included.
 pub type Labels = Vec<(String, String)>;
 
+/// A label name or value as evaluation passes it on: label sets are copied
+/// at every step, their strings are shared.
+type Name = Arc<str>;
+
+/// Sorted label pairs, `__name__` included, as evaluation passes them on.
+type Set = Vec<(Name, Name)>;
+
 const LOOKBACK_MS: i64 = 5 * 60_000;
 
 #[derive(Debug, Default, Clone)]
 pub struct Store {
     pub series: Vec<Series>,
-    index: HashMap<Labels, usize>,
+    index: HashMap<Set, usize>,
+    /// Each series' labels, shared, in the order of `series`.
+    sets: Vec<Set>,
 }
 
 #[derive(Debug, Clone)]
@@ -46,23 +56,27 @@ impl Series {
 impl Store {
     /// The index of the series `name{labels}`, created if new.
     pub fn series(&mut self, name: &str, labels: &[(&str, &str)]) -> usize {
-        let mut l: Labels = labels
+        let mut l: Set = labels
             .iter()
-            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .map(|(k, v)| (Name::from(*k), Name::from(*v)))
             .collect();
-        l.push(("__name__".to_string(), name.to_string()));
+        l.push((Name::from("__name__"), Name::from(name)));
         self.by_labels(l)
     }
 
-    fn by_labels(&mut self, mut labels: Labels) -> usize {
+    fn by_labels(&mut self, mut labels: Set) -> usize {
         labels.sort();
         if let Some(&i) = self.index.get(&labels) {
             return i;
         }
         self.series.push(Series {
-            labels: labels.clone(),
+            labels: labels
+                .iter()
+                .map(|(k, v)| (k.to_string(), v.to_string()))
+                .collect(),
             samples: Vec::new(),
         });
+        self.sets.push(labels.clone());
         self.index.insert(labels, self.series.len() - 1);
         self.series.len() - 1
     }
@@ -184,31 +198,42 @@ pub struct AlertTimeline {
 /// One alert series is active at `t`: pending since it first became
 /// active, firing once it has been for `hold_ms`.
 fn observe(
-    key: (usize, Labels),
+    key: (usize, Set),
     alert: &str,
     t: i64,
     hold_ms: i64,
-    active: &mut BTreeMap<(usize, Labels), i64>,
-    present: &mut Vec<(usize, Labels)>,
-    fired: &mut BTreeMap<(usize, Labels), AlertTimeline>,
+    active: &mut BTreeMap<(usize, Set), i64>,
+    present: &mut Vec<(usize, Set)>,
+    fired: &mut BTreeMap<(usize, Set), AlertTimeline>,
 ) {
-    let since = *active.entry(key.clone()).or_insert(t);
-    present.push(key.clone());
+    let since = match active.get(&key) {
+        Some(&since) => since,
+        None => {
+            active.insert(key.clone(), t);
+            t
+        }
+    };
     if t - since >= hold_ms {
-        use std::collections::btree_map::Entry;
-        let timeline = match fired.entry(key) {
-            Entry::Occupied(o) => o.into_mut(),
-            Entry::Vacant(v) => {
-                let labels = v.key().1.iter().cloned().collect();
-                v.insert(AlertTimeline {
-                    alert: alert.to_string(),
-                    labels,
-                    firing: Vec::new(),
-                })
+        match fired.get_mut(&key) {
+            Some(timeline) => timeline.firing.push(t),
+            None => {
+                let labels = key
+                    .1
+                    .iter()
+                    .map(|(k, v)| (k.to_string(), v.to_string()))
+                    .collect();
+                fired.insert(
+                    key.clone(),
+                    AlertTimeline {
+                        alert: alert.to_string(),
+                        labels,
+                        firing: vec![t],
+                    },
+                );
             }
-        };
-        timeline.firing.push(t);
+        }
     }
+    present.push(key);
 }
 
 /// Evaluates every rule at `start, start + interval, …, end`; recording
@@ -220,8 +245,29 @@ pub fn evaluate(
     end: i64,
     interval: i64,
 ) -> Vec<AlertTimeline> {
-    let mut active: BTreeMap<(usize, Labels), i64> = BTreeMap::new();
-    let mut fired: BTreeMap<(usize, Labels), AlertTimeline> = BTreeMap::new();
+    let mut active: BTreeMap<(usize, Set), i64> = BTreeMap::new();
+    let mut fired: BTreeMap<(usize, Set), AlertTimeline> = BTreeMap::new();
+    // Each rule's labels, and the name it records or alerts as, shared.
+    let extra: Vec<Set> = rules
+        .iter()
+        .map(|r| {
+            r.labels
+                .iter()
+                .map(|(k, v)| (Name::from(k.as_str()), Name::from(v.as_str())))
+                .collect()
+        })
+        .collect();
+    let named: Vec<Option<Name>> = rules
+        .iter()
+        .map(|r| {
+            r.record
+                .as_ref()
+                .or(r.alert.as_ref())
+                .map(|n| Name::from(n.as_str()))
+        })
+        .collect();
+    let name_key = Name::from("__name__");
+    let alertname = Name::from("alertname");
     let mut t = start;
     let caches = RefCell::new(Caches::default());
     let mut memos: Vec<Memo> = rules
@@ -233,7 +279,7 @@ pub fn evaluate(
         .collect();
     let mut inputs: Vec<u64> = Vec::new();
     while t <= end {
-        let mut present: Vec<(usize, Labels)> = Vec::new();
+        let mut present: Vec<(usize, Set)> = Vec::new();
         for (i, rule) in rules.iter().enumerate() {
             let memo = &mut memos[i];
             if memo.reusable {
@@ -275,26 +321,26 @@ pub fn evaluate(
                 Value::Scalar(s) => vec![(Vec::new(), s)],
                 _ => Vec::new(),
             };
-            if let Some(record) = &rule.record {
+            if let (Some(_), Some(record)) = (&rule.record, &named[i]) {
                 for (mut labels, v) in vector {
-                    labels.retain(|(k, _)| k != "__name__");
-                    for (k, val) in &rule.labels {
+                    labels.retain(|(k, _)| !is_name(k));
+                    for (k, val) in &extra[i] {
                         set_label(&mut labels, k, val);
                     }
-                    labels.push(("__name__".to_string(), record.clone()));
+                    labels.push((name_key.clone(), record.clone()));
                     let idx = store.by_labels(labels);
                     store.push(idx, t, v);
                     if memo.reusable {
                         memo.recorded.push((idx, v));
                     }
                 }
-            } else if let Some(alert) = &rule.alert {
+            } else if let (Some(alert), Some(shared)) = (&rule.alert, &named[i]) {
                 for (mut labels, _) in vector {
-                    labels.retain(|(k, _)| k != "__name__");
-                    for (k, val) in &rule.labels {
+                    labels.retain(|(k, _)| !is_name(k));
+                    for (k, val) in &extra[i] {
                         set_label(&mut labels, k, val);
                     }
-                    set_label(&mut labels, "alertname", alert);
+                    set_label(&mut labels, &alertname, shared);
                     if memo.reusable {
                         memo.alerts.push(labels.clone());
                     }
@@ -331,7 +377,7 @@ struct Memo {
     /// Recording rules: each sample written (series index, value).
     recorded: Vec<(usize, f64)>,
     /// Alerts: the labels of each element returned.
-    alerts: Vec<Labels>,
+    alerts: Vec<Set>,
     /// `fingerprint`'s positions, kept from one evaluation to the next.
     selections: Vec<(usize, std::rc::Rc<[usize]>)>,
     cursors: Vec<(usize, usize)>,
@@ -514,20 +560,24 @@ impl Walk<'_> {
     }
 }
 
-fn set_label(labels: &mut Labels, k: &str, v: &str) {
+fn set_label(labels: &mut Set, k: &Name, v: &Name) {
     labels.retain(|(n, _)| n != k);
     if !v.is_empty() {
-        labels.push((k.to_string(), v.to_string()));
+        labels.push((k.clone(), v.clone()));
     }
     labels.sort();
+}
+
+fn is_name(k: &Name) -> bool {
+    &**k == "__name__"
 }
 
 #[derive(Debug, Clone)]
 pub enum Value {
     Scalar(f64),
     Str(String),
-    Vector(Vec<(Labels, f64)>),
-    Matrix(Vec<(Labels, Vec<(i64, f64)>)>),
+    Vector(Vec<(Set, f64)>),
+    Matrix(Vec<(Set, Vec<(i64, f64)>)>),
 }
 
 struct Eval<'a> {
@@ -569,8 +619,8 @@ fn matches(series: &Series, vs: &VectorSelector) -> bool {
     }
 }
 
-fn drop_name(mut l: Labels) -> Labels {
-    l.retain(|(k, _)| k != "__name__");
+fn drop_name(mut l: Set) -> Set {
+    l.retain(|(k, _)| !is_name(k));
     l
 }
 
@@ -626,13 +676,13 @@ impl Eval<'_> {
         let mut out = Vec::new();
         for &i in self.select(vs).iter() {
             let s = &self.store.series[i];
-            let i = s.samples.partition_point(|&(ts, _)| ts <= t);
-            if i == 0 {
+            let k = s.samples.partition_point(|&(ts, _)| ts <= t);
+            if k == 0 {
                 continue;
             }
-            let (ts, v) = s.samples[i - 1];
+            let (ts, v) = s.samples[k - 1];
             if ts > t - LOOKBACK_MS {
-                out.push((s.labels.clone(), v));
+                out.push((self.store.sets[i].clone(), v));
             }
         }
         Value::Vector(out)
@@ -647,7 +697,7 @@ impl Eval<'_> {
             let lo = s.samples.partition_point(|&(ts, _)| ts < t - range);
             let hi = s.samples.partition_point(|&(ts, _)| ts <= t);
             if hi > lo {
-                out.push((s.labels.clone(), s.samples[lo..hi].to_vec()));
+                out.push((self.store.sets[i].clone(), s.samples[lo..hi].to_vec()));
             }
         }
         Value::Matrix(out)
@@ -658,22 +708,22 @@ impl Eval<'_> {
             return Value::Vector(Vec::new());
         };
         let op = op_name(a.op);
-        let key = |l: &Labels| -> Labels {
+        let key = |l: &Set| -> Set {
             match &a.modifier {
                 Some(parser::LabelModifier::Include(keep)) => l
                     .iter()
-                    .filter(|(k, _)| keep.labels.iter().any(|x| x == k))
+                    .filter(|(k, _)| keep.labels.iter().any(|x| **x == **k))
                     .cloned()
                     .collect(),
                 Some(parser::LabelModifier::Exclude(drop)) => l
                     .iter()
-                    .filter(|(k, _)| k != "__name__" && !drop.labels.iter().any(|x| x == k))
+                    .filter(|(k, _)| !is_name(k) && !drop.labels.iter().any(|x| **x == **k))
                     .cloned()
                     .collect(),
                 None => Vec::new(),
             }
         };
-        let mut groups: BTreeMap<Labels, Vec<f64>> = BTreeMap::new();
+        let mut groups: BTreeMap<Set, Vec<f64>> = BTreeMap::new();
         for (l, x) in &v {
             groups.entry(key(l)).or_default().push(*x);
         }
@@ -730,22 +780,22 @@ impl Eval<'_> {
         &self,
         b: &parser::BinaryExpr,
         op: &str,
-        l: Vec<(Labels, f64)>,
-        r: Vec<(Labels, f64)>,
+        l: Vec<(Set, f64)>,
+        r: Vec<(Set, f64)>,
         comparison: bool,
         return_bool: bool,
-    ) -> Vec<(Labels, f64)> {
+    ) -> Vec<(Set, f64)> {
         let matching = b.modifier.as_ref().and_then(|m| m.matching.clone());
-        let sig = |labels: &Labels| -> Labels {
+        let sig = |labels: &Set| -> Set {
             match &matching {
                 Some(parser::LabelModifier::Include(on)) => labels
                     .iter()
-                    .filter(|(k, _)| on.labels.iter().any(|x| x == k))
+                    .filter(|(k, _)| on.labels.iter().any(|x| **x == **k))
                     .cloned()
                     .collect(),
                 Some(parser::LabelModifier::Exclude(ign)) => labels
                     .iter()
-                    .filter(|(k, _)| k != "__name__" && !ign.labels.iter().any(|x| x == k))
+                    .filter(|(k, _)| !is_name(k) && !ign.labels.iter().any(|x| **x == **k))
                     .cloned()
                     .collect(),
                 None => drop_name(labels.clone()),
@@ -753,19 +803,19 @@ impl Eval<'_> {
         };
         match op {
             "and" => {
-                let keys: Vec<Labels> = r.iter().map(|(l, _)| sig(l)).collect();
+                let keys: Vec<Set> = r.iter().map(|(l, _)| sig(l)).collect();
                 l.into_iter()
                     .filter(|(x, _)| keys.contains(&sig(x)))
                     .collect()
             }
             "unless" => {
-                let keys: Vec<Labels> = r.iter().map(|(l, _)| sig(l)).collect();
+                let keys: Vec<Set> = r.iter().map(|(l, _)| sig(l)).collect();
                 l.into_iter()
                     .filter(|(x, _)| !keys.contains(&sig(x)))
                     .collect()
             }
             "or" => {
-                let keys: Vec<Labels> = l.iter().map(|(x, _)| sig(x)).collect();
+                let keys: Vec<Set> = l.iter().map(|(x, _)| sig(x)).collect();
                 let mut out = l;
                 out.extend(r.into_iter().filter(|(x, _)| !keys.contains(&sig(x))));
                 out
@@ -781,7 +831,7 @@ impl Eval<'_> {
                     }
                     _ => (None, Vec::new()),
                 };
-                let mut right: HashMap<Labels, &(Labels, f64)> = HashMap::new();
+                let mut right: HashMap<Set, &(Set, f64)> = HashMap::new();
                 for item in &r {
                     right.insert(sig(&item.0), item);
                 }
@@ -790,7 +840,7 @@ impl Eval<'_> {
                     Some(false) => (&r, false),
                     _ => (&l, true),
                 };
-                let left_map: HashMap<Labels, &(Labels, f64)> = if inner_is_right {
+                let left_map: HashMap<Set, &(Set, f64)> = if inner_is_right {
                     HashMap::new()
                 } else {
                     l.iter().map(|item| (sig(&item.0), item)).collect()
@@ -820,18 +870,18 @@ impl Eval<'_> {
                     if many_left.is_none() {
                         match &matching {
                             Some(parser::LabelModifier::Include(on)) => {
-                                result.retain(|(k, _)| on.labels.iter().any(|x| x == k))
+                                result.retain(|(k, _)| on.labels.iter().any(|x| **x == **k))
                             }
                             Some(parser::LabelModifier::Exclude(ign)) => {
-                                result.retain(|(k, _)| !ign.labels.iter().any(|x| x == k))
+                                result.retain(|(k, _)| !ign.labels.iter().any(|x| **x == **k))
                             }
                             None => {}
                         }
                     }
                     let source = if inner_is_right { olabels } else { labels };
                     for name in &include {
-                        if let Some((_, val)) = source.iter().find(|(k, _)| k == name) {
-                            set_label(&mut result, name, val);
+                        if let Some((k, val)) = source.iter().find(|(k, _)| **k == **name) {
+                            set_label(&mut result, k, val);
                         }
                     }
                     let value = if comparison && return_bool {
@@ -982,7 +1032,11 @@ impl Eval<'_> {
                         if matches!(m.op, promql_parser::label::MatchOp::Equal)
                             && m.name != "__name__"
                         {
-                            set_label(&mut labels, &m.name, &m.value);
+                            set_label(
+                                &mut labels,
+                                &Name::from(m.name.as_str()),
+                                &Name::from(m.value.as_str()),
+                            );
                         }
                     }
                 }
@@ -1017,18 +1071,25 @@ impl Eval<'_> {
             }
             "time" => Value::Scalar(self.t as f64 / 1000.0),
             "label_replace" => {
-                let s = |i: usize| match arg(i) {
-                    Some(Value::Str(s)) => s,
-                    _ => String::new(),
+                // Literal arguments are read in place, not copied per step.
+                let s = |i: usize| -> std::borrow::Cow<str> {
+                    match c.args.args.get(i).map(|a| a.as_ref()) {
+                        Some(Expr::StringLiteral(l)) => l.val.as_str().into(),
+                        _ => match arg(i) {
+                            Some(Value::Str(s)) => s.into(),
+                            _ => "".into(),
+                        },
+                    }
                 };
                 let (dst, repl, src, re) = (s(1), s(2), s(3), s(4));
+                let dst = Name::from(&*dst);
                 let input = vector(0);
                 let mut caches = self.caches.borrow_mut();
-                if !caches.regex.contains_key(&re) {
+                if !caches.regex.contains_key(&*re) {
                     let compiled = regex::Regex::new(&format!("^(?s:{re})$")).ok();
-                    caches.regex.insert(re.clone(), compiled);
+                    caches.regex.insert(re.to_string(), compiled);
                 }
-                let compiled = &caches.regex[&re];
+                let compiled = &caches.regex[&*re];
                 let Some(re) = compiled.as_ref() else {
                     return Value::Vector(Vec::new());
                 };
@@ -1037,13 +1098,13 @@ impl Eval<'_> {
                     .map(|(mut l, x)| {
                         let value = l
                             .iter()
-                            .find(|(k, _)| *k == src)
-                            .map(|(_, v)| v.as_str())
+                            .find(|(k, _)| **k == *src)
+                            .map(|(_, v)| &**v)
                             .unwrap_or_default();
                         if let Some(caps) = re.captures(value) {
                             let mut to = String::new();
                             caps.expand(&repl, &mut to);
-                            set_label(&mut l, &dst, &to);
+                            set_label(&mut l, &dst, &Name::from(to));
                         }
                         (l, x)
                     })
@@ -1057,12 +1118,12 @@ impl Eval<'_> {
 
 fn vector_scalar(
     op: &str,
-    v: Vec<(Labels, f64)>,
+    v: Vec<(Set, f64)>,
     s: f64,
     swap: bool,
     comparison: bool,
     return_bool: bool,
-) -> Vec<(Labels, f64)> {
+) -> Vec<(Set, f64)> {
     v.into_iter()
         .filter_map(|(l, x)| {
             let (a, b) = if swap { (s, x) } else { (x, s) };
