@@ -277,6 +277,16 @@ pub fn evaluate(
             ..Memo::default()
         })
         .collect();
+    let plans: Vec<Vec<(&VectorSelector, Option<i64>)>> = rules
+        .iter()
+        .map(|r| {
+            let mut out = Vec::new();
+            plan(&r.expr, &mut out);
+            out
+        })
+        .collect();
+    // Per recording rule, the series each label set it wrote went to.
+    let mut written: Vec<Vec<(Set, usize)>> = vec![Vec::new(); rules.len()];
     let mut inputs: Vec<u64> = Vec::new();
     while t <= end {
         let mut present: Vec<(usize, Set)> = Vec::new();
@@ -284,7 +294,7 @@ pub fn evaluate(
             let memo = &mut memos[i];
             if memo.reusable {
                 std::mem::swap(&mut inputs, &mut memo.inputs);
-                fingerprint(&rule.expr, store, t, &caches, memo);
+                fingerprint(&plans[i], store, t, &caches, memo);
                 let same = memo.valid && inputs == memo.inputs;
                 if same {
                     for &(idx, v) in &memo.recorded {
@@ -328,7 +338,15 @@ pub fn evaluate(
                         set_label(&mut labels, k, val);
                     }
                     labels.push((name_key.clone(), record.clone()));
-                    let idx = store.by_labels(labels);
+                    let seen = written[i].iter().find(|(l, _)| *l == labels);
+                    let idx = match seen {
+                        Some(&(_, idx)) => idx,
+                        None => {
+                            let idx = store.by_labels(labels.clone());
+                            written[i].push((labels, idx));
+                            idx
+                        }
+                    };
                     store.push(idx, t, v);
                     if memo.reusable {
                         memo.recorded.push((idx, v));
@@ -437,7 +455,13 @@ fn reusable(e: &Expr) -> bool {
 /// Appends what every selector of `e` reads at `t`: the series selected
 /// and, per series, the sample an instant selector sees or the samples of
 /// a range (times relative to `t`), exactly as `Eval` reads them.
-fn fingerprint(e: &Expr, store: &Store, t: i64, caches: &RefCell<Caches>, memo: &mut Memo) {
+fn fingerprint(
+    plan: &[(&VectorSelector, Option<i64>)],
+    store: &Store,
+    t: i64,
+    caches: &RefCell<Caches>,
+    memo: &mut Memo,
+) {
     memo.inputs.clear();
     let mut walk = Walk {
         store,
@@ -449,7 +473,37 @@ fn fingerprint(e: &Expr, store: &Store, t: i64, caches: &RefCell<Caches>, memo: 
         selection: 0,
         cursor: 0,
     };
-    walk.expr(e);
+    for &(vs, range) in plan {
+        walk.selector(vs, range);
+    }
+}
+
+/// The selectors of `e` in the order `fingerprint` reads them, with their
+/// ranges: collected once per run instead of walking the tree every step.
+fn plan<'e>(e: &'e Expr, out: &mut Vec<(&'e VectorSelector, Option<i64>)>) {
+    match e {
+        Expr::NumberLiteral(_) | Expr::StringLiteral(_) => {}
+        Expr::Paren(p) => plan(&p.expr, out),
+        Expr::Unary(u) => plan(&u.expr, out),
+        Expr::Aggregate(a) => {
+            plan(&a.expr, out);
+            if let Some(p) = &a.param {
+                plan(p, out);
+            }
+        }
+        Expr::Binary(b) => {
+            plan(&b.lhs, out);
+            plan(&b.rhs, out);
+        }
+        Expr::Call(c) => {
+            for a in &c.args.args {
+                plan(a, out);
+            }
+        }
+        Expr::VectorSelector(vs) => out.push((vs, None)),
+        Expr::MatrixSelector(ms) => out.push((&ms.vs, Some(ms.range.as_millis() as i64))),
+        Expr::Subquery(_) | Expr::Extension(_) => {}
+    }
 }
 
 /// One pass of `fingerprint`. Evaluation times only grow, so where each
@@ -469,32 +523,6 @@ struct Walk<'a> {
 }
 
 impl Walk<'_> {
-    fn expr(&mut self, e: &Expr) {
-        match e {
-            Expr::NumberLiteral(_) | Expr::StringLiteral(_) => {}
-            Expr::Paren(p) => self.expr(&p.expr),
-            Expr::Unary(u) => self.expr(&u.expr),
-            Expr::Aggregate(a) => {
-                self.expr(&a.expr);
-                if let Some(p) = &a.param {
-                    self.expr(p);
-                }
-            }
-            Expr::Binary(b) => {
-                self.expr(&b.lhs);
-                self.expr(&b.rhs);
-            }
-            Expr::Call(c) => {
-                for a in &c.args.args {
-                    self.expr(a);
-                }
-            }
-            Expr::VectorSelector(vs) => self.selector(vs, None),
-            Expr::MatrixSelector(ms) => self.selector(&ms.vs, Some(ms.range.as_millis() as i64)),
-            Expr::Subquery(_) | Expr::Extension(_) => {}
-        }
-    }
-
     fn selector(&mut self, vs: &VectorSelector, range: Option<i64>) {
         let at = self.t - offset_ms(vs);
         let len = self.store.series.len();
@@ -586,13 +614,45 @@ struct Eval<'a> {
     caches: &'a RefCell<Caches>,
 }
 
-/// What does not change between evaluations: compiled regexes, and which
-/// series each selector matches (until a recording rule adds a series).
+/// What does not change between evaluations: which series each selector
+/// matches (until a recording rule adds a series).
 #[derive(Default)]
 struct Caches {
-    regex: HashMap<String, Option<regex::Regex>>,
-    selectors: HashMap<usize, (usize, std::rc::Rc<[usize]>)>,
+    selectors: NumberMap<usize, (usize, std::rc::Rc<[usize]>)>,
 }
+
+/// Hashes the small integers the evaluator's tables are keyed by (a
+/// selector's address, a token id) with one multiply: SipHash would cost
+/// more than the lookup it serves. Only looked up, never iterated, so the
+/// order it gives the tables reaches no output.
+#[derive(Default, Clone, Copy)]
+struct NumberHasher(u64);
+
+impl std::hash::Hasher for NumberHasher {
+    fn finish(&self) -> u64 {
+        self.0 ^ (self.0 >> 29)
+    }
+
+    fn write(&mut self, bytes: &[u8]) {
+        for &b in bytes {
+            self.write_u64(u64::from(b));
+        }
+    }
+
+    fn write_u16(&mut self, n: u16) {
+        self.write_u64(u64::from(n));
+    }
+
+    fn write_u64(&mut self, n: u64) {
+        self.0 = (self.0.rotate_left(5) ^ n).wrapping_mul(0x517c_c1b7_2722_0a95);
+    }
+
+    fn write_usize(&mut self, n: usize) {
+        self.write_u64(n as u64);
+    }
+}
+
+type NumberMap<K, V> = HashMap<K, V, std::hash::BuildHasherDefault<NumberHasher>>;
 
 fn matches(series: &Series, vs: &VectorSelector) -> bool {
     let get = |k: &str| {
@@ -831,27 +891,22 @@ impl Eval<'_> {
                     }
                     _ => (None, Vec::new()),
                 };
-                let mut right: HashMap<Set, &(Set, f64)> = HashMap::new();
-                for item in &r {
-                    right.insert(sig(&item.0), item);
-                }
                 let mut out = Vec::new();
                 let (outer, inner_is_right) = match many_left {
                     Some(false) => (&r, false),
                     _ => (&l, true),
                 };
-                let left_map: HashMap<Set, &(Set, f64)> = if inner_is_right {
-                    HashMap::new()
-                } else {
-                    l.iter().map(|item| (sig(&item.0), item)).collect()
-                };
+                // The side looked up, by signature; the last element with a
+                // signature wins. Vectors hold one pool's series: a scan is
+                // cheaper than hashing their labels.
+                let inner: Vec<(Set, &(Set, f64))> = if inner_is_right { &r } else { &l }
+                    .iter()
+                    .map(|item| (sig(&item.0), item))
+                    .collect();
                 for (labels, x) in outer {
-                    let other = if inner_is_right {
-                        right.get(&sig(labels))
-                    } else {
-                        left_map.get(&sig(labels))
-                    };
-                    let Some((olabels, y)) = other else {
+                    let key = sig(labels);
+                    let other = inner.iter().rev().find(|(k, _)| *k == key);
+                    let Some((_, (olabels, y))) = other else {
                         continue;
                     };
                     let (lv, rv) = if inner_is_right { (*x, *y) } else { (*y, *x) };
@@ -1084,31 +1139,27 @@ impl Eval<'_> {
                 let (dst, repl, src, re) = (s(1), s(2), s(3), s(4));
                 let dst = Name::from(&*dst);
                 let input = vector(0);
-                let mut caches = self.caches.borrow_mut();
-                if !caches.regex.contains_key(&*re) {
-                    let compiled = regex::Regex::new(&format!("^(?s:{re})$")).ok();
-                    caches.regex.insert(re.to_string(), compiled);
-                }
-                let compiled = &caches.regex[&*re];
-                let Some(re) = compiled.as_ref() else {
-                    return Value::Vector(Vec::new());
-                };
-                let out = input
-                    .into_iter()
-                    .map(|(mut l, x)| {
-                        let value = l
-                            .iter()
-                            .find(|(k, _)| **k == *src)
-                            .map(|(_, v)| &**v)
-                            .unwrap_or_default();
-                        if let Some(caps) = re.captures(value) {
-                            let mut to = String::new();
-                            caps.expand(&repl, &mut to);
-                            set_label(&mut l, &dst, &Name::from(to));
-                        }
-                        (l, x)
-                    })
-                    .collect();
+                let out = with_pattern(&re, |re| {
+                    let Some(re) = re else {
+                        return Vec::new();
+                    };
+                    input
+                        .into_iter()
+                        .map(|(mut l, x)| {
+                            let value = l
+                                .iter()
+                                .find(|(k, _)| **k == *src)
+                                .map(|(_, v)| &**v)
+                                .unwrap_or_default();
+                            if let Some(caps) = re.captures(value) {
+                                let mut to = String::new();
+                                caps.expand(&repl, &mut to);
+                                set_label(&mut l, &dst, &Name::from(to));
+                            }
+                            (l, x)
+                        })
+                        .collect()
+                });
                 Value::Vector(out)
             }
             _ => Value::Vector(Vec::new()),
@@ -1211,11 +1262,34 @@ fn extrapolated(s: &[(i64, f64)], start: i64, end: i64, counter: bool, rate: boo
 /// offers it through `Display`; each distinct token is rendered once.
 fn op_name(op: parser::token::TokenType) -> &'static str {
     thread_local! {
-        static NAMES: RefCell<HashMap<u16, &'static str>> = RefCell::default();
+        static NAMES: RefCell<NumberMap<u16, &'static str>> = RefCell::default();
     }
     NAMES.with_borrow_mut(|names| {
-        *names
-            .entry(op.id())
-            .or_insert_with(|| Box::leak(op.to_string().to_lowercase().into_boxed_str()))
+        let id = op.id();
+        match names.get(&id) {
+            Some(name) => *name,
+            None => {
+                let name: &'static str = Box::leak(op.to_string().to_lowercase().into_boxed_str());
+                names.insert(id, name);
+                name
+            }
+        }
+    })
+}
+
+/// Runs `f` with the anchored `label_replace` pattern `re` (None when it
+/// does not compile). Patterns are compiled once per thread: the pools of
+/// a cluster share them, and compiling one costs more than a day of
+/// evaluating it.
+fn with_pattern<R>(re: &str, f: impl FnOnce(Option<&regex::Regex>) -> R) -> R {
+    thread_local! {
+        static PATTERNS: RefCell<HashMap<String, Option<regex::Regex>>> = RefCell::default();
+    }
+    PATTERNS.with_borrow_mut(|patterns| {
+        if !patterns.contains_key(re) {
+            let compiled = regex::Regex::new(&format!("^(?s:{re})$")).ok();
+            patterns.insert(re.to_string(), compiled);
+        }
+        f(patterns.get(re).and_then(Option::as_ref))
     })
 }
