@@ -29,6 +29,11 @@ type Set = Vec<(Name, Name)>;
 
 const LOOKBACK_MS: i64 = 5 * 60_000;
 
+/// How many label sets each per-rule (and per-`label_replace`) table
+/// remembers; a pool's rules see a handful, so the tables stay short
+/// enough to scan.
+const REMEMBERED: usize = 64;
+
 #[derive(Debug, Default, Clone)]
 pub struct Store {
     pub series: Vec<Series>,
@@ -285,18 +290,18 @@ pub fn evaluate(
             out
         })
         .collect();
-    // Per recording rule, the series each label set it wrote went to.
+    // What a rule made of the label sets its expression returned: for a
+    // recording rule the series written, for an alert its labels.
     let mut written: Vec<Vec<(Set, usize)>> = vec![Vec::new(); rules.len()];
-    let mut inputs: Vec<u64> = Vec::new();
+    let mut renamed: Vec<Vec<(Set, Set)>> = vec![Vec::new(); rules.len()];
+    let mut present: Vec<(usize, Set)> = Vec::new();
     while t <= end {
-        let mut present: Vec<(usize, Set)> = Vec::new();
+        present.clear();
         for (i, rule) in rules.iter().enumerate() {
             let memo = &mut memos[i];
             if memo.reusable {
-                std::mem::swap(&mut inputs, &mut memo.inputs);
-                fingerprint(&plans[i], store, t, &caches, memo);
-                let same = memo.valid && inputs == memo.inputs;
-                if same {
+                let unchanged = fingerprint(&plans[i], store, t, &caches, memo);
+                if unchanged && memo.valid {
                     for &(idx, v) in &memo.recorded {
                         store.push(idx, t, v);
                     }
@@ -332,18 +337,21 @@ pub fn evaluate(
                 _ => Vec::new(),
             };
             if let (Some(_), Some(record)) = (&rule.record, &named[i]) {
-                for (mut labels, v) in vector {
-                    labels.retain(|(k, _)| !is_name(k));
-                    for (k, val) in &extra[i] {
-                        set_label(&mut labels, k, val);
-                    }
-                    labels.push((name_key.clone(), record.clone()));
-                    let seen = written[i].iter().find(|(l, _)| *l == labels);
+                for (found, v) in vector {
+                    let seen = written[i].iter().find(|(l, _)| *l == found);
                     let idx = match seen {
                         Some(&(_, idx)) => idx,
                         None => {
-                            let idx = store.by_labels(labels.clone());
-                            written[i].push((labels, idx));
+                            let mut labels = found.clone();
+                            labels.retain(|(k, _)| !is_name(k));
+                            for (k, val) in &extra[i] {
+                                set_label(&mut labels, k, val);
+                            }
+                            labels.push((name_key.clone(), record.clone()));
+                            let idx = store.by_labels(labels);
+                            if written[i].len() < REMEMBERED {
+                                written[i].push((found, idx));
+                            }
                             idx
                         }
                     };
@@ -353,12 +361,23 @@ pub fn evaluate(
                     }
                 }
             } else if let (Some(alert), Some(shared)) = (&rule.alert, &named[i]) {
-                for (mut labels, _) in vector {
-                    labels.retain(|(k, _)| !is_name(k));
-                    for (k, val) in &extra[i] {
-                        set_label(&mut labels, k, val);
-                    }
-                    set_label(&mut labels, &alertname, shared);
+                for (found, _) in vector {
+                    let seen = renamed[i].iter().find(|(l, _)| *l == found);
+                    let labels = match seen {
+                        Some((_, labels)) => labels.clone(),
+                        None => {
+                            let mut labels = found.clone();
+                            labels.retain(|(k, _)| !is_name(k));
+                            for (k, val) in &extra[i] {
+                                set_label(&mut labels, k, val);
+                            }
+                            set_label(&mut labels, &alertname, shared);
+                            if renamed[i].len() < REMEMBERED {
+                                renamed[i].push((found, labels.clone()));
+                            }
+                            labels
+                        }
+                    };
                     if memo.reusable {
                         memo.alerts.push(labels.clone());
                     }
@@ -452,17 +471,17 @@ fn reusable(e: &Expr) -> bool {
     }
 }
 
-/// Appends what every selector of `e` reads at `t`: the series selected
-/// and, per series, the sample an instant selector sees or the samples of
-/// a range (times relative to `t`), exactly as `Eval` reads them.
+/// Writes over `memo.inputs` what every selector of a rule reads at `t`:
+/// the series selected and, per series, the sample an instant selector
+/// sees or the samples of a range (times relative to `t`), exactly as
+/// `Eval` reads them. True when that is what the last pass wrote.
 fn fingerprint(
     plan: &[(&VectorSelector, Option<i64>)],
     store: &Store,
     t: i64,
     caches: &RefCell<Caches>,
     memo: &mut Memo,
-) {
-    memo.inputs.clear();
+) -> bool {
     let mut walk = Walk {
         store,
         t,
@@ -472,10 +491,18 @@ fn fingerprint(
         cursors: &mut memo.cursors,
         selection: 0,
         cursor: 0,
+        written: 0,
+        unchanged: true,
     };
     for &(vs, range) in plan {
         walk.selector(vs, range);
     }
+    let (written, unchanged) = (walk.written, walk.unchanged);
+    if written != memo.inputs.len() {
+        memo.inputs.truncate(written);
+        return false;
+    }
+    unchanged
 }
 
 /// The selectors of `e` in the order `fingerprint` reads them, with their
@@ -520,9 +547,29 @@ struct Walk<'a> {
     cursors: &'a mut Vec<(usize, usize)>,
     selection: usize,
     cursor: usize,
+    /// How much of `out` this pass has written, and whether all of it
+    /// equalled what was there.
+    written: usize,
+    unchanged: bool,
 }
 
 impl Walk<'_> {
+    fn put(&mut self, x: u64) {
+        match self.out.get_mut(self.written) {
+            Some(slot) => {
+                if *slot != x {
+                    *slot = x;
+                    self.unchanged = false;
+                }
+            }
+            None => {
+                self.out.push(x);
+                self.unchanged = false;
+            }
+        }
+        self.written += 1;
+    }
+
     fn selector(&mut self, vs: &VectorSelector, range: Option<i64>) {
         let at = self.t - offset_ms(vs);
         let len = self.store.series.len();
@@ -539,27 +586,27 @@ impl Walk<'_> {
             self.selections[self.selection] = (len, hits);
         }
         let hits = self.selections[self.selection].1.clone();
-        self.out.push(hits.len() as u64);
+        self.put(hits.len() as u64);
         for &i in hits.iter() {
             let s = &self.store.series[i].samples;
-            self.out.push(i as u64);
+            self.put(i as u64);
             // The first sample after `at`, as `partition_point(ts <= at)`.
             let hi = self.advance(i, s, |ts| ts <= at);
             match range {
                 None => match hi.checked_sub(1).map(|k| s[k]) {
                     Some((ts, v)) if ts > at - LOOKBACK_MS => {
-                        self.out.push(1);
-                        self.out.push(v.to_bits());
+                        self.put(1);
+                        self.put(v.to_bits());
                     }
-                    _ => self.out.push(0),
+                    _ => self.put(0),
                 },
                 Some(range) => {
                     let lo = self.advance(i, s, |ts| ts < at - range);
                     let window = &s[lo..hi.max(lo)];
-                    self.out.push(window.len() as u64);
+                    self.put(window.len() as u64);
                     for &(ts, v) in window {
-                        self.out.push((ts - self.t) as u64);
-                        self.out.push(v.to_bits());
+                        self.put((ts - self.t) as u64);
+                        self.put(v.to_bits());
                     }
                 }
             }
@@ -619,6 +666,8 @@ struct Eval<'a> {
 #[derive(Default)]
 struct Caches {
     selectors: NumberMap<usize, (usize, std::rc::Rc<[usize]>)>,
+    /// Per `label_replace` call site: label sets in, label sets out.
+    relabelled: NumberMap<usize, Vec<(Set, Set)>>,
 }
 
 /// Hashes the small integers the evaluator's tables are keyed by (a
@@ -1139,13 +1188,30 @@ impl Eval<'_> {
                 let (dst, repl, src, re) = (s(1), s(2), s(3), s(4));
                 let dst = Name::from(&*dst);
                 let input = vector(0);
+                // With literal arguments a label set is always relabelled
+                // the same way: each call site remembers what it made.
+                let literal = (1..=4).all(|i| {
+                    matches!(
+                        c.args.args.get(i).map(|a| a.as_ref()),
+                        Some(Expr::StringLiteral(_))
+                    )
+                });
+                let site = c as *const parser::Call as usize;
                 let out = with_pattern(&re, |re| {
                     let Some(re) = re else {
                         return Vec::new();
                     };
+                    let mut caches = self.caches.borrow_mut();
+                    let seen = caches.relabelled.entry(site).or_default();
                     input
                         .into_iter()
                         .map(|(mut l, x)| {
+                            if literal {
+                                if let Some((_, made)) = seen.iter().find(|(k, _)| *k == l) {
+                                    return (made.clone(), x);
+                                }
+                            }
+                            let before = (literal && seen.len() < REMEMBERED).then(|| l.clone());
                             let value = l
                                 .iter()
                                 .find(|(k, _)| **k == *src)
@@ -1155,6 +1221,9 @@ impl Eval<'_> {
                                 let mut to = String::new();
                                 caps.expand(&repl, &mut to);
                                 set_label(&mut l, &dst, &Name::from(to));
+                            }
+                            if let Some(before) = before {
+                                seen.push((before, l.clone()));
                             }
                             (l, x)
                         })
