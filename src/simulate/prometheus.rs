@@ -11,6 +11,7 @@
 
 use std::cell::RefCell;
 use std::collections::{BTreeMap, HashMap};
+use std::sync::Arc;
 
 use promql_parser::label::Matchers;
 use promql_parser::parser::{self, Expr, VectorSelector};
@@ -19,12 +20,26 @@ use serde::Deserialize;
 /// Sorted label pairs, `__name__` included.
 pub type Labels = Vec<(String, String)>;
 
+/// A label name or value as evaluation passes it on: label sets are copied
+/// at every step, their strings are shared.
+type Name = Arc<str>;
+
+/// Sorted label pairs, `__name__` included, as evaluation passes them on.
+type Set = Vec<(Name, Name)>;
+
 const LOOKBACK_MS: i64 = 5 * 60_000;
+
+/// How many label sets each per-rule (and per-`label_replace`) table
+/// remembers; a pool's rules see a handful, so the tables stay short
+/// enough to scan.
+const REMEMBERED: usize = 64;
 
 #[derive(Debug, Default, Clone)]
 pub struct Store {
     pub series: Vec<Series>,
-    index: HashMap<Labels, usize>,
+    index: HashMap<Set, usize>,
+    /// Each series' labels, shared, in the order of `series`.
+    sets: Vec<Set>,
 }
 
 #[derive(Debug, Clone)]
@@ -46,23 +61,27 @@ impl Series {
 impl Store {
     /// The index of the series `name{labels}`, created if new.
     pub fn series(&mut self, name: &str, labels: &[(&str, &str)]) -> usize {
-        let mut l: Labels = labels
+        let mut l: Set = labels
             .iter()
-            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .map(|(k, v)| (Name::from(*k), Name::from(*v)))
             .collect();
-        l.push(("__name__".to_string(), name.to_string()));
+        l.push((Name::from("__name__"), Name::from(name)));
         self.by_labels(l)
     }
 
-    fn by_labels(&mut self, mut labels: Labels) -> usize {
+    fn by_labels(&mut self, mut labels: Set) -> usize {
         labels.sort();
         if let Some(&i) = self.index.get(&labels) {
             return i;
         }
         self.series.push(Series {
-            labels: labels.clone(),
+            labels: labels
+                .iter()
+                .map(|(k, v)| (k.to_string(), v.to_string()))
+                .collect(),
             samples: Vec::new(),
         });
+        self.sets.push(labels.clone());
         self.index.insert(labels, self.series.len() - 1);
         self.series.len() - 1
     }
@@ -184,31 +203,42 @@ pub struct AlertTimeline {
 /// One alert series is active at `t`: pending since it first became
 /// active, firing once it has been for `hold_ms`.
 fn observe(
-    key: (usize, Labels),
+    key: (usize, Set),
     alert: &str,
     t: i64,
     hold_ms: i64,
-    active: &mut BTreeMap<(usize, Labels), i64>,
-    present: &mut Vec<(usize, Labels)>,
-    fired: &mut BTreeMap<(usize, Labels), AlertTimeline>,
+    active: &mut BTreeMap<(usize, Set), i64>,
+    present: &mut Vec<(usize, Set)>,
+    fired: &mut BTreeMap<(usize, Set), AlertTimeline>,
 ) {
-    let since = *active.entry(key.clone()).or_insert(t);
-    present.push(key.clone());
+    let since = match active.get(&key) {
+        Some(&since) => since,
+        None => {
+            active.insert(key.clone(), t);
+            t
+        }
+    };
     if t - since >= hold_ms {
-        use std::collections::btree_map::Entry;
-        let timeline = match fired.entry(key) {
-            Entry::Occupied(o) => o.into_mut(),
-            Entry::Vacant(v) => {
-                let labels = v.key().1.iter().cloned().collect();
-                v.insert(AlertTimeline {
-                    alert: alert.to_string(),
-                    labels,
-                    firing: Vec::new(),
-                })
+        match fired.get_mut(&key) {
+            Some(timeline) => timeline.firing.push(t),
+            None => {
+                let labels = key
+                    .1
+                    .iter()
+                    .map(|(k, v)| (k.to_string(), v.to_string()))
+                    .collect();
+                fired.insert(
+                    key.clone(),
+                    AlertTimeline {
+                        alert: alert.to_string(),
+                        labels,
+                        firing: vec![t],
+                    },
+                );
             }
-        };
-        timeline.firing.push(t);
+        }
     }
+    present.push(key);
 }
 
 /// Evaluates every rule at `start, start + interval, …, end`; recording
@@ -220,8 +250,29 @@ pub fn evaluate(
     end: i64,
     interval: i64,
 ) -> Vec<AlertTimeline> {
-    let mut active: BTreeMap<(usize, Labels), i64> = BTreeMap::new();
-    let mut fired: BTreeMap<(usize, Labels), AlertTimeline> = BTreeMap::new();
+    let mut active: BTreeMap<(usize, Set), i64> = BTreeMap::new();
+    let mut fired: BTreeMap<(usize, Set), AlertTimeline> = BTreeMap::new();
+    // Each rule's labels, and the name it records or alerts as, shared.
+    let extra: Vec<Set> = rules
+        .iter()
+        .map(|r| {
+            r.labels
+                .iter()
+                .map(|(k, v)| (Name::from(k.as_str()), Name::from(v.as_str())))
+                .collect()
+        })
+        .collect();
+    let named: Vec<Option<Name>> = rules
+        .iter()
+        .map(|r| {
+            r.record
+                .as_ref()
+                .or(r.alert.as_ref())
+                .map(|n| Name::from(n.as_str()))
+        })
+        .collect();
+    let name_key = Name::from("__name__");
+    let alertname = Name::from("alertname");
     let mut t = start;
     let caches = RefCell::new(Caches::default());
     let mut memos: Vec<Memo> = rules
@@ -231,16 +282,26 @@ pub fn evaluate(
             ..Memo::default()
         })
         .collect();
-    let mut inputs: Vec<u64> = Vec::new();
+    let plans: Vec<Vec<(&VectorSelector, Option<i64>)>> = rules
+        .iter()
+        .map(|r| {
+            let mut out = Vec::new();
+            plan(&r.expr, &mut out);
+            out
+        })
+        .collect();
+    // What a rule made of the label sets its expression returned: for a
+    // recording rule the series written, for an alert its labels.
+    let mut written: Vec<Vec<(Set, usize)>> = vec![Vec::new(); rules.len()];
+    let mut renamed: Vec<Vec<(Set, Set)>> = vec![Vec::new(); rules.len()];
+    let mut present: Vec<(usize, Set)> = Vec::new();
     while t <= end {
-        let mut present: Vec<(usize, Labels)> = Vec::new();
+        present.clear();
         for (i, rule) in rules.iter().enumerate() {
             let memo = &mut memos[i];
             if memo.reusable {
-                std::mem::swap(&mut inputs, &mut memo.inputs);
-                fingerprint(&rule.expr, store, t, &caches, memo);
-                let same = memo.valid && inputs == memo.inputs;
-                if same {
+                let unchanged = fingerprint(&plans[i], store, t, &caches, memo);
+                if unchanged && memo.valid {
                     for &(idx, v) in &memo.recorded {
                         store.push(idx, t, v);
                     }
@@ -275,26 +336,48 @@ pub fn evaluate(
                 Value::Scalar(s) => vec![(Vec::new(), s)],
                 _ => Vec::new(),
             };
-            if let Some(record) = &rule.record {
-                for (mut labels, v) in vector {
-                    labels.retain(|(k, _)| k != "__name__");
-                    for (k, val) in &rule.labels {
-                        set_label(&mut labels, k, val);
-                    }
-                    labels.push(("__name__".to_string(), record.clone()));
-                    let idx = store.by_labels(labels);
+            if let (Some(_), Some(record)) = (&rule.record, &named[i]) {
+                for (found, v) in vector {
+                    let seen = written[i].iter().find(|(l, _)| *l == found);
+                    let idx = match seen {
+                        Some(&(_, idx)) => idx,
+                        None => {
+                            let mut labels = found.clone();
+                            labels.retain(|(k, _)| !is_name(k));
+                            for (k, val) in &extra[i] {
+                                set_label(&mut labels, k, val);
+                            }
+                            labels.push((name_key.clone(), record.clone()));
+                            let idx = store.by_labels(labels);
+                            if written[i].len() < REMEMBERED {
+                                written[i].push((found, idx));
+                            }
+                            idx
+                        }
+                    };
                     store.push(idx, t, v);
                     if memo.reusable {
                         memo.recorded.push((idx, v));
                     }
                 }
-            } else if let Some(alert) = &rule.alert {
-                for (mut labels, _) in vector {
-                    labels.retain(|(k, _)| k != "__name__");
-                    for (k, val) in &rule.labels {
-                        set_label(&mut labels, k, val);
-                    }
-                    set_label(&mut labels, "alertname", alert);
+            } else if let (Some(alert), Some(shared)) = (&rule.alert, &named[i]) {
+                for (found, _) in vector {
+                    let seen = renamed[i].iter().find(|(l, _)| *l == found);
+                    let labels = match seen {
+                        Some((_, labels)) => labels.clone(),
+                        None => {
+                            let mut labels = found.clone();
+                            labels.retain(|(k, _)| !is_name(k));
+                            for (k, val) in &extra[i] {
+                                set_label(&mut labels, k, val);
+                            }
+                            set_label(&mut labels, &alertname, shared);
+                            if renamed[i].len() < REMEMBERED {
+                                renamed[i].push((found, labels.clone()));
+                            }
+                            labels
+                        }
+                    };
                     if memo.reusable {
                         memo.alerts.push(labels.clone());
                     }
@@ -331,7 +414,7 @@ struct Memo {
     /// Recording rules: each sample written (series index, value).
     recorded: Vec<(usize, f64)>,
     /// Alerts: the labels of each element returned.
-    alerts: Vec<Labels>,
+    alerts: Vec<Set>,
     /// `fingerprint`'s positions, kept from one evaluation to the next.
     selections: Vec<(usize, std::rc::Rc<[usize]>)>,
     cursors: Vec<(usize, usize)>,
@@ -388,11 +471,17 @@ fn reusable(e: &Expr) -> bool {
     }
 }
 
-/// Appends what every selector of `e` reads at `t`: the series selected
-/// and, per series, the sample an instant selector sees or the samples of
-/// a range (times relative to `t`), exactly as `Eval` reads them.
-fn fingerprint(e: &Expr, store: &Store, t: i64, caches: &RefCell<Caches>, memo: &mut Memo) {
-    memo.inputs.clear();
+/// Writes over `memo.inputs` what every selector of a rule reads at `t`:
+/// the series selected and, per series, the sample an instant selector
+/// sees or the samples of a range (times relative to `t`), exactly as
+/// `Eval` reads them. True when that is what the last pass wrote.
+fn fingerprint(
+    plan: &[(&VectorSelector, Option<i64>)],
+    store: &Store,
+    t: i64,
+    caches: &RefCell<Caches>,
+    memo: &mut Memo,
+) -> bool {
     let mut walk = Walk {
         store,
         t,
@@ -402,8 +491,46 @@ fn fingerprint(e: &Expr, store: &Store, t: i64, caches: &RefCell<Caches>, memo: 
         cursors: &mut memo.cursors,
         selection: 0,
         cursor: 0,
+        written: 0,
+        unchanged: true,
     };
-    walk.expr(e);
+    for &(vs, range) in plan {
+        walk.selector(vs, range);
+    }
+    let (written, unchanged) = (walk.written, walk.unchanged);
+    if written != memo.inputs.len() {
+        memo.inputs.truncate(written);
+        return false;
+    }
+    unchanged
+}
+
+/// The selectors of `e` in the order `fingerprint` reads them, with their
+/// ranges: collected once per run instead of walking the tree every step.
+fn plan<'e>(e: &'e Expr, out: &mut Vec<(&'e VectorSelector, Option<i64>)>) {
+    match e {
+        Expr::NumberLiteral(_) | Expr::StringLiteral(_) => {}
+        Expr::Paren(p) => plan(&p.expr, out),
+        Expr::Unary(u) => plan(&u.expr, out),
+        Expr::Aggregate(a) => {
+            plan(&a.expr, out);
+            if let Some(p) = &a.param {
+                plan(p, out);
+            }
+        }
+        Expr::Binary(b) => {
+            plan(&b.lhs, out);
+            plan(&b.rhs, out);
+        }
+        Expr::Call(c) => {
+            for a in &c.args.args {
+                plan(a, out);
+            }
+        }
+        Expr::VectorSelector(vs) => out.push((vs, None)),
+        Expr::MatrixSelector(ms) => out.push((&ms.vs, Some(ms.range.as_millis() as i64))),
+        Expr::Subquery(_) | Expr::Extension(_) => {}
+    }
 }
 
 /// One pass of `fingerprint`. Evaluation times only grow, so where each
@@ -420,33 +547,27 @@ struct Walk<'a> {
     cursors: &'a mut Vec<(usize, usize)>,
     selection: usize,
     cursor: usize,
+    /// How much of `out` this pass has written, and whether all of it
+    /// equalled what was there.
+    written: usize,
+    unchanged: bool,
 }
 
 impl Walk<'_> {
-    fn expr(&mut self, e: &Expr) {
-        match e {
-            Expr::NumberLiteral(_) | Expr::StringLiteral(_) => {}
-            Expr::Paren(p) => self.expr(&p.expr),
-            Expr::Unary(u) => self.expr(&u.expr),
-            Expr::Aggregate(a) => {
-                self.expr(&a.expr);
-                if let Some(p) = &a.param {
-                    self.expr(p);
+    fn put(&mut self, x: u64) {
+        match self.out.get_mut(self.written) {
+            Some(slot) => {
+                if *slot != x {
+                    *slot = x;
+                    self.unchanged = false;
                 }
             }
-            Expr::Binary(b) => {
-                self.expr(&b.lhs);
-                self.expr(&b.rhs);
+            None => {
+                self.out.push(x);
+                self.unchanged = false;
             }
-            Expr::Call(c) => {
-                for a in &c.args.args {
-                    self.expr(a);
-                }
-            }
-            Expr::VectorSelector(vs) => self.selector(vs, None),
-            Expr::MatrixSelector(ms) => self.selector(&ms.vs, Some(ms.range.as_millis() as i64)),
-            Expr::Subquery(_) | Expr::Extension(_) => {}
         }
+        self.written += 1;
     }
 
     fn selector(&mut self, vs: &VectorSelector, range: Option<i64>) {
@@ -465,27 +586,27 @@ impl Walk<'_> {
             self.selections[self.selection] = (len, hits);
         }
         let hits = self.selections[self.selection].1.clone();
-        self.out.push(hits.len() as u64);
+        self.put(hits.len() as u64);
         for &i in hits.iter() {
             let s = &self.store.series[i].samples;
-            self.out.push(i as u64);
+            self.put(i as u64);
             // The first sample after `at`, as `partition_point(ts <= at)`.
             let hi = self.advance(i, s, |ts| ts <= at);
             match range {
                 None => match hi.checked_sub(1).map(|k| s[k]) {
                     Some((ts, v)) if ts > at - LOOKBACK_MS => {
-                        self.out.push(1);
-                        self.out.push(v.to_bits());
+                        self.put(1);
+                        self.put(v.to_bits());
                     }
-                    _ => self.out.push(0),
+                    _ => self.put(0),
                 },
                 Some(range) => {
                     let lo = self.advance(i, s, |ts| ts < at - range);
                     let window = &s[lo..hi.max(lo)];
-                    self.out.push(window.len() as u64);
+                    self.put(window.len() as u64);
                     for &(ts, v) in window {
-                        self.out.push((ts - self.t) as u64);
-                        self.out.push(v.to_bits());
+                        self.put((ts - self.t) as u64);
+                        self.put(v.to_bits());
                     }
                 }
             }
@@ -514,20 +635,24 @@ impl Walk<'_> {
     }
 }
 
-fn set_label(labels: &mut Labels, k: &str, v: &str) {
+fn set_label(labels: &mut Set, k: &Name, v: &Name) {
     labels.retain(|(n, _)| n != k);
     if !v.is_empty() {
-        labels.push((k.to_string(), v.to_string()));
+        labels.push((k.clone(), v.clone()));
     }
     labels.sort();
+}
+
+fn is_name(k: &Name) -> bool {
+    &**k == "__name__"
 }
 
 #[derive(Debug, Clone)]
 pub enum Value {
     Scalar(f64),
     Str(String),
-    Vector(Vec<(Labels, f64)>),
-    Matrix(Vec<(Labels, Vec<(i64, f64)>)>),
+    Vector(Vec<(Set, f64)>),
+    Matrix(Vec<(Set, Vec<(i64, f64)>)>),
 }
 
 struct Eval<'a> {
@@ -536,13 +661,47 @@ struct Eval<'a> {
     caches: &'a RefCell<Caches>,
 }
 
-/// What does not change between evaluations: compiled regexes, and which
-/// series each selector matches (until a recording rule adds a series).
+/// What does not change between evaluations: which series each selector
+/// matches (until a recording rule adds a series).
 #[derive(Default)]
 struct Caches {
-    regex: HashMap<String, Option<regex::Regex>>,
-    selectors: HashMap<usize, (usize, std::rc::Rc<[usize]>)>,
+    selectors: NumberMap<usize, (usize, std::rc::Rc<[usize]>)>,
+    /// Per `label_replace` call site: label sets in, label sets out.
+    relabelled: NumberMap<usize, Vec<(Set, Set)>>,
 }
+
+/// Hashes the small integers the evaluator's tables are keyed by (a
+/// selector's address, a token id) with one multiply: SipHash would cost
+/// more than the lookup it serves. Only looked up, never iterated, so the
+/// order it gives the tables reaches no output.
+#[derive(Default, Clone, Copy)]
+struct NumberHasher(u64);
+
+impl std::hash::Hasher for NumberHasher {
+    fn finish(&self) -> u64 {
+        self.0 ^ (self.0 >> 29)
+    }
+
+    fn write(&mut self, bytes: &[u8]) {
+        for &b in bytes {
+            self.write_u64(u64::from(b));
+        }
+    }
+
+    fn write_u16(&mut self, n: u16) {
+        self.write_u64(u64::from(n));
+    }
+
+    fn write_u64(&mut self, n: u64) {
+        self.0 = (self.0.rotate_left(5) ^ n).wrapping_mul(0x517c_c1b7_2722_0a95);
+    }
+
+    fn write_usize(&mut self, n: usize) {
+        self.write_u64(n as u64);
+    }
+}
+
+type NumberMap<K, V> = HashMap<K, V, std::hash::BuildHasherDefault<NumberHasher>>;
 
 fn matches(series: &Series, vs: &VectorSelector) -> bool {
     let get = |k: &str| {
@@ -569,8 +728,8 @@ fn matches(series: &Series, vs: &VectorSelector) -> bool {
     }
 }
 
-fn drop_name(mut l: Labels) -> Labels {
-    l.retain(|(k, _)| k != "__name__");
+fn drop_name(mut l: Set) -> Set {
+    l.retain(|(k, _)| !is_name(k));
     l
 }
 
@@ -626,13 +785,13 @@ impl Eval<'_> {
         let mut out = Vec::new();
         for &i in self.select(vs).iter() {
             let s = &self.store.series[i];
-            let i = s.samples.partition_point(|&(ts, _)| ts <= t);
-            if i == 0 {
+            let k = s.samples.partition_point(|&(ts, _)| ts <= t);
+            if k == 0 {
                 continue;
             }
-            let (ts, v) = s.samples[i - 1];
+            let (ts, v) = s.samples[k - 1];
             if ts > t - LOOKBACK_MS {
-                out.push((s.labels.clone(), v));
+                out.push((self.store.sets[i].clone(), v));
             }
         }
         Value::Vector(out)
@@ -647,7 +806,7 @@ impl Eval<'_> {
             let lo = s.samples.partition_point(|&(ts, _)| ts < t - range);
             let hi = s.samples.partition_point(|&(ts, _)| ts <= t);
             if hi > lo {
-                out.push((s.labels.clone(), s.samples[lo..hi].to_vec()));
+                out.push((self.store.sets[i].clone(), s.samples[lo..hi].to_vec()));
             }
         }
         Value::Matrix(out)
@@ -658,22 +817,22 @@ impl Eval<'_> {
             return Value::Vector(Vec::new());
         };
         let op = op_name(a.op);
-        let key = |l: &Labels| -> Labels {
+        let key = |l: &Set| -> Set {
             match &a.modifier {
                 Some(parser::LabelModifier::Include(keep)) => l
                     .iter()
-                    .filter(|(k, _)| keep.labels.iter().any(|x| x == k))
+                    .filter(|(k, _)| keep.labels.iter().any(|x| **x == **k))
                     .cloned()
                     .collect(),
                 Some(parser::LabelModifier::Exclude(drop)) => l
                     .iter()
-                    .filter(|(k, _)| k != "__name__" && !drop.labels.iter().any(|x| x == k))
+                    .filter(|(k, _)| !is_name(k) && !drop.labels.iter().any(|x| **x == **k))
                     .cloned()
                     .collect(),
                 None => Vec::new(),
             }
         };
-        let mut groups: BTreeMap<Labels, Vec<f64>> = BTreeMap::new();
+        let mut groups: BTreeMap<Set, Vec<f64>> = BTreeMap::new();
         for (l, x) in &v {
             groups.entry(key(l)).or_default().push(*x);
         }
@@ -730,22 +889,22 @@ impl Eval<'_> {
         &self,
         b: &parser::BinaryExpr,
         op: &str,
-        l: Vec<(Labels, f64)>,
-        r: Vec<(Labels, f64)>,
+        l: Vec<(Set, f64)>,
+        r: Vec<(Set, f64)>,
         comparison: bool,
         return_bool: bool,
-    ) -> Vec<(Labels, f64)> {
+    ) -> Vec<(Set, f64)> {
         let matching = b.modifier.as_ref().and_then(|m| m.matching.clone());
-        let sig = |labels: &Labels| -> Labels {
+        let sig = |labels: &Set| -> Set {
             match &matching {
                 Some(parser::LabelModifier::Include(on)) => labels
                     .iter()
-                    .filter(|(k, _)| on.labels.iter().any(|x| x == k))
+                    .filter(|(k, _)| on.labels.iter().any(|x| **x == **k))
                     .cloned()
                     .collect(),
                 Some(parser::LabelModifier::Exclude(ign)) => labels
                     .iter()
-                    .filter(|(k, _)| k != "__name__" && !ign.labels.iter().any(|x| x == k))
+                    .filter(|(k, _)| !is_name(k) && !ign.labels.iter().any(|x| **x == **k))
                     .cloned()
                     .collect(),
                 None => drop_name(labels.clone()),
@@ -753,19 +912,19 @@ impl Eval<'_> {
         };
         match op {
             "and" => {
-                let keys: Vec<Labels> = r.iter().map(|(l, _)| sig(l)).collect();
+                let keys: Vec<Set> = r.iter().map(|(l, _)| sig(l)).collect();
                 l.into_iter()
                     .filter(|(x, _)| keys.contains(&sig(x)))
                     .collect()
             }
             "unless" => {
-                let keys: Vec<Labels> = r.iter().map(|(l, _)| sig(l)).collect();
+                let keys: Vec<Set> = r.iter().map(|(l, _)| sig(l)).collect();
                 l.into_iter()
                     .filter(|(x, _)| !keys.contains(&sig(x)))
                     .collect()
             }
             "or" => {
-                let keys: Vec<Labels> = l.iter().map(|(x, _)| sig(x)).collect();
+                let keys: Vec<Set> = l.iter().map(|(x, _)| sig(x)).collect();
                 let mut out = l;
                 out.extend(r.into_iter().filter(|(x, _)| !keys.contains(&sig(x))));
                 out
@@ -781,27 +940,22 @@ impl Eval<'_> {
                     }
                     _ => (None, Vec::new()),
                 };
-                let mut right: HashMap<Labels, &(Labels, f64)> = HashMap::new();
-                for item in &r {
-                    right.insert(sig(&item.0), item);
-                }
                 let mut out = Vec::new();
                 let (outer, inner_is_right) = match many_left {
                     Some(false) => (&r, false),
                     _ => (&l, true),
                 };
-                let left_map: HashMap<Labels, &(Labels, f64)> = if inner_is_right {
-                    HashMap::new()
-                } else {
-                    l.iter().map(|item| (sig(&item.0), item)).collect()
-                };
+                // The side looked up, by signature; the last element with a
+                // signature wins. Vectors hold one pool's series: a scan is
+                // cheaper than hashing their labels.
+                let inner: Vec<(Set, &(Set, f64))> = if inner_is_right { &r } else { &l }
+                    .iter()
+                    .map(|item| (sig(&item.0), item))
+                    .collect();
                 for (labels, x) in outer {
-                    let other = if inner_is_right {
-                        right.get(&sig(labels))
-                    } else {
-                        left_map.get(&sig(labels))
-                    };
-                    let Some((olabels, y)) = other else {
+                    let key = sig(labels);
+                    let other = inner.iter().rev().find(|(k, _)| *k == key);
+                    let Some((_, (olabels, y))) = other else {
                         continue;
                     };
                     let (lv, rv) = if inner_is_right { (*x, *y) } else { (*y, *x) };
@@ -820,18 +974,18 @@ impl Eval<'_> {
                     if many_left.is_none() {
                         match &matching {
                             Some(parser::LabelModifier::Include(on)) => {
-                                result.retain(|(k, _)| on.labels.iter().any(|x| x == k))
+                                result.retain(|(k, _)| on.labels.iter().any(|x| **x == **k))
                             }
                             Some(parser::LabelModifier::Exclude(ign)) => {
-                                result.retain(|(k, _)| !ign.labels.iter().any(|x| x == k))
+                                result.retain(|(k, _)| !ign.labels.iter().any(|x| **x == **k))
                             }
                             None => {}
                         }
                     }
                     let source = if inner_is_right { olabels } else { labels };
                     for name in &include {
-                        if let Some((_, val)) = source.iter().find(|(k, _)| k == name) {
-                            set_label(&mut result, name, val);
+                        if let Some((k, val)) = source.iter().find(|(k, _)| **k == **name) {
+                            set_label(&mut result, k, val);
                         }
                     }
                     let value = if comparison && return_bool {
@@ -982,7 +1136,11 @@ impl Eval<'_> {
                         if matches!(m.op, promql_parser::label::MatchOp::Equal)
                             && m.name != "__name__"
                         {
-                            set_label(&mut labels, &m.name, &m.value);
+                            set_label(
+                                &mut labels,
+                                &Name::from(m.name.as_str()),
+                                &Name::from(m.value.as_str()),
+                            );
                         }
                     }
                 }
@@ -1017,37 +1175,60 @@ impl Eval<'_> {
             }
             "time" => Value::Scalar(self.t as f64 / 1000.0),
             "label_replace" => {
-                let s = |i: usize| match arg(i) {
-                    Some(Value::Str(s)) => s,
-                    _ => String::new(),
+                // Literal arguments are read in place, not copied per step.
+                let s = |i: usize| -> std::borrow::Cow<str> {
+                    match c.args.args.get(i).map(|a| a.as_ref()) {
+                        Some(Expr::StringLiteral(l)) => l.val.as_str().into(),
+                        _ => match arg(i) {
+                            Some(Value::Str(s)) => s.into(),
+                            _ => "".into(),
+                        },
+                    }
                 };
                 let (dst, repl, src, re) = (s(1), s(2), s(3), s(4));
+                let dst = Name::from(&*dst);
                 let input = vector(0);
-                let mut caches = self.caches.borrow_mut();
-                if !caches.regex.contains_key(&re) {
-                    let compiled = regex::Regex::new(&format!("^(?s:{re})$")).ok();
-                    caches.regex.insert(re.clone(), compiled);
-                }
-                let compiled = &caches.regex[&re];
-                let Some(re) = compiled.as_ref() else {
-                    return Value::Vector(Vec::new());
-                };
-                let out = input
-                    .into_iter()
-                    .map(|(mut l, x)| {
-                        let value = l
-                            .iter()
-                            .find(|(k, _)| *k == src)
-                            .map(|(_, v)| v.as_str())
-                            .unwrap_or_default();
-                        if let Some(caps) = re.captures(value) {
-                            let mut to = String::new();
-                            caps.expand(&repl, &mut to);
-                            set_label(&mut l, &dst, &to);
-                        }
-                        (l, x)
-                    })
-                    .collect();
+                // With literal arguments a label set is always relabelled
+                // the same way: each call site remembers what it made.
+                let literal = (1..=4).all(|i| {
+                    matches!(
+                        c.args.args.get(i).map(|a| a.as_ref()),
+                        Some(Expr::StringLiteral(_))
+                    )
+                });
+                let site = c as *const parser::Call as usize;
+                let out = with_pattern(&re, |re| {
+                    let Some(re) = re else {
+                        return Vec::new();
+                    };
+                    let mut caches = self.caches.borrow_mut();
+                    let seen = caches.relabelled.entry(site).or_default();
+                    input
+                        .into_iter()
+                        .map(|(mut l, x)| {
+                            if literal {
+                                if let Some((_, made)) = seen.iter().find(|(k, _)| *k == l) {
+                                    return (made.clone(), x);
+                                }
+                            }
+                            let before = (literal && seen.len() < REMEMBERED).then(|| l.clone());
+                            let value = l
+                                .iter()
+                                .find(|(k, _)| **k == *src)
+                                .map(|(_, v)| &**v)
+                                .unwrap_or_default();
+                            if let Some(caps) = re.captures(value) {
+                                let mut to = String::new();
+                                caps.expand(&repl, &mut to);
+                                set_label(&mut l, &dst, &Name::from(to));
+                            }
+                            if let Some(before) = before {
+                                seen.push((before, l.clone()));
+                            }
+                            (l, x)
+                        })
+                        .collect()
+                });
                 Value::Vector(out)
             }
             _ => Value::Vector(Vec::new()),
@@ -1057,12 +1238,12 @@ impl Eval<'_> {
 
 fn vector_scalar(
     op: &str,
-    v: Vec<(Labels, f64)>,
+    v: Vec<(Set, f64)>,
     s: f64,
     swap: bool,
     comparison: bool,
     return_bool: bool,
-) -> Vec<(Labels, f64)> {
+) -> Vec<(Set, f64)> {
     v.into_iter()
         .filter_map(|(l, x)| {
             let (a, b) = if swap { (s, x) } else { (x, s) };
@@ -1150,11 +1331,34 @@ fn extrapolated(s: &[(i64, f64)], start: i64, end: i64, counter: bool, rate: boo
 /// offers it through `Display`; each distinct token is rendered once.
 fn op_name(op: parser::token::TokenType) -> &'static str {
     thread_local! {
-        static NAMES: RefCell<HashMap<u16, &'static str>> = RefCell::default();
+        static NAMES: RefCell<NumberMap<u16, &'static str>> = RefCell::default();
     }
     NAMES.with_borrow_mut(|names| {
-        *names
-            .entry(op.id())
-            .or_insert_with(|| Box::leak(op.to_string().to_lowercase().into_boxed_str()))
+        let id = op.id();
+        match names.get(&id) {
+            Some(name) => *name,
+            None => {
+                let name: &'static str = Box::leak(op.to_string().to_lowercase().into_boxed_str());
+                names.insert(id, name);
+                name
+            }
+        }
+    })
+}
+
+/// Runs `f` with the anchored `label_replace` pattern `re` (None when it
+/// does not compile). Patterns are compiled once per thread: the pools of
+/// a cluster share them, and compiling one costs more than a day of
+/// evaluating it.
+fn with_pattern<R>(re: &str, f: impl FnOnce(Option<&regex::Regex>) -> R) -> R {
+    thread_local! {
+        static PATTERNS: RefCell<HashMap<String, Option<regex::Regex>>> = RefCell::default();
+    }
+    PATTERNS.with_borrow_mut(|patterns| {
+        if !patterns.contains_key(re) {
+            let compiled = regex::Regex::new(&format!("^(?s:{re})$")).ok();
+            patterns.insert(re.to_string(), compiled);
+        }
+        f(patterns.get(re).and_then(Option::as_ref))
     })
 }
