@@ -25,3 +25,106 @@ pub fn map<T: Sync, R: Send>(items: &[T], min_chunk: usize, f: impl Fn(&T) -> R 
             .collect()
     })
 }
+
+/// `items.iter().map(f).collect()`, each item taken by the next free one of
+/// up to one thread per core: at most that many items are worked on at
+/// once, so memory holds that many items' working state however many items
+/// there are, and one slow item does not hold up the others. Results in
+/// input order.
+pub fn map_each<T: Sync, R: Send>(items: &[T], f: impl Fn(&T) -> R + Sync) -> Vec<R> {
+    use std::sync::atomic::{AtomicUsize, Ordering};
+    let threads = std::thread::available_parallelism()
+        .map_or(1, |n| n.get())
+        .min(items.len());
+    if threads <= 1 {
+        return items.iter().map(f).collect();
+    }
+    let next = AtomicUsize::new(0);
+    let (f, next) = (&f, &next);
+    let mut done: Vec<(usize, R)> = std::thread::scope(|scope| {
+        let workers: Vec<_> = (0..threads)
+            .map(|_| {
+                scope.spawn(move || {
+                    let mut out = Vec::new();
+                    loop {
+                        let i = next.fetch_add(1, Ordering::Relaxed);
+                        let Some(item) = items.get(i) else { break };
+                        out.push((i, f(item)));
+                    }
+                    out
+                })
+            })
+            .collect();
+        workers
+            .into_iter()
+            .flat_map(|w| {
+                w.join()
+                    .unwrap_or_else(|panic| std::panic::resume_unwind(panic))
+            })
+            .collect()
+    });
+    done.sort_unstable_by_key(|(i, _)| *i);
+    done.into_iter().map(|(_, r)| r).collect()
+}
+
+/// `for item in items { consume(produce(item)) }`, with `produce` running
+/// one item ahead on a thread of its own: the next item is produced while
+/// the current one is consumed. At most two produced items are held at once
+/// (the one being consumed and the next), and `consume` sees them in input
+/// order on the calling thread.
+pub fn pipeline<T: Sync, A: Send>(
+    items: &[T],
+    produce: impl Fn(&T) -> A + Sync,
+    mut consume: impl FnMut(A),
+) {
+    if items.len() <= 1 || std::thread::available_parallelism().map_or(1, |n| n.get()) <= 1 {
+        items.iter().for_each(|item| consume(produce(item)));
+        return;
+    }
+    let produce = &produce;
+    std::thread::scope(|scope| {
+        // No buffer: the producer waits with its finished item until the
+        // consumer takes it.
+        let (send, receive) = std::sync::mpsc::sync_channel(0);
+        let producer = scope.spawn(move || {
+            for item in items {
+                if send.send(produce(item)).is_err() {
+                    break;
+                }
+            }
+        });
+        for produced in receive {
+            consume(produced);
+        }
+        producer
+            .join()
+            .unwrap_or_else(|panic| std::panic::resume_unwind(panic));
+    });
+}
+
+#[cfg(test)]
+mod tests {
+    /// Every item is mapped once, and the results come back in input
+    /// order whichever thread finished first.
+    #[test]
+    fn map_each_keeps_input_order() {
+        let items: Vec<u64> = (0..200).collect();
+        let out = super::map_each(&items, |i| {
+            if i % 7 == 0 {
+                std::thread::sleep(std::time::Duration::from_millis(1));
+            }
+            i * 3
+        });
+        assert_eq!(out, items.iter().map(|i| i * 3).collect::<Vec<_>>());
+        assert!(super::map_each(&[] as &[u64], |i| *i).is_empty());
+    }
+
+    /// The consumer sees every produced item, in input order.
+    #[test]
+    fn pipeline_consumes_in_input_order() {
+        let items: Vec<u64> = (0..50).collect();
+        let mut seen = Vec::new();
+        super::pipeline(&items, |i| i * 2, |v| seen.push(v));
+        assert_eq!(seen, items.iter().map(|i| i * 2).collect::<Vec<_>>());
+    }
+}
