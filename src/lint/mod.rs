@@ -841,6 +841,7 @@ pub fn lint_paths(
     paths: &[std::path::PathBuf],
     catalog: Option<&std::path::Path>,
 ) -> Result<Vec<Diagnostic>, String> {
+    crate::parallel::bound_allocator();
     let mut files = Vec::new();
     for path in paths {
         collect_files(path, &mut files)?;
