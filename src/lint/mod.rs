@@ -173,8 +173,9 @@ pub struct Catalog {
     builtin: Builtin,
     /// The recording rules among the inputs, by name. They shadow every
     /// other entry. Records whose results carry the same labels share one
-    /// entry: a run holds one per record of every input file.
-    records: BTreeMap<String, std::sync::Arc<Entry>>,
+    /// entry: a run holds one per record of every input file. Hashed:
+    /// every selector of every expression looks its name up here first.
+    records: std::collections::HashMap<String, std::sync::Arc<Entry>>,
     /// The records' names that end in `*`, read as name families.
     record_families: BTreeSet<String>,
     /// One entry (and its compact labels) per distinct record result.
