@@ -63,6 +63,10 @@ impl TextMap {
         self.0.iter().map(|(k, _)| k)
     }
 
+    pub fn values(&self) -> impl Iterator<Item = &String> {
+        self.0.iter().map(|(_, v)| v)
+    }
+
     pub fn get(&self, key: &str) -> Option<&String> {
         self.0
             .binary_search_by(|(k, _)| k.as_str().cmp(key))
@@ -97,6 +101,17 @@ impl FromIterator<(String, String)> for TextMap {
             }
         }
         TextMap(out)
+    }
+}
+
+impl<'a> IntoIterator for &'a TextMap {
+    type Item = (&'a String, &'a String);
+    type IntoIter = std::iter::Map<
+        std::slice::Iter<'a, (String, String)>,
+        fn(&'a (String, String)) -> (&'a String, &'a String),
+    >;
+    fn into_iter(self) -> Self::IntoIter {
+        self.0.iter().map(|(k, v)| (k, v))
     }
 }
 
@@ -1184,6 +1199,32 @@ struct RelabelRaw {
     source_labels: Vec<String>,
     action: Option<String>,
     regex: Option<Spanned<String>>,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::TextMap;
+
+    /// A rule's labels read as a map would hold them: in key order, the
+    /// value given last for a key given twice, and printed as a map.
+    #[test]
+    fn text_map_reads_as_a_map() {
+        let pairs = [("team", "ci"), ("severity", "warning"), ("team", "infra")];
+        let map: TextMap = pairs
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect();
+        let tree: std::collections::BTreeMap<String, String> = pairs
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect();
+        assert!(map.iter().eq(tree.iter()));
+        assert!((&map).into_iter().eq(tree.iter()));
+        assert_eq!(format!("{map:?}"), format!("{tree:?}"));
+        assert_eq!(map.get("team").map(String::as_str), Some("infra"));
+        assert!(map.contains_key("severity") && !map.contains_key("summary"));
+        assert_eq!(map.len(), 2);
+    }
 }
 
 /// Fields read as promtool and the Kubernetes API read them: `null` is
