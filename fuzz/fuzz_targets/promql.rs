@@ -7,8 +7,6 @@
 
 mod common;
 
-use std::collections::BTreeMap;
-
 use common::context;
 use libfuzzer_sys::fuzz_target;
 use poolc::lint::inputs::{Expression, Role, RuleContext};
@@ -19,11 +17,13 @@ fn alert() -> Role {
         group: "fuzz".into(),
         alert: Some("FuzzAlert".into()),
         for_: Some("15m".into()),
-        labels: BTreeMap::from([("severity".into(), "warning".into())]),
-        annotations: BTreeMap::from([(
+        labels: [("severity".into(), "warning".into())].into_iter().collect(),
+        annotations: [(
             "summary".into(),
             "{{ $labels.pool }} of {{ $labels.namespace }}".into(),
-        )]),
+        )]
+        .into_iter()
+        .collect(),
         rule_line: 1,
         ..RuleContext::default()
     })

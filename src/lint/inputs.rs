@@ -42,10 +42,84 @@ pub struct RuleContext {
     pub alert: Option<String>,
     pub record: Option<String>,
     pub for_: Option<String>,
-    pub labels: BTreeMap<String, String>,
-    pub annotations: BTreeMap<String, String>,
+    pub labels: TextMap,
+    pub annotations: TextMap,
     /// Line of the rule's first key, where a suppression comment sits above.
     pub rule_line: usize,
+}
+
+/// A rule's `labels` or `annotations`: text by key, in key order. A rule
+/// has a few, and a run holds every rule of a file: one small list per
+/// rule, not a tree of nodes.
+#[derive(Clone, Default, PartialEq, Eq)]
+pub struct TextMap(Vec<(String, String)>);
+
+impl TextMap {
+    pub fn iter(&self) -> impl Iterator<Item = (&String, &String)> {
+        self.0.iter().map(|(k, v)| (k, v))
+    }
+
+    pub fn keys(&self) -> impl Iterator<Item = &String> {
+        self.0.iter().map(|(k, _)| k)
+    }
+
+    pub fn values(&self) -> impl Iterator<Item = &String> {
+        self.0.iter().map(|(_, v)| v)
+    }
+
+    pub fn get(&self, key: &str) -> Option<&String> {
+        self.0
+            .binary_search_by(|(k, _)| k.as_str().cmp(key))
+            .ok()
+            .map(|i| &self.0[i].1)
+    }
+
+    pub fn contains_key(&self, key: &str) -> bool {
+        self.get(key).is_some()
+    }
+
+    pub fn len(&self) -> usize {
+        self.0.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.0.is_empty()
+    }
+}
+
+/// In key order; of a key given twice, the value given last.
+impl FromIterator<(String, String)> for TextMap {
+    fn from_iter<I: IntoIterator<Item = (String, String)>>(pairs: I) -> TextMap {
+        let mut pairs: Vec<(String, String)> = pairs.into_iter().collect();
+        // Stable: equal keys stay in the order given.
+        pairs.sort_by(|a, b| a.0.cmp(&b.0));
+        let mut out: Vec<(String, String)> = Vec::with_capacity(pairs.len());
+        for (k, v) in pairs {
+            match out.last_mut() {
+                Some(last) if last.0 == k => last.1 = v,
+                _ => out.push((k, v)),
+            }
+        }
+        TextMap(out)
+    }
+}
+
+impl<'a> IntoIterator for &'a TextMap {
+    type Item = (&'a String, &'a String);
+    type IntoIter = std::iter::Map<
+        std::slice::Iter<'a, (String, String)>,
+        fn(&'a (String, String)) -> (&'a String, &'a String),
+    >;
+    fn into_iter(self) -> Self::IntoIter {
+        self.0.iter().map(|(k, v)| (k, v))
+    }
+}
+
+/// As a map: `{"severity": "warning"}`.
+impl std::fmt::Debug for TextMap {
+    fn fmt(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+        f.debug_map().entries(self.iter()).finish()
+    }
 }
 
 /// Where a dashboard query or datasource sits: the dashboard, its panel,
@@ -255,6 +329,11 @@ impl Workspace {
 
     /// Adds one file, by its name and content.
     pub fn add(&mut self, path: &str, text: &str) {
+        self.add_owned(path, text.to_string());
+    }
+
+    /// [`Workspace::add`], keeping `text` itself rather than a copy.
+    pub fn add_owned(&mut self, path: &str, text: String) {
         self.asts = std::sync::OnceLock::new();
         if text.len() > MAX_FILE_BYTES {
             self.files.insert(path.to_string(), String::new());
@@ -267,16 +346,16 @@ impl Workspace {
             });
             return;
         }
-        self.files.insert(path.to_string(), text.to_string());
-        crate::lint::scrape::read_paths(path, text, &mut self.scrape_paths);
-        let starts = line_starts(text);
+        crate::lint::scrape::read_paths(path, &text, &mut self.scrape_paths);
+        let starts = line_starts(&text);
         if path.ends_with(".cfg") {
-            self.haproxy(text);
+            self.haproxy(&text);
         } else if path.ends_with(".json") {
-            self.dashboard(path, text);
+            self.dashboard(path, &text);
         } else if path.ends_with(".yaml") || path.ends_with(".yml") {
-            self.yaml(path, text, &starts);
+            self.yaml(path, &text, &starts);
         }
+        self.files.insert(path.to_string(), text);
         self.line_starts.insert(path.to_string(), starts);
     }
 
@@ -1050,7 +1129,7 @@ struct Meta {
     #[serde(default, deserialize_with = "lenient::optional_text")]
     namespace: Option<String>,
     #[serde(default, deserialize_with = "lenient::text_map")]
-    labels: BTreeMap<String, String>,
+    labels: TextMap,
 }
 
 #[derive(Deserialize)]
@@ -1069,9 +1148,9 @@ struct RuleRaw {
     #[serde(rename = "for", default, deserialize_with = "lenient::optional_text")]
     for_: Option<String>,
     #[serde(default, deserialize_with = "lenient::text_map")]
-    labels: BTreeMap<String, String>,
+    labels: TextMap,
     #[serde(default, deserialize_with = "lenient::text_map")]
-    annotations: BTreeMap<String, String>,
+    annotations: TextMap,
 }
 
 #[derive(Deserialize)]
@@ -1122,6 +1201,32 @@ struct RelabelRaw {
     regex: Option<Spanned<String>>,
 }
 
+#[cfg(test)]
+mod tests {
+    use super::TextMap;
+
+    /// A rule's labels read as a map would hold them: in key order, the
+    /// value given last for a key given twice, and printed as a map.
+    #[test]
+    fn text_map_reads_as_a_map() {
+        let pairs = [("team", "ci"), ("severity", "warning"), ("team", "infra")];
+        let map: TextMap = pairs
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect();
+        let tree: std::collections::BTreeMap<String, String> = pairs
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect();
+        assert!(map.iter().eq(tree.iter()));
+        assert!((&map).into_iter().eq(tree.iter()));
+        assert_eq!(format!("{map:?}"), format!("{tree:?}"));
+        assert_eq!(map.get("team").map(String::as_str), Some("infra"));
+        assert!(map.contains_key("severity") && !map.contains_key("summary"));
+        assert_eq!(map.len(), 2);
+    }
+}
+
 /// Fields read as promtool and the Kubernetes API read them: `null` is
 /// an empty value (Helm writes `labels: null` for an empty map), and a
 /// scalar label value is its text (`priority: 1` is the label "1").
@@ -1129,7 +1234,7 @@ mod lenient {
     use std::collections::BTreeMap;
     use std::fmt;
 
-    use serde::de::{Deserializer, Visitor};
+    use serde::de::{Deserializer, MapAccess, Visitor};
     use serde::Deserialize;
     use serde_saphyr::Spanned;
 
@@ -1150,12 +1255,33 @@ mod lenient {
     }
 
     /// A map of scalars as text; `null` as empty, a `null` value as "".
-    pub fn text_map<'de, D: Deserializer<'de>>(d: D) -> Result<BTreeMap<String, String>, D::Error> {
-        let map = Option::<BTreeMap<String, Option<Text>>>::deserialize(d)?.unwrap_or_default();
-        Ok(map
-            .into_iter()
-            .map(|(k, v)| (k, v.map(|t| t.0).unwrap_or_default()))
-            .collect())
+    pub fn text_map<'de, D: Deserializer<'de>>(d: D) -> Result<super::TextMap, D::Error> {
+        Ok(Option::<TextPairs>::deserialize(d)?
+            .map(|pairs| pairs.0.into_iter().collect())
+            .unwrap_or_default())
+    }
+
+    /// A map's entries in the order written, each value as text.
+    struct TextPairs(Vec<(String, String)>);
+
+    impl<'de> Deserialize<'de> for TextPairs {
+        fn deserialize<D: Deserializer<'de>>(d: D) -> Result<TextPairs, D::Error> {
+            struct Pairs;
+            impl<'de> Visitor<'de> for Pairs {
+                type Value = TextPairs;
+                fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+                    f.write_str("a map")
+                }
+                fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<TextPairs, A::Error> {
+                    let mut pairs = Vec::with_capacity(map.size_hint().unwrap_or(0).min(64));
+                    while let Some((k, v)) = map.next_entry::<String, Option<Text>>()? {
+                        pairs.push((k, v.map(|t| t.0).unwrap_or_default()));
+                    }
+                    Ok(TextPairs(pairs))
+                }
+            }
+            d.deserialize_map(Pairs)
+        }
     }
 
     /// A map of strings with their positions; `null` and `null` values dropped.

@@ -173,8 +173,9 @@ pub struct Catalog {
     builtin: Builtin,
     /// The recording rules among the inputs, by name. They shadow every
     /// other entry. Records whose results carry the same labels share one
-    /// entry: a run holds one per record of every input file.
-    records: BTreeMap<String, std::sync::Arc<Entry>>,
+    /// entry: a run holds one per record of every input file. Hashed:
+    /// every selector of every expression looks its name up here first.
+    records: std::collections::HashMap<String, std::sync::Arc<Entry>>,
     /// The records' names that end in `*`, read as name families.
     record_families: BTreeSet<String>,
     /// One entry (and its compact labels) per distinct record result.
@@ -841,6 +842,7 @@ pub fn lint_paths(
     paths: &[std::path::PathBuf],
     catalog: Option<&std::path::Path>,
 ) -> Result<Vec<Diagnostic>, String> {
+    crate::parallel::bound_allocator();
     let mut files = Vec::new();
     for path in paths {
         collect_files(path, &mut files)?;
@@ -876,24 +878,29 @@ fn lint_files(files: Group, ctx: Context) -> Result<Vec<Diagnostic>, String> {
     let read = |path: &std::path::PathBuf| -> Result<Workspace, String> {
         let shown = crate::door::shown(path);
         let mut ws = Workspace::default();
-        ws.add(&shown, &read_input(path, &shown)?);
+        ws.add_owned(&shown, read_input(path, &shown)?);
         Ok(ws)
     };
-    // One file at a time, so memory holds one file's workspace. The file
-    // read last is kept, to be checked first without reading it again.
+    // Files are read on every core, each worker one file at a time, so
+    // memory holds one workspace per core. Each file's facts and records
+    // are merged in input order, as a serial read would. The file read
+    // last is kept, to be checked first without reading it again.
+    let last = files.len().checked_sub(1);
+    let numbered: Vec<(usize, &std::path::PathBuf)> = files.iter().enumerate().collect();
+    let first_reads = crate::parallel::map_each(&numbered, |(i, file)| {
+        FirstRead::of(read(file)?, Some(*i) == last)
+    });
     let mut shared = Workspace::default();
     let mut reads_alerts = false;
     let mut records = Vec::new();
     let mut kept = None;
-    for file in &files {
-        drop(kept.take());
-        let ws = read(file)?;
-        shared.gather(&ws);
-        reads_alerts |= ws.expressions.iter().any(|e| e.text.contains("ALERTS"));
-        records.extend(ws.expressions.iter().filter_map(RecordSummary::of));
-        kept = Some(ws);
+    for first in first_reads {
+        let first = first?;
+        shared.gather(&first.facts);
+        reads_alerts |= first.reads_alerts;
+        records.extend(first.records);
+        kept = first.kept.or(kept);
     }
-    let last = files.len().checked_sub(1);
     let mut ctx = scraped(&shared, &ctx);
     let mut chained: Vec<RecordSummary> = Vec::new();
     // Records often repeat an expression: the trees of a few recent ones
@@ -914,11 +921,19 @@ fn lint_files(files: Group, ctx: Context) -> Result<Vec<Diagnostic>, String> {
     drop(recent);
     RecordSummary::resolve_all(&mut ctx, &chained);
     drop(chained);
+    // The later passes check one file at a time, with the next file read
+    // meanwhile: memory holds the trees of one file.
+    let mut failed = None;
     let mut alerts = AlertLabels::default();
     if reads_alerts {
-        for file in &files {
-            alerts.add(&read(file)?, &ctx);
-        }
+        crate::parallel::pipeline(&files, read, |ws| match ws {
+            Ok(ws) if failed.is_none() => alerts.add(&ws, &ctx),
+            Ok(_) => {}
+            Err(e) => drop(failed.get_or_insert(e)),
+        });
+    }
+    if let Some(e) = failed {
+        return Err(e);
     }
     alerts.apply(&mut ctx);
     let mut out = Vec::new();
@@ -926,12 +941,45 @@ fn lint_files(files: Group, ctx: Context) -> Result<Vec<Diagnostic>, String> {
         ws.share(&shared);
         out.extend(check(&ws, &ctx));
     }
-    for file in &files[..last.unwrap_or(0)] {
-        let mut ws = read(file)?;
-        ws.share(&shared);
-        out.extend(check(&ws, &ctx));
+    crate::parallel::pipeline(&files[..last.unwrap_or(0)], read, |ws| match ws {
+        Ok(mut ws) if failed.is_none() => {
+            ws.share(&shared);
+            out.extend(check(&ws, &ctx));
+        }
+        Ok(_) => {}
+        Err(e) => drop(failed.get_or_insert(e)),
+    });
+    match failed {
+        Some(e) => Err(e),
+        None => Ok(out),
     }
-    Ok(out)
+}
+
+/// What the first read of a file leaves: its cross-file facts, whether it
+/// reads `ALERTS`, its recording rules, and, for the file read last, the
+/// whole workspace.
+struct FirstRead {
+    facts: Workspace,
+    reads_alerts: bool,
+    records: Vec<RecordSummary>,
+    kept: Option<Workspace>,
+}
+
+impl FirstRead {
+    fn of(ws: Workspace, keep: bool) -> Result<FirstRead, String> {
+        let mut facts = Workspace::default();
+        facts.gather(&ws);
+        Ok(FirstRead {
+            facts,
+            reads_alerts: ws.expressions.iter().any(|e| e.text.contains("ALERTS")),
+            records: ws
+                .expressions
+                .iter()
+                .filter_map(RecordSummary::of)
+                .collect(),
+            kept: keep.then_some(ws),
+        })
+    }
 }
 
 /// How many recording rules' trees the record pass keeps at a time.
