@@ -756,17 +756,24 @@ fn capitalized(s: &str) -> String {
 }
 
 /// operatorpkg's `operator_*` families: the global ones, and per kind the
-/// ones of each status controller `app` creates
-/// (`status.NewController[*v1.NodePool](…)`).
+/// ones of each status or events controller `app` creates
+/// (`status.NewController[*v1.NodePool](…)`,
+/// `events.NewController[*corev1.Node](…)`, under any import name ending in
+/// `events`); a kind gets the families of its controller's package only.
 pub fn operatorpkg(
     cache: &mut Cache,
     tree: &Tree,
     app: &[String],
 ) -> Result<Vec<Row>, ExtractError> {
-    let kind = pattern!(r"status\.New(?:Generic\w*)?Controller\[\*\w+\.(\w+)\]\(");
-    let mut kinds: Vec<(String, bool)> = Vec::new();
+    let kind = pattern!(r"\b(status|\w*events)\.New(?:Generic\w*)?Controller\[\*\w+\.(\w+)\]\(");
+    let mut kinds: Vec<(&'static str, String, bool)> = Vec::new();
     for text in app {
         for c in kind.captures_iter(text) {
+            let package = if &c[1] == "status" {
+                "status"
+            } else {
+                "events"
+            };
             let Some(m) = c.get(0) else { continue };
             let args = gosrc::block(text, m.end() - 1).unwrap_or("");
             // Labels and fields the controller passes are read from each
@@ -774,7 +781,7 @@ pub fn operatorpkg(
             let open = ["WithLabels(", "WithGaugeLabels(", "Fields("]
                 .iter()
                 .any(|o| args.contains(o));
-            kinds.push((c[1].to_lowercase(), open));
+            kinds.push((package, c[2].to_lowercase(), open));
         }
     }
     kinds.sort();
@@ -790,8 +797,11 @@ pub fn operatorpkg(
         for t in &texts {
             symbols.add_file(t);
         }
-        // What the status controller instantiates per kind.
-        let status = tree.texts(&tree.grep("", "status")?);
+        // What the status and events controllers instantiate per kind.
+        let mut controllers = BTreeMap::new();
+        for package in ["status", "events"] {
+            controllers.insert(package, tree.texts(&tree.grep("", package)?));
+        }
         let of_name = pattern!(r"^func (\w+)\(objectName string");
         let ternary = pattern!(
             r#"(\w+)\s*:=\s*lo\.Ternary\(\s*len\(objectName\)\s*==\s*0\s*,\s*([\w.]+)\s*,"#
@@ -852,10 +862,11 @@ pub fn operatorpkg(
                     r"\b{}\(\s*strings\.ToLower\(",
                     regex::escape(&name)
                 ));
-                if !status.iter().any(|t| per_kind.is_match(t)) {
-                    continue;
-                }
-                for (kind, open) in &kinds {
+                for (package, kind, open) in &kinds {
+                    let texts = controllers.get(package).map(Vec::as_slice).unwrap_or(&[]);
+                    if !texts.iter().any(|t| per_kind.is_match(t)) {
+                        continue;
+                    }
                     let mut s = symbols.clone();
                     s.add_file(text);
                     named(&mut s, kind);
@@ -996,6 +1007,89 @@ func (c *col) Collect(ch chan<- Metric) {
                 ("go_info".into(), "gauge", vec!["version".into()]),
                 ("process_cpu_seconds_total".into(), "counter", vec![]),
                 ("go_memstats_frees_total".into(), "counter", vec![]),
+            ]
+        );
+    }
+
+    /// A throwaway git repository holding `files`, committed.
+    fn repository(name: &str, files: &[(&str, &str)]) -> Repo {
+        let dir = std::env::temp_dir().join(format!("poolc-{name}-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        for (path, text) in files {
+            let path = dir.join(path);
+            std::fs::create_dir_all(path.parent().expect("file in a directory"))
+                .expect("create directory");
+            std::fs::write(path, text).expect("write file");
+        }
+        let git = |args: &[&str]| {
+            let status = std::process::Command::new("git")
+                .arg("-C")
+                .arg(&dir)
+                .args(["-c", "user.name=t", "-c", "user.email=t@t"])
+                .args(args)
+                .status()
+                .expect("git runs");
+            assert!(status.success(), "git {args:?}");
+        };
+        git(&["init", "-q"]);
+        git(&["add", "."]);
+        git(&["commit", "-q", "-m", "x"]);
+        Repo::new(dir)
+    }
+
+    #[test]
+    fn events_controllers_add_their_kind_families_only() {
+        let repo = repository(
+            "operatorpkg-events",
+            &[
+                (
+                    "metrics/constants.go",
+                    "package metrics\n\nconst (\n\tNamespace = \"operator\"\n\tLabelType = \"type\"\n\tLabelReason = \"reason\"\n)\n",
+                ),
+                (
+                    "events/metrics.go",
+                    "package events\n\nfunc eventCounter(objectName string) pmetrics.CounterMetric {\n\treturn pmetrics.NewPrometheusCounter(\n\t\tmetrics.Registry,\n\t\tprometheus.CounterOpts{\n\t\t\tNamespace: pmetrics.Namespace,\n\t\t\tSubsystem: objectName,\n\t\t\tName:      \"event_total\",\n\t\t},\n\t\t[]string{pmetrics.LabelType, pmetrics.LabelReason},\n\t)\n}\n",
+                ),
+                (
+                    "events/controller.go",
+                    "package events\n\nfunc NewController[T client.Object](c client.Client) *Controller[T] {\n\treturn &Controller[T]{Count: eventCounter(strings.ToLower(gvk.Kind))}\n}\n",
+                ),
+                (
+                    "status/metrics.go",
+                    "package status\n\nfunc conditionGauge(objectName string) pmetrics.GaugeMetric {\n\treturn pmetrics.NewPrometheusGauge(\n\t\tmetrics.Registry,\n\t\tprometheus.GaugeOpts{\n\t\t\tNamespace: pmetrics.Namespace,\n\t\t\tSubsystem: objectName,\n\t\t\tName:      \"condition_count\",\n\t\t},\n\t\t[]string{pmetrics.LabelType},\n\t)\n}\n",
+                ),
+                (
+                    "status/controller.go",
+                    "package status\n\nfunc NewController[T Object](c client.Client) *Controller[T] {\n\treturn &Controller[T]{Gauge: conditionGauge(strings.ToLower(gvk.Kind))}\n}\n",
+                ),
+            ],
+        );
+        let tree = Tree {
+            repo: &repo,
+            rev: "HEAD".into(),
+            prefix: String::new(),
+        };
+        let app = vec![
+            "ctrls := []c{\n\tstatus.NewController[*v1.Widget](kubeClient),\n\topevents.NewController[*corev1.Node](kubeClient, clk),\n}\n".to_string(),
+        ];
+        let rows = operatorpkg(&mut Cache::default(), &tree, &app).expect("reads the tree");
+        let _ = std::fs::remove_dir_all(repo.dir());
+        let mut got: Vec<(String, Vec<String>)> = rows
+            .into_iter()
+            .map(|r| (r.name, r.labels.into_iter().collect()))
+            .collect();
+        got.sort();
+        assert_eq!(
+            got,
+            [
+                (
+                    "operator_node_event_total".to_string(),
+                    vec!["reason".to_string(), "type".to_string()]
+                ),
+                (
+                    "operator_widget_condition_count".to_string(),
+                    vec!["type".to_string()]
+                ),
             ]
         );
     }

@@ -13,7 +13,7 @@
 //! The controller also serves the families of the libraries the
 //! provider's `go.mod` pins: controller-runtime's, the Go and process
 //! collectors' and operatorpkg's `operator_*` (with the per-kind families of
-//! the status controllers core and the provider create), read as `golibs`
+//! the status and events controllers core and the provider create), read as `golibs`
 //! describes.
 
 use std::collections::BTreeSet;
@@ -117,10 +117,14 @@ pub fn extract(clones: &Path) -> Result<Releases, ExtractError> {
         for t in &texts {
             rows.extend(gosrc::metrics(t, &symbols));
         }
-        // Core's and the provider's status controllers.
+        // Core's and the provider's status and events controllers.
         let mut app = Vec::new();
         for (repo, rev) in [(&core, core_rev.as_str()), (&aws, tag.as_str())] {
-            for path in repo.grep_files(rev, "status.New", &["pkg"])? {
+            let mut paths = repo.grep_files(rev, "status.New", &["pkg"])?;
+            paths.extend(repo.grep_files(rev, "events.NewController[", &["pkg"])?);
+            paths.sort();
+            paths.dedup();
+            for path in paths {
                 if path.ends_with(".go") && !path.ends_with("_test.go") {
                     app.extend(repo.show(rev, &path));
                 }
