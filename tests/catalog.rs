@@ -1,7 +1,7 @@
 //! The built-in catalog against the real world: rules and a dashboard over
 //! the families a stock Kubernetes monitoring stack reads lint without
-//! unknown metrics or impossible labels; the Debian node-exporter and
-//! Prometheus binaries, started here, expose nothing the catalog does not
+//! unknown metrics or impossible labels; the Debian node-exporter,
+//! Prometheus, Alertmanager and HAProxy binaries, started here, expose nothing the catalog does not
 //! know at their versions; and the patch-level renames upstream made are
 //! in the data.
 
@@ -478,8 +478,10 @@ fn check_against(exporter: Exporter, version: &str, body: &str, prefix: &str) ->
     let mut checked = 0;
     let mut problems = Vec::new();
     for (name, (kind, labels)) in families(body) {
-        // `<app>_build_info` is registered by a library (prometheus/common's
-        // version collector), not by the exporter's own source.
+        // `<app>_build_info` carries the labels of the version collector
+        // the binary was linked with: a distribution's rebuild links its
+        // own prometheus/common (Debian's node-exporter 1.5.0 adds `goos`
+        // and `goarch`, which the v0.37.0 upstream pins lacks).
         if !name.starts_with(prefix)
             || name.ends_with("_build_info")
             || BUILT_AT_RUN_TIME.contains(&name.as_str())

@@ -2,8 +2,9 @@
 //! on its own `/metrics`: controller-runtime (reconcile, workqueue, webhook,
 //! certwatcher, leader election and the `rest_client_*` counters it wires
 //! into client-go), prometheus/client_golang's Go and process collectors,
-//! the gRPC interceptors of go-grpc-middleware's Prometheus provider, and
-//! awslabs/operatorpkg's `operator_*` families.
+//! the gRPC interceptors of go-grpc-middleware's Prometheus provider,
+//! awslabs/operatorpkg's `operator_*` families, and the AWS SDK request
+//! families of jonathan-innis/aws-sdk-go-prometheus.
 //!
 //! Which version of each library a release links is read from that
 //! release's `go.mod` (a `replace` of the same module wins over the
@@ -45,9 +46,11 @@ pub const CLIENT_GOLANG: &str = "github.com/prometheus/client_golang";
 pub const GRPC_PROMETHEUS: &str =
     "github.com/grpc-ecosystem/go-grpc-middleware/providers/prometheus";
 pub const OPERATORPKG: &str = "github.com/awslabs/operatorpkg";
+pub const AWS_SDK_PROMETHEUS: &str = "github.com/jonathan-innis/aws-sdk-go-prometheus";
+pub const PROMETHEUS_COMMON: &str = "github.com/prometheus/common";
 
 /// Each module's GitHub repository and its directory there.
-const MODULES: [(&str, &str, &str); 4] = [
+const MODULES: [(&str, &str, &str); 6] = [
     (CONTROLLER_RUNTIME, "kubernetes-sigs/controller-runtime", ""),
     (CLIENT_GOLANG, "prometheus/client_golang", ""),
     (
@@ -56,6 +59,12 @@ const MODULES: [(&str, &str, &str); 4] = [
         "providers/prometheus",
     ),
     (OPERATORPKG, "awslabs/operatorpkg", ""),
+    (
+        AWS_SDK_PROMETHEUS,
+        "jonathan-innis/aws-sdk-go-prometheus",
+        "",
+    ),
+    (PROMETHEUS_COMMON, "prometheus/common", ""),
 ];
 
 fn re(s: &str) -> Regex {
@@ -931,7 +940,110 @@ pub fn families(
     if let Some(tree) = libs.tree(repo, tag, go_mod, OPERATORPKG)? {
         rows.extend(operatorpkg(cache, &tree, app)?);
     }
+    if app.iter().any(|t| t.contains(AWS_SDK_PROMETHEUS)) {
+        if let Some(tree) = libs.tree(repo, tag, go_mod, AWS_SDK_PROMETHEUS)? {
+            rows.extend(registrations(cache, &tree)?);
+        }
+    }
     Ok(rows)
+}
+
+/// `<program>_build_info`, the version collector a program registers in
+/// `main` (`version.NewCollector("node_exporter")`): prometheus/common's
+/// `version` package, or client_golang's `collectors/version` (imported
+/// under any name), read at the version `go_mod` pins (or the release's
+/// `vendor/` copy, before `go.mod`). Its labels are the keys of the
+/// collector's `Labels{…}` maps; the program name is the literal passed or
+/// the constant it names (`-` as `_`, as the callers replace it).
+pub fn build_info(
+    libs: &Libraries,
+    release: (&Repo, &str),
+    go_mod: &GoMod,
+    main: &str,
+) -> Result<Option<Row>, ExtractError> {
+    let (repo, tag) = release;
+    let call = pattern!(r"\b(\w+)\.NewCollector\(");
+    let import = pattern!(
+        r#"(?m)^\s*(\w+)?\s*"github\.com/prometheus/client_golang/prometheus/collectors/version""#
+    );
+    let Some(c) = call.captures_iter(main).find(|c| {
+        c[1] == *"version"
+            || import
+                .captures(main)
+                .is_some_and(|i| i.get(1).is_some_and(|a| a.as_str() == &c[1]))
+    }) else {
+        return Ok(None);
+    };
+    let Some(m) = c.get(0) else {
+        return Ok(None);
+    };
+    let args = gosrc::block(main, m.end() - 1).unwrap_or("");
+    let mut symbols = gosrc::Symbols::default();
+    symbols.add_file(main);
+    let ident = pattern!(r#""(\w+)"|([A-Za-z_]\w*)"#);
+    let program = ident
+        .captures_iter(args)
+        .find_map(|t| match (t.get(1), t.get(2)) {
+            (Some(lit), _) => Some(lit.as_str().to_string()),
+            (_, Some(id)) => symbols.string(id.as_str()),
+            _ => None,
+        });
+    let Some(program) = program.map(|p| p.replace('-', "_")) else {
+        return Ok(None);
+    };
+    let from_client = import
+        .captures(main)
+        .is_some_and(|i| i.get(1).map_or("version", |a| a.as_str()) == &c[1]);
+    let (module, file) = if from_client {
+        (CLIENT_GOLANG, "prometheus/collectors/version/version.go")
+    } else {
+        (PROMETHEUS_COMMON, "version/info.go")
+    };
+    let text = match libs.tree(repo, tag, go_mod, module)? {
+        Some(tree) => tree.show(file),
+        None => repo.show(tag, &format!("vendor/{module}/{file}")),
+    };
+    let Some(text) = text else {
+        return Ok(None);
+    };
+    let map = pattern!(r"Labels\s*\{");
+    let key = pattern!(r#""(\w+)"\s*:"#);
+    let mut row = Row::new(format!("{program}_build_info"), "gauge", &[]);
+    // A gauge vector's label list (older releases), …
+    let mut symbols = gosrc::Symbols::default();
+    symbols.consts.insert("program".into(), program.clone());
+    symbols.add_file(&text);
+    for r in gosrc::metrics(&text, &symbols) {
+        if r.name == row.name {
+            row.labels.extend(r.labels.into_iter().filter(|l| l != "*"));
+        }
+    }
+    // … or the keys of its constant label maps.
+    for m in map.find_iter(&text) {
+        if let Some(body) = gosrc::block(&text, m.end() - 1) {
+            row.labels
+                .extend(key.captures_iter(body).map(|k| k[1].to_string()));
+        }
+    }
+    Ok(Some(row))
+}
+
+/// Every `…Opts{` registration of a library that defines its families as
+/// package variables (aws-sdk-go-prometheus' `aws_sdk_go_request_*`, which
+/// instrument the AWS SDK clients a controller wraps with it), read with
+/// the constants and label lists of the whole library.
+pub fn registrations(cache: &mut Cache, tree: &Tree) -> Result<Vec<Row>, ExtractError> {
+    cache.get(tree.key(), || {
+        let texts = tree.texts(&tree.grep("Opts{", "")?);
+        let mut symbols = gosrc::Symbols::default();
+        for t in &texts {
+            symbols.add_file(t);
+        }
+        Ok(texts
+            .iter()
+            .flat_map(|t| gosrc::metrics(t, &symbols))
+            .collect())
+    })
 }
 
 #[cfg(test)]
@@ -1092,5 +1204,119 @@ func (c *col) Collect(ch chan<- Metric) {
                 ),
             ]
         );
+    }
+
+    #[test]
+    fn a_library_of_package_level_families_is_read_with_its_label_lists() {
+        let repo = repository(
+            "sdk-metrics",
+            &[
+                (
+                    "common/metrics.go",
+                    "package common\n\nvar (\n\tcallLabels = []string{\"service\", \"op\"}\n\tCalls = prometheus.NewCounterVec(prometheus.CounterOpts{\n\t\tName: \"sdk_calls_total\",\n\t}, callLabels)\n\tLatency = prometheus.NewHistogramVec(prometheus.HistogramOpts{\n\t\tName:    \"sdk_call_seconds\",\n\t\tBuckets: prometheus.ExponentialBuckets(0.01, 2, 8),\n\t}, callLabels)\n)\n",
+                ),
+                (
+                    "common/metrics_test.go",
+                    "package common\n\nvar x = prometheus.NewCounter(prometheus.CounterOpts{Name: \"sdk_test_only_total\"})\n",
+                ),
+            ],
+        );
+        let tree = Tree {
+            repo: &repo,
+            rev: "HEAD".into(),
+            prefix: String::new(),
+        };
+        let rows = registrations(&mut Cache::default(), &tree).expect("reads the tree");
+        let _ = std::fs::remove_dir_all(repo.dir());
+        let mut got: Vec<(String, &str, Vec<String>)> = rows
+            .into_iter()
+            .map(|r| (r.name, r.kind, r.labels.into_iter().collect()))
+            .collect();
+        got.sort();
+        let labels = vec!["op".to_string(), "service".to_string()];
+        assert_eq!(
+            got,
+            [
+                ("sdk_call_seconds".to_string(), "histogram", labels.clone()),
+                ("sdk_calls_total".to_string(), "counter", labels),
+            ]
+        );
+    }
+
+    #[test]
+    fn build_info_takes_the_program_name_and_the_version_collectors_labels() {
+        let collector = "package version\n\nfunc NewCollector(program string) prometheus.Collector {\n\treturn prometheus.NewGaugeFunc(prometheus.GaugeOpts{\n\t\tNamespace: program,\n\t\tName: \"build_info\",\n\t\tConstLabels: prometheus.Labels{\n\t\t\t\"version\": Version,\n\t\t\t\"goos\": GoOS,\n\t\t},\n\t}, func() float64 { return 1 })\n}\n";
+        let repo = repository(
+            "build-info",
+            &[
+                (
+                    "go.mod",
+                    "module x\n\nrequire (\n\tgithub.com/prometheus/common v0.42.0\n\tgithub.com/prometheus/client_golang v1.20.0\n)\n",
+                ),
+                ("vendor/github.com/prometheus/common/version/info.go", collector),
+                (
+                    "vendor/github.com/prometheus/client_golang/prometheus/collectors/version/version.go",
+                    &collector.replace("\"goos\": GoOS,", "\"goarch\": GoArch,"),
+                ),
+            ],
+        );
+        let libs = Libraries::new(repo.dir());
+        let go_mod = GoMod::parse(&repo.show("HEAD", "go.mod").expect("go.mod"));
+        let row = |main: &str| {
+            build_info(&libs, (&repo, "HEAD"), &go_mod, main)
+                .expect("reads the tree")
+                .map(|r| (r.name, r.labels.into_iter().collect::<Vec<_>>()))
+        };
+        let common = row(
+            "import \"github.com/prometheus/common/version\"\n\nconst appName = \"my-app\"\n\nfunc main() {\n\tprometheus.MustRegister(version.NewCollector(strings.ReplaceAll(appName, \"-\", \"_\")))\n}\n",
+        );
+        let client = row(
+            "import (\n\tvc \"github.com/prometheus/client_golang/prometheus/collectors/version\"\n)\n\nfunc main() {\n\tr.MustRegister(vc.NewCollector(\"tool\"))\n}\n",
+        );
+        let none = row("func main() {}\n");
+        // An older collector: a gauge vector with a label list.
+        let old = repository(
+            "build-info-vec",
+            &[
+                ("go.mod", "module x\n\nrequire github.com/prometheus/common v0.7.0\n"),
+                (
+                    "vendor/github.com/prometheus/common/version/info.go",
+                    "package version\n\nfunc NewCollector(program string) *prometheus.GaugeVec {\n\tbuildInfo := prometheus.NewGaugeVec(\n\t\tprometheus.GaugeOpts{\n\t\t\tNamespace: program,\n\t\t\tName: \"build_info\",\n\t\t},\n\t\t[]string{\"version\", \"branch\"},\n\t)\n\treturn buildInfo\n}\n",
+                ),
+            ],
+        );
+        let old_mod = GoMod::parse(&old.show("HEAD", "go.mod").expect("go.mod"));
+        let vec_row = build_info(
+            &libs,
+            (&old, "HEAD"),
+            &old_mod,
+            "func main() {\n\tprometheus.MustRegister(version.NewCollector(\"old\"))\n}\n",
+        )
+        .expect("reads the tree")
+        .map(|r| (r.name, r.labels.into_iter().collect::<Vec<_>>()));
+        let _ = std::fs::remove_dir_all(old.dir());
+        assert_eq!(
+            vec_row,
+            Some((
+                "old_build_info".to_string(),
+                vec!["branch".to_string(), "version".to_string()]
+            ))
+        );
+        let _ = std::fs::remove_dir_all(repo.dir());
+        assert_eq!(
+            common,
+            Some((
+                "my_app_build_info".to_string(),
+                vec!["goos".to_string(), "version".to_string()]
+            ))
+        );
+        assert_eq!(
+            client,
+            Some((
+                "tool_build_info".to_string(),
+                vec!["goarch".to_string(), "version".to_string()]
+            ))
+        );
+        assert_eq!(none, None);
     }
 }

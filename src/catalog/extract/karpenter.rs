@@ -12,7 +12,9 @@
 //!
 //! The controller also serves the families of the libraries the
 //! provider's `go.mod` pins: controller-runtime's, the Go and process
-//! collectors' and operatorpkg's `operator_*` (with the per-kind families of
+//! collectors', the AWS SDK clients' `aws_sdk_go_request_*` where the
+//! provider wraps its SDK config with aws-sdk-go-prometheus, and
+//! operatorpkg's `operator_*` (with the per-kind families of
 //! the status and events controllers core and the provider create), read as `golibs`
 //! describes.
 
@@ -32,6 +34,7 @@ pub const SOURCES: &[&str] = &[
     "kubernetes-sigs/controller-runtime",
     "prometheus/client_golang",
     "awslabs/operatorpkg",
+    "jonathan-innis/aws-sdk-go-prometheus",
 ];
 
 fn go_files(repo: &Repo, rev: &str, out: &mut Vec<String>) -> Result<(), ExtractError> {
@@ -122,6 +125,8 @@ pub fn extract(clones: &Path) -> Result<Releases, ExtractError> {
         for (repo, rev) in [(&core, core_rev.as_str()), (&aws, tag.as_str())] {
             let mut paths = repo.grep_files(rev, "status.New", &["pkg"])?;
             paths.extend(repo.grep_files(rev, "events.NewController[", &["pkg"])?);
+            // The AWS SDK clients' request families.
+            paths.extend(repo.grep_files(rev, golibs::AWS_SDK_PROMETHEUS, &["pkg"])?);
             paths.sort();
             paths.dedup();
             for path in paths {
