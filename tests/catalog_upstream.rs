@@ -35,14 +35,15 @@ fn clone_of(repo: &str) -> Option<PathBuf> {
 }
 
 fn git(repo: &Path, args: &[&str]) -> String {
+    // A bare clone is its own git directory.
+    let git_dir = if repo.join(".git").is_dir() {
+        repo.join(".git")
+    } else {
+        repo.to_path_buf()
+    };
     let out = Command::new("git")
         .arg("--git-dir")
-        .arg(
-            repo.join(".git")
-                .is_dir()
-                .then(|| repo.join(".git"))
-                .unwrap_or(repo.into()),
-        )
+        .arg(git_dir)
         .args(args)
         .output()
         .expect("git runs");
