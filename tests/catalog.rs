@@ -1,7 +1,7 @@
 //! The built-in catalog against the real world: rules and a dashboard over
 //! the families a stock Kubernetes monitoring stack reads lint without
-//! unknown metrics or impossible labels; the Debian node-exporter and
-//! Prometheus binaries, started here, expose nothing the catalog does not
+//! unknown metrics or impossible labels; the Debian node-exporter,
+//! Prometheus, Alertmanager and HAProxy binaries, started here, expose nothing the catalog does not
 //! know at their versions; and the patch-level renames upstream made are
 //! in the data.
 
@@ -407,7 +407,8 @@ fn get(port: u16, path: &str) -> Option<String> {
     let mut body = String::new();
     stream.read_to_string(&mut body).ok()?;
     let (head, body) = body.split_once("\r\n\r\n")?;
-    head.starts_with("HTTP/1.0 200").then(|| body.to_string())
+    // HAProxy answers an HTTP/1.0 request with an HTTP/1.1 status line.
+    (head.starts_with("HTTP/1.0 200") || head.starts_with("HTTP/1.1 200")).then(|| body.to_string())
 }
 
 fn wait_for(port: u16, path: &str) -> String {
@@ -477,8 +478,10 @@ fn check_against(exporter: Exporter, version: &str, body: &str, prefix: &str) ->
     let mut checked = 0;
     let mut problems = Vec::new();
     for (name, (kind, labels)) in families(body) {
-        // `<app>_build_info` is registered by a library (prometheus/common's
-        // version collector), not by the exporter's own source.
+        // `<app>_build_info` carries the labels of the version collector
+        // the binary was linked with: a distribution's rebuild links its
+        // own prometheus/common (Debian's node-exporter 1.5.0 adds `goos`
+        // and `goarch`, which the v0.37.0 upstream pins lacks).
         if !name.starts_with(prefix)
             || name.ends_with("_build_info")
             || BUILT_AT_RUN_TIME.contains(&name.as_str())
@@ -667,6 +670,70 @@ fn the_alertmanager_catalog_matches_a_real_alertmanager() {
         "alertmanager_config_last_reload_successful",
     ] {
         assert!(families(&body).contains_key(name), "{name} not served");
+    }
+}
+
+#[test]
+fn the_haproxy_catalog_matches_a_real_haproxy() {
+    let Some(binary) = tool("haproxy", "apt-get install -y haproxy") else {
+        return;
+    };
+    // `HAProxy version 2.6.12-1+deb12u4 2026/10/17 - …`
+    let out = Command::new(&binary).arg("-v").output().unwrap();
+    let banner = String::from_utf8_lossy(&out.stdout).into_owned();
+    let version = banner
+        .split_whitespace()
+        .nth(2)
+        .and_then(|w| w.split(['+', '-']).next())
+        .unwrap_or_else(|| panic!("no version in {banner:?}"))
+        .to_string();
+    let dir: PathBuf = scratch("haproxy-own");
+    let (port, lb, worker) = (free_port(), free_port(), free_port());
+    // Every scope promex dumps: the process, a frontend with its listener
+    // (`option socket-stats`), a backend whose server is health- and
+    // agent-checked (it never answers: its status series exist all the
+    // same), and a stick table.
+    std::fs::write(
+        dir.join("haproxy.cfg"),
+        format!(
+            "global\n  log stdout format raw local0 emerg\n\
+             defaults\n  mode http\n  timeout connect 1s\n  timeout client 5s\n  timeout server 5s\n\
+             frontend stats\n  bind 127.0.0.1:{port}\n  http-request use-service prometheus-exporter if {{ path /metrics }}\n\
+             frontend fe_pool\n  bind 127.0.0.1:{lb}\n  option socket-stats\n  default_backend bk_pool\n\
+             backend bk_pool\n  stick-table type ip size 1k expire 1m\n  stick on src\n\
+             \x20 server worker-0 127.0.0.1:{worker} check inter 1s agent-check agent-port {worker} agent-inter 1s\n"
+        ),
+    )
+    .unwrap();
+    let _running = Running(
+        Command::new(&binary)
+            .arg("-db")
+            .arg("-f")
+            .arg(dir.join("haproxy.cfg"))
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap(),
+    );
+    let body = wait_for(port, "/metrics");
+    let checked = check_against(Exporter::Haproxy, &version, &body, "haproxy_");
+    assert!(checked > 150, "only {checked} haproxy_ families checked");
+    // Every scope was served.
+    let served = families(&body);
+    for scope in [
+        "process",
+        "frontend",
+        "listener",
+        "backend",
+        "server",
+        "sticktable",
+    ] {
+        assert!(
+            served
+                .keys()
+                .any(|n| n.starts_with(&format!("haproxy_{scope}_"))),
+            "no haproxy_{scope}_ family served"
+        );
     }
 }
 

@@ -3,15 +3,20 @@
 //! configuration), read from the Prometheus registrations of every package.
 //! Labels added on one code path only (`receiver_name` behind a feature
 //! flag) are part of the family, as are the keys of `ConstLabels`
-//! (`alertmanager_silences{state}`). `alertmanager_build_info` comes from a
-//! library collector, not from this source, and is not listed.
+//! (`alertmanager_silences{state}`). `alertmanager_build_info` is the
+//! version collector `main` registers, with that library's labels (`golibs`).
 
 use std::path::Path;
 
+use super::golibs::{self, GoMod};
 use super::{find_clone, gopkg, release_tags, ExtractError, Releases};
 use crate::catalog::Version;
 
-pub const SOURCES: &[&str] = &["prometheus/alertmanager"];
+pub const SOURCES: &[&str] = &[
+    "prometheus/alertmanager",
+    "prometheus/common",
+    "prometheus/client_golang",
+];
 
 pub fn extract(clones: &Path) -> Result<Releases, ExtractError> {
     let repo = find_clone(clones, SOURCES[0])?;
@@ -20,9 +25,15 @@ pub fn extract(clones: &Path) -> Result<Releases, ExtractError> {
         shared: &[],
         const_labels: true,
     };
+    let libs = golibs::Libraries::new(clones);
     let mut releases = Releases::new();
     for (version, tag) in release_tags(&repo, Version::new(0, 20))? {
         let rows = releases.entry(version).or_default();
+        let go_mod = GoMod::parse(&repo.show(&tag, "go.mod").unwrap_or_default());
+        let main = repo
+            .show(&tag, "cmd/alertmanager/main.go")
+            .unwrap_or_default();
+        rows.extend(golibs::build_info(&libs, (&repo, &tag), &go_mod, &main)?);
         for (_, row) in gopkg::rows(&repo, &tag, &scan)? {
             if row.name.starts_with("alertmanager_") {
                 rows.insert(row);

@@ -2,8 +2,9 @@
 //! on its own `/metrics`: controller-runtime (reconcile, workqueue, webhook,
 //! certwatcher, leader election and the `rest_client_*` counters it wires
 //! into client-go), prometheus/client_golang's Go and process collectors,
-//! the gRPC interceptors of go-grpc-middleware's Prometheus provider, and
-//! awslabs/operatorpkg's `operator_*` families.
+//! the gRPC interceptors of go-grpc-middleware's Prometheus provider,
+//! awslabs/operatorpkg's `operator_*` families, and the AWS SDK request
+//! families of jonathan-innis/aws-sdk-go-prometheus.
 //!
 //! Which version of each library a release links is read from that
 //! release's `go.mod` (a `replace` of the same module wins over the
@@ -45,9 +46,11 @@ pub const CLIENT_GOLANG: &str = "github.com/prometheus/client_golang";
 pub const GRPC_PROMETHEUS: &str =
     "github.com/grpc-ecosystem/go-grpc-middleware/providers/prometheus";
 pub const OPERATORPKG: &str = "github.com/awslabs/operatorpkg";
+pub const AWS_SDK_PROMETHEUS: &str = "github.com/jonathan-innis/aws-sdk-go-prometheus";
+pub const PROMETHEUS_COMMON: &str = "github.com/prometheus/common";
 
 /// Each module's GitHub repository and its directory there.
-const MODULES: [(&str, &str, &str); 4] = [
+const MODULES: [(&str, &str, &str); 6] = [
     (CONTROLLER_RUNTIME, "kubernetes-sigs/controller-runtime", ""),
     (CLIENT_GOLANG, "prometheus/client_golang", ""),
     (
@@ -56,6 +59,12 @@ const MODULES: [(&str, &str, &str); 4] = [
         "providers/prometheus",
     ),
     (OPERATORPKG, "awslabs/operatorpkg", ""),
+    (
+        AWS_SDK_PROMETHEUS,
+        "jonathan-innis/aws-sdk-go-prometheus",
+        "",
+    ),
+    (PROMETHEUS_COMMON, "prometheus/common", ""),
 ];
 
 fn re(s: &str) -> Regex {
@@ -756,17 +765,24 @@ fn capitalized(s: &str) -> String {
 }
 
 /// operatorpkg's `operator_*` families: the global ones, and per kind the
-/// ones of each status controller `app` creates
-/// (`status.NewController[*v1.NodePool](…)`).
+/// ones of each status or events controller `app` creates
+/// (`status.NewController[*v1.NodePool](…)`,
+/// `events.NewController[*corev1.Node](…)`, under any import name ending in
+/// `events`); a kind gets the families of its controller's package only.
 pub fn operatorpkg(
     cache: &mut Cache,
     tree: &Tree,
     app: &[String],
 ) -> Result<Vec<Row>, ExtractError> {
-    let kind = pattern!(r"status\.New(?:Generic\w*)?Controller\[\*\w+\.(\w+)\]\(");
-    let mut kinds: Vec<(String, bool)> = Vec::new();
+    let kind = pattern!(r"\b(status|\w*events)\.New(?:Generic\w*)?Controller\[\*\w+\.(\w+)\]\(");
+    let mut kinds: Vec<(&'static str, String, bool)> = Vec::new();
     for text in app {
         for c in kind.captures_iter(text) {
+            let package = if &c[1] == "status" {
+                "status"
+            } else {
+                "events"
+            };
             let Some(m) = c.get(0) else { continue };
             let args = gosrc::block(text, m.end() - 1).unwrap_or("");
             // Labels and fields the controller passes are read from each
@@ -774,7 +790,7 @@ pub fn operatorpkg(
             let open = ["WithLabels(", "WithGaugeLabels(", "Fields("]
                 .iter()
                 .any(|o| args.contains(o));
-            kinds.push((c[1].to_lowercase(), open));
+            kinds.push((package, c[2].to_lowercase(), open));
         }
     }
     kinds.sort();
@@ -790,8 +806,11 @@ pub fn operatorpkg(
         for t in &texts {
             symbols.add_file(t);
         }
-        // What the status controller instantiates per kind.
-        let status = tree.texts(&tree.grep("", "status")?);
+        // What the status and events controllers instantiate per kind.
+        let mut controllers = BTreeMap::new();
+        for package in ["status", "events"] {
+            controllers.insert(package, tree.texts(&tree.grep("", package)?));
+        }
         let of_name = pattern!(r"^func (\w+)\(objectName string");
         let ternary = pattern!(
             r#"(\w+)\s*:=\s*lo\.Ternary\(\s*len\(objectName\)\s*==\s*0\s*,\s*([\w.]+)\s*,"#
@@ -852,10 +871,11 @@ pub fn operatorpkg(
                     r"\b{}\(\s*strings\.ToLower\(",
                     regex::escape(&name)
                 ));
-                if !status.iter().any(|t| per_kind.is_match(t)) {
-                    continue;
-                }
-                for (kind, open) in &kinds {
+                for (package, kind, open) in &kinds {
+                    let texts = controllers.get(package).map(Vec::as_slice).unwrap_or(&[]);
+                    if !texts.iter().any(|t| per_kind.is_match(t)) {
+                        continue;
+                    }
                     let mut s = symbols.clone();
                     s.add_file(text);
                     named(&mut s, kind);
@@ -920,7 +940,110 @@ pub fn families(
     if let Some(tree) = libs.tree(repo, tag, go_mod, OPERATORPKG)? {
         rows.extend(operatorpkg(cache, &tree, app)?);
     }
+    if app.iter().any(|t| t.contains(AWS_SDK_PROMETHEUS)) {
+        if let Some(tree) = libs.tree(repo, tag, go_mod, AWS_SDK_PROMETHEUS)? {
+            rows.extend(registrations(cache, &tree)?);
+        }
+    }
     Ok(rows)
+}
+
+/// `<program>_build_info`, the version collector a program registers in
+/// `main` (`version.NewCollector("node_exporter")`): prometheus/common's
+/// `version` package, or client_golang's `collectors/version` (imported
+/// under any name), read at the version `go_mod` pins (or the release's
+/// `vendor/` copy, before `go.mod`). Its labels are the keys of the
+/// collector's `Labels{…}` maps; the program name is the literal passed or
+/// the constant it names (`-` as `_`, as the callers replace it).
+pub fn build_info(
+    libs: &Libraries,
+    release: (&Repo, &str),
+    go_mod: &GoMod,
+    main: &str,
+) -> Result<Option<Row>, ExtractError> {
+    let (repo, tag) = release;
+    let call = pattern!(r"\b(\w+)\.NewCollector\(");
+    let import = pattern!(
+        r#"(?m)^\s*(\w+)?\s*"github\.com/prometheus/client_golang/prometheus/collectors/version""#
+    );
+    let Some(c) = call.captures_iter(main).find(|c| {
+        c[1] == *"version"
+            || import
+                .captures(main)
+                .is_some_and(|i| i.get(1).is_some_and(|a| a.as_str() == &c[1]))
+    }) else {
+        return Ok(None);
+    };
+    let Some(m) = c.get(0) else {
+        return Ok(None);
+    };
+    let args = gosrc::block(main, m.end() - 1).unwrap_or("");
+    let mut symbols = gosrc::Symbols::default();
+    symbols.add_file(main);
+    let ident = pattern!(r#""(\w+)"|([A-Za-z_]\w*)"#);
+    let program = ident
+        .captures_iter(args)
+        .find_map(|t| match (t.get(1), t.get(2)) {
+            (Some(lit), _) => Some(lit.as_str().to_string()),
+            (_, Some(id)) => symbols.string(id.as_str()),
+            _ => None,
+        });
+    let Some(program) = program.map(|p| p.replace('-', "_")) else {
+        return Ok(None);
+    };
+    let from_client = import
+        .captures(main)
+        .is_some_and(|i| i.get(1).map_or("version", |a| a.as_str()) == &c[1]);
+    let (module, file) = if from_client {
+        (CLIENT_GOLANG, "prometheus/collectors/version/version.go")
+    } else {
+        (PROMETHEUS_COMMON, "version/info.go")
+    };
+    let text = match libs.tree(repo, tag, go_mod, module)? {
+        Some(tree) => tree.show(file),
+        None => repo.show(tag, &format!("vendor/{module}/{file}")),
+    };
+    let Some(text) = text else {
+        return Ok(None);
+    };
+    let map = pattern!(r"Labels\s*\{");
+    let key = pattern!(r#""(\w+)"\s*:"#);
+    let mut row = Row::new(format!("{program}_build_info"), "gauge", &[]);
+    // A gauge vector's label list (older releases), …
+    let mut symbols = gosrc::Symbols::default();
+    symbols.consts.insert("program".into(), program.clone());
+    symbols.add_file(&text);
+    for r in gosrc::metrics(&text, &symbols) {
+        if r.name == row.name {
+            row.labels.extend(r.labels.into_iter().filter(|l| l != "*"));
+        }
+    }
+    // … or the keys of its constant label maps.
+    for m in map.find_iter(&text) {
+        if let Some(body) = gosrc::block(&text, m.end() - 1) {
+            row.labels
+                .extend(key.captures_iter(body).map(|k| k[1].to_string()));
+        }
+    }
+    Ok(Some(row))
+}
+
+/// Every `…Opts{` registration of a library that defines its families as
+/// package variables (aws-sdk-go-prometheus' `aws_sdk_go_request_*`, which
+/// instrument the AWS SDK clients a controller wraps with it), read with
+/// the constants and label lists of the whole library.
+pub fn registrations(cache: &mut Cache, tree: &Tree) -> Result<Vec<Row>, ExtractError> {
+    cache.get(tree.key(), || {
+        let texts = tree.texts(&tree.grep("Opts{", "")?);
+        let mut symbols = gosrc::Symbols::default();
+        for t in &texts {
+            symbols.add_file(t);
+        }
+        Ok(texts
+            .iter()
+            .flat_map(|t| gosrc::metrics(t, &symbols))
+            .collect())
+    })
 }
 
 #[cfg(test)]
@@ -998,5 +1121,202 @@ func (c *col) Collect(ch chan<- Metric) {
                 ("go_memstats_frees_total".into(), "counter", vec![]),
             ]
         );
+    }
+
+    /// A throwaway git repository holding `files`, committed.
+    fn repository(name: &str, files: &[(&str, &str)]) -> Repo {
+        let dir = std::env::temp_dir().join(format!("poolc-{name}-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        for (path, text) in files {
+            let path = dir.join(path);
+            std::fs::create_dir_all(path.parent().expect("file in a directory"))
+                .expect("create directory");
+            std::fs::write(path, text).expect("write file");
+        }
+        let git = |args: &[&str]| {
+            let status = std::process::Command::new("git")
+                .arg("-C")
+                .arg(&dir)
+                .args(["-c", "user.name=t", "-c", "user.email=t@t"])
+                .args(args)
+                .status()
+                .expect("git runs");
+            assert!(status.success(), "git {args:?}");
+        };
+        git(&["init", "-q"]);
+        git(&["add", "."]);
+        git(&["commit", "-q", "-m", "x"]);
+        Repo::new(dir)
+    }
+
+    #[test]
+    fn events_controllers_add_their_kind_families_only() {
+        let repo = repository(
+            "operatorpkg-events",
+            &[
+                (
+                    "metrics/constants.go",
+                    "package metrics\n\nconst (\n\tNamespace = \"operator\"\n\tLabelType = \"type\"\n\tLabelReason = \"reason\"\n)\n",
+                ),
+                (
+                    "events/metrics.go",
+                    "package events\n\nfunc eventCounter(objectName string) pmetrics.CounterMetric {\n\treturn pmetrics.NewPrometheusCounter(\n\t\tmetrics.Registry,\n\t\tprometheus.CounterOpts{\n\t\t\tNamespace: pmetrics.Namespace,\n\t\t\tSubsystem: objectName,\n\t\t\tName:      \"event_total\",\n\t\t},\n\t\t[]string{pmetrics.LabelType, pmetrics.LabelReason},\n\t)\n}\n",
+                ),
+                (
+                    "events/controller.go",
+                    "package events\n\nfunc NewController[T client.Object](c client.Client) *Controller[T] {\n\treturn &Controller[T]{Count: eventCounter(strings.ToLower(gvk.Kind))}\n}\n",
+                ),
+                (
+                    "status/metrics.go",
+                    "package status\n\nfunc conditionGauge(objectName string) pmetrics.GaugeMetric {\n\treturn pmetrics.NewPrometheusGauge(\n\t\tmetrics.Registry,\n\t\tprometheus.GaugeOpts{\n\t\t\tNamespace: pmetrics.Namespace,\n\t\t\tSubsystem: objectName,\n\t\t\tName:      \"condition_count\",\n\t\t},\n\t\t[]string{pmetrics.LabelType},\n\t)\n}\n",
+                ),
+                (
+                    "status/controller.go",
+                    "package status\n\nfunc NewController[T Object](c client.Client) *Controller[T] {\n\treturn &Controller[T]{Gauge: conditionGauge(strings.ToLower(gvk.Kind))}\n}\n",
+                ),
+            ],
+        );
+        let tree = Tree {
+            repo: &repo,
+            rev: "HEAD".into(),
+            prefix: String::new(),
+        };
+        let app = vec![
+            "ctrls := []c{\n\tstatus.NewController[*v1.Widget](kubeClient),\n\topevents.NewController[*corev1.Node](kubeClient, clk),\n}\n".to_string(),
+        ];
+        let rows = operatorpkg(&mut Cache::default(), &tree, &app).expect("reads the tree");
+        let _ = std::fs::remove_dir_all(repo.dir());
+        let mut got: Vec<(String, Vec<String>)> = rows
+            .into_iter()
+            .map(|r| (r.name, r.labels.into_iter().collect()))
+            .collect();
+        got.sort();
+        assert_eq!(
+            got,
+            [
+                (
+                    "operator_node_event_total".to_string(),
+                    vec!["reason".to_string(), "type".to_string()]
+                ),
+                (
+                    "operator_widget_condition_count".to_string(),
+                    vec!["type".to_string()]
+                ),
+            ]
+        );
+    }
+
+    #[test]
+    fn a_library_of_package_level_families_is_read_with_its_label_lists() {
+        let repo = repository(
+            "sdk-metrics",
+            &[
+                (
+                    "common/metrics.go",
+                    "package common\n\nvar (\n\tcallLabels = []string{\"service\", \"op\"}\n\tCalls = prometheus.NewCounterVec(prometheus.CounterOpts{\n\t\tName: \"sdk_calls_total\",\n\t}, callLabels)\n\tLatency = prometheus.NewHistogramVec(prometheus.HistogramOpts{\n\t\tName:    \"sdk_call_seconds\",\n\t\tBuckets: prometheus.ExponentialBuckets(0.01, 2, 8),\n\t}, callLabels)\n)\n",
+                ),
+                (
+                    "common/metrics_test.go",
+                    "package common\n\nvar x = prometheus.NewCounter(prometheus.CounterOpts{Name: \"sdk_test_only_total\"})\n",
+                ),
+            ],
+        );
+        let tree = Tree {
+            repo: &repo,
+            rev: "HEAD".into(),
+            prefix: String::new(),
+        };
+        let rows = registrations(&mut Cache::default(), &tree).expect("reads the tree");
+        let _ = std::fs::remove_dir_all(repo.dir());
+        let mut got: Vec<(String, &str, Vec<String>)> = rows
+            .into_iter()
+            .map(|r| (r.name, r.kind, r.labels.into_iter().collect()))
+            .collect();
+        got.sort();
+        let labels = vec!["op".to_string(), "service".to_string()];
+        assert_eq!(
+            got,
+            [
+                ("sdk_call_seconds".to_string(), "histogram", labels.clone()),
+                ("sdk_calls_total".to_string(), "counter", labels),
+            ]
+        );
+    }
+
+    #[test]
+    fn build_info_takes_the_program_name_and_the_version_collectors_labels() {
+        let collector = "package version\n\nfunc NewCollector(program string) prometheus.Collector {\n\treturn prometheus.NewGaugeFunc(prometheus.GaugeOpts{\n\t\tNamespace: program,\n\t\tName: \"build_info\",\n\t\tConstLabels: prometheus.Labels{\n\t\t\t\"version\": Version,\n\t\t\t\"goos\": GoOS,\n\t\t},\n\t}, func() float64 { return 1 })\n}\n";
+        let repo = repository(
+            "build-info",
+            &[
+                (
+                    "go.mod",
+                    "module x\n\nrequire (\n\tgithub.com/prometheus/common v0.42.0\n\tgithub.com/prometheus/client_golang v1.20.0\n)\n",
+                ),
+                ("vendor/github.com/prometheus/common/version/info.go", collector),
+                (
+                    "vendor/github.com/prometheus/client_golang/prometheus/collectors/version/version.go",
+                    &collector.replace("\"goos\": GoOS,", "\"goarch\": GoArch,"),
+                ),
+            ],
+        );
+        let libs = Libraries::new(repo.dir());
+        let go_mod = GoMod::parse(&repo.show("HEAD", "go.mod").expect("go.mod"));
+        let row = |main: &str| {
+            build_info(&libs, (&repo, "HEAD"), &go_mod, main)
+                .expect("reads the tree")
+                .map(|r| (r.name, r.labels.into_iter().collect::<Vec<_>>()))
+        };
+        let common = row(
+            "import \"github.com/prometheus/common/version\"\n\nconst appName = \"my-app\"\n\nfunc main() {\n\tprometheus.MustRegister(version.NewCollector(strings.ReplaceAll(appName, \"-\", \"_\")))\n}\n",
+        );
+        let client = row(
+            "import (\n\tvc \"github.com/prometheus/client_golang/prometheus/collectors/version\"\n)\n\nfunc main() {\n\tr.MustRegister(vc.NewCollector(\"tool\"))\n}\n",
+        );
+        let none = row("func main() {}\n");
+        // An older collector: a gauge vector with a label list.
+        let old = repository(
+            "build-info-vec",
+            &[
+                ("go.mod", "module x\n\nrequire github.com/prometheus/common v0.7.0\n"),
+                (
+                    "vendor/github.com/prometheus/common/version/info.go",
+                    "package version\n\nfunc NewCollector(program string) *prometheus.GaugeVec {\n\tbuildInfo := prometheus.NewGaugeVec(\n\t\tprometheus.GaugeOpts{\n\t\t\tNamespace: program,\n\t\t\tName: \"build_info\",\n\t\t},\n\t\t[]string{\"version\", \"branch\"},\n\t)\n\treturn buildInfo\n}\n",
+                ),
+            ],
+        );
+        let old_mod = GoMod::parse(&old.show("HEAD", "go.mod").expect("go.mod"));
+        let vec_row = build_info(
+            &libs,
+            (&old, "HEAD"),
+            &old_mod,
+            "func main() {\n\tprometheus.MustRegister(version.NewCollector(\"old\"))\n}\n",
+        )
+        .expect("reads the tree")
+        .map(|r| (r.name, r.labels.into_iter().collect::<Vec<_>>()));
+        let _ = std::fs::remove_dir_all(old.dir());
+        assert_eq!(
+            vec_row,
+            Some((
+                "old_build_info".to_string(),
+                vec!["branch".to_string(), "version".to_string()]
+            ))
+        );
+        let _ = std::fs::remove_dir_all(repo.dir());
+        assert_eq!(
+            common,
+            Some((
+                "my_app_build_info".to_string(),
+                vec!["goos".to_string(), "version".to_string()]
+            ))
+        );
+        assert_eq!(
+            client,
+            Some((
+                "tool_build_info".to_string(),
+                vec!["goarch".to_string(), "version".to_string()]
+            ))
+        );
+        assert_eq!(none, None);
     }
 }

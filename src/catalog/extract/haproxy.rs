@@ -15,6 +15,11 @@
 //! the `case` group that sets them, with the values of the state array or
 //! the HTTP code array that group reads. A `state` filled from the health
 //! check status names stays open.
+//!
+//! Stick tables and resolvers have scopes of their own: promex's
+//! `promex_sticktable_metrics` table up to 2.9, and from 3.0 the promex
+//! modules a source file registers (`promex_register_module`), each named
+//! `haproxy_<module>_<metric>` and labelled by its `fill_ts` function.
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::Path;
@@ -349,7 +354,17 @@ pub fn extract(clones: &Path) -> Result<Releases, ExtractError> {
                 column_fields(&proxy, &proxy, &promex, false),
             )
         };
+        let mut modules = Vec::new();
+        for path in repo.grep_files(&tag, "promex_register_module", &["src", "addons"])? {
+            if path.ends_with(".c") {
+                modules.extend(repo.show(&tag, &path));
+            }
+        }
         let rows = releases.entry(version).or_default();
+        rows.extend(sticktable_rows(&promex));
+        for text in &modules {
+            rows.extend(module_rows(text));
+        }
         let global_labels = info_labels(function(&promex, "promex_dump_global_metrics"));
         for f in &global {
             let mut row = Row::new(
@@ -395,6 +410,96 @@ pub fn extract(clones: &Path) -> Result<Releases, ExtractError> {
     Ok(releases)
 }
 
+/// The stick-table gauges promex dumps itself (up to 2.9): the
+/// `promex_sticktable_metrics` table, named with the prefix its dump
+/// function writes and labelled by what that function sets.
+pub fn sticktable_rows(promex: &str) -> Vec<Row> {
+    let body = function(promex, "promex_dump_sticktable_metrics");
+    let Some(prefix) = pattern!(r#"prefix\s*=\s*IST\("(\w+)"\)"#).captures(body) else {
+        return Vec::new();
+    };
+    let labels = scope_labels(promex, body).common;
+    promex_fields(promex, "promex_sticktable_metrics")
+        .into_iter()
+        .map(|f| Row {
+            name: format!("{}{}", &prefix[1], f.name),
+            kind: if f.counter { "counter" } else { "gauge" },
+            labels: labels.clone(),
+            values: BTreeMap::new(),
+        })
+        .collect()
+}
+
+/// The families of the promex modules a source file registers (from 3.0:
+/// stick tables, resolvers): `haproxy_<module>_<metric>` for each metric its
+/// `metric_info` function describes (a literal name, or the `.name` of each
+/// entry of the stats table it indexes, less the entries it skips), with
+/// the labels its `fill_ts` function sets.
+pub fn module_rows(src: &str) -> Vec<Row> {
+    let module = pattern!(r"struct\s+promex_module\s+\w+\s*=\s*\{");
+    let field = |body: &str, key: &str| {
+        re(&format!(r"\.{key}\s*=\s*(?:IST\(\s*)?(\w+)"))
+            .captures(body)
+            .map(|c| c[1].to_string())
+    };
+    let literal = pattern!(r#"\.n\s*=\s*ist\("(\w+)"\)\s*,\s*\.type\s*=\s*PROMEX_MT_(\w+)"#);
+    let indexed = pattern!(
+        r"\.n\s*=\s*ist\(\s*(\w+)\[\s*\w+\s*\]\.name\s*\)\s*,\s*\.type\s*=\s*PROMEX_MT_(\w+)"
+    );
+    let skipped = pattern!(r"\bid\s*==\s*(\w+)");
+    let entry = pattern!(r#"\[(\w+)\]\s*=\s*\{\s*\.name\s*=\s*"(\w+)""#);
+    let label = pattern!(r#"labels\[\d+\]\.name\s*=\s*ist\("(\w+)"\)"#);
+    let mut rows = Vec::new();
+    for m in module.find_iter(src) {
+        let Some(body) = super::gosrc::block(src, m.end() - 1) else {
+            continue;
+        };
+        let name = pattern!(r#"\.name\s*=\s*IST\("(\w+)"\)"#)
+            .captures(body)
+            .map(|c| c[1].to_string());
+        let (Some(name), Some(info), Some(fill)) =
+            (name, field(body, "metric_info"), field(body, "fill_ts"))
+        else {
+            continue;
+        };
+        let info = function(src, &info);
+        let labels: BTreeSet<String> = label
+            .captures_iter(function(src, &fill))
+            .map(|c| c[1].to_string())
+            .collect();
+        let kind = |t: &str| if t == "COUNTER" { "counter" } else { "gauge" };
+        let mut metrics: Vec<(String, &'static str)> = literal
+            .captures_iter(info)
+            .map(|c| (c[1].to_string(), kind(&c[2])))
+            .collect();
+        let skip: BTreeSet<&str> = skipped
+            .captures_iter(info)
+            .filter_map(|c| c.get(1).map(|m| m.as_str()))
+            .collect();
+        for c in indexed.captures_iter(info) {
+            let def = re(&format!(r"\b{}\[\w*\]\s*=\s*\{{", regex::escape(&c[1])));
+            let Some(open) = def.find(src).map(|d| d.end() - 1) else {
+                continue;
+            };
+            let table = super::gosrc::block(src, open).unwrap_or("");
+            for e in entry.captures_iter(table) {
+                if !skip.contains(&e[1]) {
+                    metrics.push((e[2].to_string(), kind(&c[2])));
+                }
+            }
+        }
+        for (metric, kind) in metrics {
+            rows.push(Row {
+                name: format!("haproxy_{name}_{metric}"),
+                kind,
+                labels: labels.clone(),
+                values: BTreeMap::new(),
+            });
+        }
+    }
+    rows
+}
+
 /// `[INDEX] = IST("name")` entries of a name-override array.
 fn ist_overrides(src: &str, array: &str) -> BTreeMap<String, String> {
     let Some(start) = src.find(&format!("{array}[")) else {
@@ -405,4 +510,117 @@ fn ist_overrides(src: &str, array: &str) -> BTreeMap<String, String> {
         .captures_iter(&src[start..end])
         .map(|c| (c[1].to_string(), c[2].to_string()))
         .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn summary(rows: Vec<Row>) -> Vec<(String, &'static str, Vec<String>)> {
+        let mut out: Vec<_> = rows
+            .into_iter()
+            .map(|r| (r.name, r.kind, r.labels.into_iter().collect()))
+            .collect();
+        out.sort();
+        out
+    }
+
+    #[test]
+    fn promex_dumps_stick_tables_with_their_own_labels() {
+        let src = r#"
+const struct promex_metric promex_sticktable_metrics[STKT_TOTAL] = {
+	[STKT_CAP] = { .n = IST("capacity"), .type = PROMEX_MT_GAUGE, .flags = PROMEX_FL_STICKTABLE_METRIC },
+	[STKT_HITS] = { .n = IST("hits_total"), .type = PROMEX_MT_COUNTER, .flags = PROMEX_FL_STICKTABLE_METRIC },
+};
+
+static int promex_dump_sticktable_metrics(struct appctx *appctx, struct htx *htx)
+{
+	static struct ist prefix = IST("haproxy_sticktable_");
+	labels[0].name  = ist("table");
+	labels[0].value = ist(t->id);
+}
+
+static int promex_dump_other(struct appctx *appctx)
+{
+}
+"#;
+        assert_eq!(
+            summary(sticktable_rows(src)),
+            [
+                (
+                    "haproxy_sticktable_capacity".into(),
+                    "gauge",
+                    vec!["table".into()]
+                ),
+                (
+                    "haproxy_sticktable_hits_total".into(),
+                    "counter",
+                    vec!["table".into()]
+                ),
+            ]
+        );
+    }
+
+    #[test]
+    fn registered_modules_name_their_metrics_from_literals_or_their_stats_table() {
+        let src = r#"
+static struct stat_col lookup_stats[] = {
+	[LK_STAT_ID]    = { .name = "id",      .desc = "ID" },
+	[LK_STAT_SENT]  = { .name = "sent",    .desc = "Sent" },
+	[LK_STAT_LOST]  = { .name = "lost",    .desc = "Lost" },
+};
+
+static int lk_metric_info(unsigned int id, struct promex_metric *metric, struct ist *desc)
+{
+	if (id == LK_STAT_ID)
+		return 0;
+	*metric = (struct promex_metric){ .n = ist(lookup_stats[id].name), .type = PROMEX_MT_COUNTER, .flags = PROMEX_FL_MODULE_METRIC };
+	return 1;
+}
+
+static int lk_fill_ts(void *unused, void *ctx, unsigned int id, struct promex_label *labels, struct field *field)
+{
+	labels[0].name  = ist("pool");
+	labels[1].name  = ist("peer");
+	return 1;
+}
+
+static struct promex_module promex_lookup_module = {
+	.name        = IST("lookup"),
+	.metric_info = lk_metric_info,
+	.fill_ts     = lk_fill_ts,
+};
+
+static int cache_metric_info(unsigned int id, struct promex_metric *metric, struct ist *desc)
+{
+	switch (id) {
+		case CACHE_SIZE:
+			*metric = (struct promex_metric){ .n = ist("size"), .type = PROMEX_MT_GAUGE, .flags = PROMEX_FL_MODULE_METRIC };
+			break;
+	}
+	return 1;
+}
+
+static int cache_fill_ts(void *unused, void *ctx, unsigned int id, struct promex_label *labels, struct field *field)
+{
+	labels[0].name  = ist("name");
+	return 1;
+}
+
+static struct promex_module promex_cache_module = {
+	.name        = IST("cache"),
+	.metric_info = cache_metric_info,
+	.fill_ts     = cache_fill_ts,
+};
+"#;
+        let pool_peer = vec!["peer".to_string(), "pool".to_string()];
+        assert_eq!(
+            summary(module_rows(src)),
+            [
+                ("haproxy_cache_size".into(), "gauge", vec!["name".into()]),
+                ("haproxy_lookup_lost".into(), "counter", pool_peer.clone()),
+                ("haproxy_lookup_sent".into(), "counter", pool_peer),
+            ]
+        );
+    }
 }

@@ -12,8 +12,10 @@
 //!
 //! The controller also serves the families of the libraries the
 //! provider's `go.mod` pins: controller-runtime's, the Go and process
-//! collectors' and operatorpkg's `operator_*` (with the per-kind families of
-//! the status controllers core and the provider create), read as `golibs`
+//! collectors', the AWS SDK clients' `aws_sdk_go_request_*` where the
+//! provider wraps its SDK config with aws-sdk-go-prometheus, and
+//! operatorpkg's `operator_*` (with the per-kind families of
+//! the status and events controllers core and the provider create), read as `golibs`
 //! describes.
 
 use std::collections::BTreeSet;
@@ -32,6 +34,7 @@ pub const SOURCES: &[&str] = &[
     "kubernetes-sigs/controller-runtime",
     "prometheus/client_golang",
     "awslabs/operatorpkg",
+    "jonathan-innis/aws-sdk-go-prometheus",
 ];
 
 fn go_files(repo: &Repo, rev: &str, out: &mut Vec<String>) -> Result<(), ExtractError> {
@@ -117,10 +120,16 @@ pub fn extract(clones: &Path) -> Result<Releases, ExtractError> {
         for t in &texts {
             rows.extend(gosrc::metrics(t, &symbols));
         }
-        // Core's and the provider's status controllers.
+        // Core's and the provider's status and events controllers.
         let mut app = Vec::new();
         for (repo, rev) in [(&core, core_rev.as_str()), (&aws, tag.as_str())] {
-            for path in repo.grep_files(rev, "status.New", &["pkg"])? {
+            let mut paths = repo.grep_files(rev, "status.New", &["pkg"])?;
+            paths.extend(repo.grep_files(rev, "events.NewController[", &["pkg"])?);
+            // The AWS SDK clients' request families.
+            paths.extend(repo.grep_files(rev, golibs::AWS_SDK_PROMETHEUS, &["pkg"])?);
+            paths.sort();
+            paths.dedup();
+            for path in paths {
                 if path.ends_with(".go") && !path.ends_with("_test.go") {
                     app.extend(repo.show(rev, &path));
                 }

@@ -23,7 +23,11 @@ pub fn extract(clones: &Path) -> Result<Releases, ExtractError> {
         let mut store = Vec::new();
         for path in repo.files(&tag, "internal/store")? {
             if path.ends_with(".go") && !path.ends_with("_test.go") {
-                store.extend(repo.show(&tag, &path));
+                // A trailing `//nolint` after a name constant hides it.
+                store.extend(
+                    repo.show(&tag, &path)
+                        .map(|t| gosrc::strip_line_comments(&t)),
+                );
             }
         }
         let mut telemetry = Vec::new();
@@ -36,9 +40,10 @@ pub fn extract(clones: &Path) -> Result<Releases, ExtractError> {
             }
         }
         let helpers = prefix_helpers(&store);
+        let funcs = functions(&store);
         let rows = releases.entry(version).or_default();
         for text in &store {
-            rows.extend(families(text, &helpers));
+            rows.extend(families(text, &helpers, &funcs));
         }
         let mut symbols = gosrc::Symbols::default();
         for t in &telemetry {
@@ -67,22 +72,8 @@ macro_rules! pattern {
 /// their prefix: those passing a literal prefix to the mapping function,
 /// and those calling such a helper in turn.
 fn prefix_helpers(store: &[String]) -> BTreeMap<String, String> {
-    let def = pattern!(r"(?m)^func\s+(\w+)\s*\(");
     let literal = pattern!(r#"\w*PrometheusLabels\w*\([^()]*?"(\w+)"\s*\)"#);
-    let mut bodies = Vec::new();
-    for text in store {
-        for m in def.captures_iter(text) {
-            let Some(start) = m.get(0).map(|m| m.end()) else {
-                continue;
-            };
-            let Some(open) = text[start..].find("{\n").map(|i| i + start) else {
-                continue;
-            };
-            if let Some(body) = gosrc::block(text, open) {
-                bodies.push((m[1].to_string(), body));
-            }
-        }
-    }
+    let bodies = functions(store);
     let mut out = BTreeMap::new();
     for (name, body) in &bodies {
         if let Some(c) = literal.captures(body) {
@@ -106,16 +97,105 @@ fn prefix_helpers(store: &[String]) -> BTreeMap<String, String> {
     out
 }
 
+/// The top-level functions of the store files, by name, with their bodies.
+fn functions(store: &[String]) -> BTreeMap<String, String> {
+    let def = pattern!(r"(?m)^func\s+(\w+)\s*\(");
+    let mut out = BTreeMap::new();
+    for text in store {
+        for m in def.captures_iter(text) {
+            let Some(start) = m.get(0).map(|m| m.end()) else {
+                continue;
+            };
+            let Some(open) = text[start..].find("{\n").map(|i| i + start) else {
+                continue;
+            };
+            if let Some(body) = gosrc::block(text, open) {
+                out.insert(m[1].to_string(), body.to_string());
+            }
+        }
+    }
+    out
+}
+
+/// A generator's source with the bodies of the store functions it calls
+/// (two calls deep) appended: samples built by a helper
+/// (`addCSRConditionMetrics`) get their label keys there. The wrappers that
+/// merge in default labels are read separately.
+fn with_callees(args: &str, funcs: &BTreeMap<String, String>) -> String {
+    let call = pattern!(r"\b([A-Za-z_]\w*)\(");
+    let mut out = args.to_string();
+    let mut seen = BTreeSet::new();
+    let mut frontier = vec![args.to_string()];
+    for _ in 0..2 {
+        let mut next = Vec::new();
+        for text in &frontier {
+            for c in call.captures_iter(text) {
+                let name = &c[1];
+                if name.starts_with("wrap") || !seen.insert(name.to_string()) {
+                    continue;
+                }
+                if let Some(body) = funcs.get(name) {
+                    out.push('\n');
+                    out.push_str(body);
+                    next.push(body.clone());
+                }
+            }
+        }
+        frontier = next;
+    }
+    out
+}
+
+/// The label keys a generator's samples set: `LabelKeys` lists, one literal
+/// or spread over lines, and the keys appended to the list variable it names
+/// (`keys = append(keys, "x")`, `keys = append([]string{"x"}, keys...)`).
+fn label_keys(src: &str, local: &gosrc::Symbols) -> BTreeSet<String> {
+    let keys = pattern!(r"LabelKeys\s*(?::|=)\s*");
+    let ident = pattern!(r#""[^"\n]*"|([A-Za-z_]\w*)"#);
+    let mut labels = BTreeSet::new();
+    for k in keys.find_iter(src) {
+        let rest = &src[k.end()..];
+        let expr = match rest.strip_prefix("[]string{") {
+            Some(_) => gosrc::block(rest, "[]string".len()).unwrap_or(""),
+            None => &rest[..rest.find('\n').unwrap_or(rest.len())],
+        };
+        labels.extend(local.items(expr, 0));
+        for c in ident.captures_iter(expr) {
+            let Some(var) = c.get(1).map(|m| m.as_str()) else {
+                continue;
+            };
+            if matches!(var, "append" | "string") {
+                continue;
+            }
+            let assign = format!(r"\b{var}\s*:?=\s*append\(");
+            let Ok(assign) = Regex::new(&assign) else {
+                continue;
+            };
+            for a in assign.find_iter(src) {
+                if let Some(args) = gosrc::block(src, a.end() - 1) {
+                    labels.extend(local.items(args, 0));
+                }
+            }
+        }
+    }
+    labels
+}
+
 /// The families one store file generates.
-pub fn families(text: &str, helpers: &BTreeMap<String, String>) -> Vec<Row> {
+pub fn families(
+    text: &str,
+    helpers: &BTreeMap<String, String>,
+    funcs: &BTreeMap<String, String>,
+) -> Vec<Row> {
     let mut symbols = gosrc::Symbols::default();
     symbols.add_file(text);
     symbols.drop_local_lists(text);
-    let call = pattern!(r"NewFamilyGenerator(?:WithStability)?\(");
+    let call = pattern!(r"New(?:OptIn)?FamilyGenerator(?:WithStability)?\(");
     let wrap_use = pattern!(r"\b(wrap\w*Func)\(");
-    let keys = pattern!(r"LabelKeys\s*(?::|=)\s*");
     // kubeMapToPrometheusLabels, createPrometheusLabelKeysValues, ….
     let prefix = pattern!(r#"\w*PrometheusLabel\w*\(\s*"([^"]*)""#);
+    // mapToPrometheusLabels(m, "prefix").
+    let prefix_second = pattern!(r#"\w*PrometheusLabels\w*\(\s*[\w.\[\]]+\s*,\s*"([^"]*)""#);
     let mut out = Vec::new();
     for m in call.find_iter(text) {
         let Some(args) = gosrc::block(text, m.end() - 1) else {
@@ -140,13 +220,12 @@ pub fn families(text: &str, helpers: &BTreeMap<String, String>) -> Vec<Row> {
         // elsewhere in the file.
         let mut local = symbols.clone();
         local.add_file(args);
-        let mut labels: BTreeSet<String> = BTreeSet::new();
-        for k in keys.find_iter(args) {
-            let rest = &args[k.end()..];
-            let end = rest.find(['\n']).unwrap_or(rest.len());
-            labels.extend(local.items(&rest[..end], 0));
+        let src = with_callees(args, funcs);
+        let mut labels = label_keys(&src, &local);
+        for p in prefix.captures_iter(&src) {
+            labels.insert(format!("{}_*", &p[1]));
         }
-        for p in prefix.captures_iter(args) {
+        for p in prefix_second.captures_iter(&src) {
             labels.insert(format!("{}_*", &p[1]));
         }
         for (helper, p) in helpers {
@@ -186,4 +265,156 @@ fn wrapper_labels(text: &str, wrapper: &str, symbols: &gosrc::Symbols) -> BTreeS
         out.extend(symbols.items(&c[1], 0));
     }
     out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn labels_of(src: &str, name: &str) -> Vec<String> {
+        let store = vec![gosrc::strip_line_comments(src)];
+        let helpers = prefix_helpers(&store);
+        let funcs = functions(&store);
+        let rows = families(&store[0], &helpers, &funcs);
+        let row = rows
+            .iter()
+            .find(|r| r.name == name)
+            .unwrap_or_else(|| panic!("{name} not read from the snippet"));
+        row.labels.iter().cloned().collect()
+    }
+
+    const STORE: &str = r#"
+var (
+	descWidgetNotesName = "kube_widget_notes" //nolint:gosec
+	descWidgetDefaultLabels = []string{"namespace", "widget"}
+)
+
+func widgetFamilies() []generator.FamilyGenerator {
+	return []generator.FamilyGenerator{
+		*generator.NewFamilyGeneratorWithStability(
+			"kube_widget_info",
+			"Info.",
+			metric.Gauge,
+			basemetrics.ALPHA,
+			"",
+			wrapWidgetFunc(func(w *Widget) *metric.Family {
+				var labelKeys []string
+				if w.Owner != "" {
+					labelKeys = append(labelKeys, "owner")
+				}
+				labelKeys = append([]string{"api_version"}, labelKeys...)
+				return &metric.Family{Metrics: []*metric.Metric{{
+					LabelKeys: labelKeys,
+					Value:     1,
+				}}}
+			}),
+		),
+		*generator.NewFamilyGeneratorWithStability(
+			"kube_widget_spec",
+			"Spec.",
+			metric.Gauge,
+			basemetrics.ALPHA,
+			"",
+			wrapWidgetFunc(func(w *Widget) *metric.Family {
+				return &metric.Family{Metrics: []*metric.Metric{{
+					LabelKeys: []string{
+						"size",
+						"color",
+					},
+					Value: 1,
+				}}}
+			}),
+		),
+		*generator.NewFamilyGeneratorWithStability(
+			"kube_widget_phase",
+			"Phase.",
+			metric.Gauge,
+			basemetrics.ALPHA,
+			"",
+			wrapWidgetFunc(func(w *Widget) *metric.Family {
+				return &metric.Family{Metrics: widgetPhaseMetrics(w.Phase)}
+			}),
+		),
+		*generator.NewFamilyGeneratorWithStability(
+			descWidgetNotesName,
+			"Notes.",
+			metric.Gauge,
+			basemetrics.ALPHA,
+			"",
+			wrapWidgetFunc(func(w *Widget) *metric.Family {
+				keys, values := mapToPrometheusLabels(w.Notes, "note")
+				return &metric.Family{Metrics: []*metric.Metric{{LabelKeys: keys, LabelValues: values}}}
+			}),
+		),
+		*generator.NewOptInFamilyGenerator(
+			"kube_widget_selectors",
+			"Selectors.",
+			metric.Gauge,
+			basemetrics.ALPHA,
+			"",
+			wrapWidgetFunc(func(w *Widget) *metric.Family {
+				return &metric.Family{Metrics: []*metric.Metric{{
+					LabelKeys: []string{"selector"},
+				}}}
+			}),
+		),
+	}
+}
+
+func widgetPhaseMetrics(p string) []*metric.Metric {
+	ms := []*metric.Metric{{Value: 1}}
+	for _, m := range ms {
+		m.LabelKeys = []string{"phase"}
+	}
+	return ms
+}
+
+func wrapWidgetFunc(f func(*Widget) *metric.Family) func(interface{}) *metric.Family {
+	return func(obj interface{}) *metric.Family {
+		for _, m := range f(obj.(*Widget)).Metrics {
+			m.LabelKeys, m.LabelValues = mergeKeyValues(descWidgetDefaultLabels, nil, m.LabelKeys, m.LabelValues)
+		}
+	}
+}
+"#;
+
+    #[test]
+    fn keys_appended_to_the_sample_list_are_labels() {
+        assert_eq!(
+            labels_of(STORE, "kube_widget_info"),
+            ["api_version", "namespace", "owner", "widget"]
+        );
+    }
+
+    #[test]
+    fn a_key_list_spread_over_lines_is_read_whole() {
+        assert_eq!(
+            labels_of(STORE, "kube_widget_spec"),
+            ["color", "namespace", "size", "widget"]
+        );
+    }
+
+    #[test]
+    fn keys_set_by_a_called_helper_are_labels() {
+        assert_eq!(
+            labels_of(STORE, "kube_widget_phase"),
+            ["namespace", "phase", "widget"]
+        );
+    }
+
+    #[test]
+    fn a_name_constant_with_a_trailing_comment_and_a_second_argument_prefix() {
+        assert_eq!(
+            labels_of(STORE, "kube_widget_notes"),
+            ["namespace", "note_*", "widget"]
+        );
+    }
+
+    #[test]
+    fn opt_in_families_are_read() {
+        assert_eq!(
+            labels_of(STORE, "kube_widget_selectors"),
+            ["namespace", "selector", "widget"]
+        );
+    }
 }

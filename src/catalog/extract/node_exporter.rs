@@ -5,18 +5,26 @@
 //! out (filesystem, for one), so the descriptors in `collector/*.go`
 //! (`prometheus.NewDesc`) add the families it lacks; a name built from data
 //! at run time (`node_memory_<meminfo key>`) becomes a name family.
+//! `node_exporter_build_info`, which the fixture lists without samples,
+//! takes the labels of the version collector `main` registers (`golibs`).
 
 use std::path::Path;
 
 use std::collections::BTreeSet;
 
+use super::golibs::{self, GoMod};
 use super::{exposition, find_clone, gosrc, release_tags, ExtractError, Releases, Row};
 use crate::catalog::Version;
 
-pub const SOURCES: &[&str] = &["prometheus/node_exporter"];
+pub const SOURCES: &[&str] = &[
+    "prometheus/node_exporter",
+    "prometheus/common",
+    "prometheus/client_golang",
+];
 
 pub fn extract(clones: &Path) -> Result<Releases, ExtractError> {
     let repo = find_clone(clones, SOURCES[0])?;
+    let libs = golibs::Libraries::new(clones);
     let mut releases = Releases::new();
     let field_init = regex::Regex::new(r#"(?m)^\s*(subsystem|namespace)\s*:\s*"(\w+)",\s*$"#)
         .unwrap_or_else(|e| panic!("{e}"));
@@ -80,6 +88,13 @@ pub fn extract(clones: &Path) -> Result<Releases, ExtractError> {
                     r.labels.extend(family.labels.iter().cloned());
                 }
             }
+        }
+        // The fixture lists the build info family without its samples.
+        let go_mod = GoMod::parse(&repo.show(&tag, "go.mod").unwrap_or_default());
+        let main = repo.show(&tag, "node_exporter.go").unwrap_or_default();
+        if let Some(row) = golibs::build_info(&libs, (&repo, &tag), &go_mod, &main)? {
+            rows.retain(|r| r.name != row.name);
+            rows.push(row);
         }
         releases.insert(version, rows.into_iter().collect());
     }

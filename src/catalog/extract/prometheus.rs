@@ -5,17 +5,24 @@
 //! - `ALERTS` and `ALERTS_FOR_STATE`: the rule manager's metric-name
 //!   constants. They carry every label of their alert, so any label.
 //! - Its own `prometheus_*` metrics: the Prometheus client registrations
-//!   in every non-test Go file, with constants looked up per package.
+//!   in every non-test Go file, with constants looked up per package;
+//!   `prometheus_build_info` from the version collector `main` registers
+//!   (`golibs`).
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::Path;
 
 use regex::Regex;
 
+use super::golibs::{self, GoMod};
 use super::{find_clone, gosrc, release_tags, ExtractError, Releases, Row};
 use crate::catalog::Version;
 
-pub const SOURCES: &[&str] = &["prometheus/prometheus"];
+pub const SOURCES: &[&str] = &[
+    "prometheus/prometheus",
+    "prometheus/common",
+    "prometheus/client_golang",
+];
 
 pub fn extract(clones: &Path) -> Result<Releases, ExtractError> {
     let repo = find_clone(clones, SOURCES[0])?;
@@ -27,9 +34,16 @@ pub fn extract(clones: &Path) -> Result<Releases, ExtractError> {
         r#"(?m)(?:prefix\w*\s*:?=\s*|WrapRegistererWithPrefix\(\s*)"(prometheus_\w+_)""#,
     )
     .unwrap_or_else(|e| panic!("{e}"));
+    let libs = golibs::Libraries::new(clones);
     let mut releases = Releases::new();
     for (version, tag) in release_tags(&repo, Version::new(2, 0))? {
         let rows = releases.entry(version).or_default();
+        // `prometheus_build_info`: the version collector `main` registers.
+        let go_mod = GoMod::parse(&repo.show(&tag, "go.mod").unwrap_or_default());
+        let main = repo
+            .show(&tag, "cmd/prometheus/main.go")
+            .unwrap_or_default();
+        rows.extend(golibs::build_info(&libs, (&repo, &tag), &go_mod, &main)?);
         for path in ["scrape/scrape.go", "retrieval/scrape.go"] {
             if let Some(text) = repo.show(&tag, path) {
                 for c in report.captures_iter(&text) {
