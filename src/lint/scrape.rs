@@ -395,7 +395,77 @@ pub fn exporter_of_regex(regex: &str) -> Option<Exporter> {
         .trim_start_matches(['(', '^'])
         .split(['|', ')'])
         .next()?;
-    exporter_of_name(first)
+    exporter_of_name(first).or_else(|| exporter_of_metric(first))
+}
+
+/// The exporter whose series a metric name prefix names, for exporters
+/// whose names share no prefix with their app's name.
+fn exporter_of_metric(name: &str) -> Option<Exporter> {
+    [
+        ("node_", Exporter::NodeExporter),
+        ("container_", Exporter::Cadvisor),
+        ("machine_", Exporter::Cadvisor),
+        ("coredns_", Exporter::Coredns),
+        ("alertmanager_", Exporter::Alertmanager),
+        ("prometheus_operator_", Exporter::PrometheusOperator),
+        ("prometheus_", Exporter::Prometheus),
+        ("apiserver_", Exporter::Kubernetes),
+        ("kubelet_", Exporter::Kubernetes),
+        ("gha_", Exporter::ActionsRunnerController),
+        ("buildkite_", Exporter::BuildkiteAgentMetrics),
+    ]
+    .into_iter()
+    .find(|(prefix, _)| name.starts_with(prefix))
+    .map(|(_, e)| e)
+}
+
+/// The exporter an app's name (a selector's `app.kubernetes.io/name`,
+/// `k8s-app` or `app`, a monitor's or job's name) stands for, as the
+/// stock charts and kube-prometheus name them. The kubelet serves
+/// cAdvisor's families on `/metrics/cadvisor` and its own elsewhere.
+fn exporter_of_app(name: &str) -> Option<Exporter> {
+    if let Some(e) = exporter_of_name(name) {
+        return Some(e);
+    }
+    let name = name.to_ascii_lowercase();
+    let e = match name.as_str() {
+        "node-exporter" | "node_exporter" | "prometheus-node-exporter" | "node" => {
+            Exporter::NodeExporter
+        }
+        "cadvisor" => Exporter::Cadvisor,
+        "kubelet" | "kube-apiserver" | "apiserver" | "kube-controller-manager"
+        | "kube-scheduler" | "kube-proxy" | "kubernetes-apiservers" | "kubernetes-nodes" => {
+            Exporter::Kubernetes
+        }
+        "coredns" | "kube-dns" => Exporter::Coredns,
+        "prometheus" => Exporter::Prometheus,
+        "alertmanager" => Exporter::Alertmanager,
+        "prometheus-operator" | "kube-prometheus-stack-operator" => {
+            Exporter::PrometheusOperator
+        }
+        "gha-runner-scale-set-controller" | "gha-rs-controller" | "actions-runner-controller" => {
+            Exporter::ActionsRunnerController
+        }
+        "buildkite-agent-metrics" => Exporter::BuildkiteAgentMetrics,
+        _ if name.contains("cadvisor") => Exporter::Cadvisor,
+        _ => return None,
+    };
+    Some(e)
+}
+
+/// The exporter one endpoint scrapes, where its path or port says more
+/// than its monitor: the kubelet's `/metrics/cadvisor` serves cAdvisor,
+/// a `reloader-web` port prometheus-operator's config reloader.
+fn exporter_of_endpoint(e: &Endpoint) -> Option<Exporter> {
+    let path = e.path.as_deref().unwrap_or_default();
+    let port = e.port.as_deref().unwrap_or_default();
+    if path.contains("cadvisor") {
+        Some(Exporter::Cadvisor)
+    } else if port.contains("reloader") {
+        Some(Exporter::PrometheusOperator)
+    } else {
+        None
+    }
 }
 
 fn exporter_of_name(name: &str) -> Option<Exporter> {
@@ -488,6 +558,10 @@ struct Endpoint {
     /// Only in scrape configs.
     #[serde(rename = "job_name")]
     job_name: Option<String>,
+    #[serde(default, deserialize_with = "nullable", alias = "metrics_path")]
+    path: Option<String>,
+    #[serde(default, deserialize_with = "nullable")]
+    port: Option<String>,
 }
 
 /// The scrape paths in one input file, if it is YAML that holds any.
@@ -523,7 +597,7 @@ fn read_file(path: &str, text: &str, out: &mut Vec<ScrapePath>) {
                     continue;
                 };
                 let mut p = ScrapePath::new(Kind::ScrapeConfig, job.clone(), path.to_string());
-                p.exporter = exporter_of_name(&job);
+                p.exporter = exporter_of_endpoint(&c).or_else(|| exporter_of_app(&job));
                 scrape_endpoint(&mut p, &c);
                 out.push(p);
             }
@@ -545,15 +619,22 @@ fn read_file(path: &str, text: &str, out: &mut Vec<ScrapePath>) {
             Kind::PodMonitor => &spec.pod_metrics_endpoints,
             _ => &spec.endpoints,
         };
+        // The app's name first, then any other value the selector matches.
         let selector_values = spec
             .selector
             .as_ref()
-            .map(|s| s.match_labels.values().cloned().collect::<Vec<_>>())
-            .unwrap_or_default();
-        let exporter = meta
+            .map(|s| {
+                let named = ["app.kubernetes.io/name", "k8s-app", "app", "name"]
+                    .iter()
+                    .filter_map(|k| s.match_labels.get(*k));
+                named.chain(s.match_labels.values()).cloned().collect()
+            })
+            .unwrap_or_else(Vec::<String>::new);
+        let labelled = meta
             .labels
             .get("poolc.dev/exporter")
-            .and_then(|e| e.as_deref().and_then(Exporter::parse))
+            .and_then(|e| e.as_deref().and_then(Exporter::parse));
+        let exporter = labelled
             .or_else(|| {
                 endpoints
                     .iter()
@@ -563,7 +644,8 @@ fn read_file(path: &str, text: &str, out: &mut Vec<ScrapePath>) {
                     })
                     .find_map(|r| r.regex.as_deref().and_then(exporter_of_regex))
             })
-            .or_else(|| selector_values.iter().find_map(|v| exporter_of_name(v)));
+            .or_else(|| selector_values.iter().find_map(|v| exporter_of_app(v)))
+            .or_else(|| exporter_of_app(&name.value));
         let namespaces = match &spec.namespace_selector {
             Some(s) if s.any => None,
             Some(s) if !s.match_names.is_empty() => Some(s.match_names.iter().cloned().collect()),
@@ -575,7 +657,9 @@ fn read_file(path: &str, text: &str, out: &mut Vec<ScrapePath>) {
                 format!("{namespace}/{}", name.value),
                 format!("{path}:{line}"),
             );
-            p.exporter = exporter;
+            p.exporter = labelled
+                .or_else(|| exporter_of_endpoint(endpoint))
+                .or(exporter);
             p.namespaces = namespaces.clone();
             p.target.extend(spec.target_labels.iter().cloned());
             p.target.extend(spec.pod_target_labels.iter().cloned());
