@@ -389,6 +389,18 @@ impl ScrapeModel {
     }
 }
 
+/// Whether a target label may come from relabeling poolc cannot see, for
+/// an exporter whose scrape is not among the inputs: `metrics_path` (the
+/// kubelet's monitors write it from `__metrics_path__`), and a Kubernetes
+/// label key as a `labelmap` of pod or service labels writes it
+/// (`actions.github.com/scale-set-name` → `actions_github_com_scale_set_name`).
+pub fn relabeling_may_add(label: &str) -> bool {
+    label == "metrics_path"
+        || ["_io_", "_com_", "_sh_", "_dev_", "_org_", "_net_"]
+            .iter()
+            .any(|domain| label.contains(domain))
+}
+
 /// The exporter a `keep` regex on `__name__` is for, by its first name's prefix.
 pub fn exporter_of_regex(regex: &str) -> Option<Exporter> {
     let first = regex
