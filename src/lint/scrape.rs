@@ -800,6 +800,41 @@ mod tests {
     }
 
     #[test]
+    fn the_kubelets_endpoints_serve_its_own_families_and_cadvisors() {
+        let m = model("apiVersion: monitoring.coreos.com/v1\nkind: ServiceMonitor\nmetadata:\n  name: kubelet\n  namespace: monitoring\nspec:\n  selector: {matchLabels: {app.kubernetes.io/name: kubelet}}\n  endpoints:\n  - port: https-metrics\n    honorLabels: true\n    relabelings:\n    - sourceLabels: [__metrics_path__]\n      targetLabel: metrics_path\n  - port: https-metrics\n    path: /metrics/cadvisor\n    honorLabels: true\n");
+        let exporters: Vec<_> = m.paths.iter().map(|p| p.exporter).collect();
+        assert_eq!(
+            exporters,
+            [Some(Exporter::Kubernetes), Some(Exporter::Cadvisor)]
+        );
+        assert!(m.paths[0].target.contains("metrics_path"));
+        assert!(!m.paths[1].target.contains("metrics_path"));
+    }
+
+    #[test]
+    fn stock_app_names_and_keep_lists_name_their_exporter() {
+        for (app, exporter) in [
+            ("node-exporter", Exporter::NodeExporter),
+            ("prometheus-node-exporter", Exporter::NodeExporter),
+            ("kube-dns", Exporter::Coredns),
+            ("alertmanager", Exporter::Alertmanager),
+            ("prometheus", Exporter::Prometheus),
+            ("prometheus-operator", Exporter::PrometheusOperator),
+        ] {
+            assert_eq!(exporter_of_app(app), Some(exporter), "{app}");
+        }
+        assert_eq!(exporter_of_app("prometheus-adapter"), None);
+        assert_eq!(
+            exporter_of_regex("node_cpu_seconds_total|node_load1"),
+            Some(Exporter::NodeExporter)
+        );
+        assert_eq!(
+            exporter_of_regex("prometheus_operator_.*"),
+            Some(Exporter::PrometheusOperator)
+        );
+    }
+
+    #[test]
     fn no_known_path_is_lenient() {
         let s = ScrapeModel::stored_over(std::iter::empty(), &own(&["namespace"]));
         assert!(s.renamed.is_empty());
