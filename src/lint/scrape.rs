@@ -445,16 +445,18 @@ fn exporter_of_app(name: &str) -> Option<Exporter> {
             Exporter::NodeExporter
         }
         "cadvisor" => Exporter::Cadvisor,
-        "kubelet" | "kube-apiserver" | "apiserver" | "kube-controller-manager"
-        | "kube-scheduler" | "kube-proxy" | "kubernetes-apiservers" | "kubernetes-nodes" => {
-            Exporter::Kubernetes
-        }
+        "kubelet"
+        | "kube-apiserver"
+        | "apiserver"
+        | "kube-controller-manager"
+        | "kube-scheduler"
+        | "kube-proxy"
+        | "kubernetes-apiservers"
+        | "kubernetes-nodes" => Exporter::Kubernetes,
         "coredns" | "kube-dns" => Exporter::Coredns,
         "prometheus" => Exporter::Prometheus,
         "alertmanager" => Exporter::Alertmanager,
-        "prometheus-operator" | "kube-prometheus-stack-operator" => {
-            Exporter::PrometheusOperator
-        }
+        "prometheus-operator" | "kube-prometheus-stack-operator" => Exporter::PrometheusOperator,
         "gha-runner-scale-set-controller" | "gha-rs-controller" | "actions-runner-controller" => {
             Exporter::ActionsRunnerController
         }
@@ -632,7 +634,7 @@ fn read_file(path: &str, text: &str, out: &mut Vec<ScrapePath>) {
             _ => &spec.endpoints,
         };
         // The app's name first, then any other value the selector matches.
-        let selector_values = spec
+        let selector_values: Vec<String> = spec
             .selector
             .as_ref()
             .map(|s| {
@@ -641,7 +643,7 @@ fn read_file(path: &str, text: &str, out: &mut Vec<ScrapePath>) {
                     .filter_map(|k| s.match_labels.get(*k));
                 named.chain(s.match_labels.values()).cloned().collect()
             })
-            .unwrap_or_else(Vec::<String>::new);
+            .unwrap_or_default();
         let labelled = meta
             .labels
             .get("poolc.dev/exporter")

@@ -101,7 +101,8 @@ fn run(ws: &Workspace, ctx: &Context, out: &mut Vec<Diagnostic>) {
             let Some(exporter) = ctx.catalog.get(name).and_then(|m| m.exporter) else {
                 continue;
             };
-            let removes = |f: &crate::lint::inputs::ScrapeFilter, re: &std::cell::OnceCell<Option<Regex>>| {
+            let removes = |f: &crate::lint::inputs::ScrapeFilter,
+                           re: &std::cell::OnceCell<Option<Regex>>| {
                 re.get_or_init(|| compiled(f))
                     .as_ref()
                     .is_some_and(|re| re.is_match(name) != f.keep)

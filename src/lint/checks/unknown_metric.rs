@@ -48,8 +48,9 @@ fn version_alternatives<'a>(ctx: &Context, expr: &'a Expr) -> Vec<&'a VectorSele
             if b.op.to_string() == "or" {
                 let (lhs, rhs) = (promql::selectors(&b.lhs), promql::selectors(&b.rhs));
                 let known = |side: &[&VectorSelector]| {
-                    side.iter()
-                        .any(|vs| promql::metric_name(vs).is_some_and(|n| ctx.catalog.get(n).is_some()))
+                    side.iter().any(|vs| {
+                        promql::metric_name(vs).is_some_and(|n| ctx.catalog.get(n).is_some())
+                    })
                 };
                 let elsewhere = |vs: &&VectorSelector| {
                     promql::metric_name(vs).is_some_and(|n| {
