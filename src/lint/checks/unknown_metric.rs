@@ -70,10 +70,19 @@ fn version_alternatives<'a>(ctx: &Context, expr: &'a Expr) -> Vec<&'a VectorSele
     out
 }
 
+/// A name's first word (`kubelet` of `kubelet_running_pods`): what
+/// usually names its exporter.
+fn family_word(name: &str) -> &str {
+    name.trim_start_matches(':')
+        .split(['_', ':'])
+        .next()
+        .unwrap_or(name)
+}
+
 fn run(ws: &Workspace, ctx: &Context, out: &mut Vec<Diagnostic>) {
     // One search per distinct unknown name: a file repeating one name in
     // thousands of targets costs one catalog scan, not thousands.
-    let mut nearest_of: std::collections::HashMap<String, Option<String>> =
+    let mut nearest_of: std::collections::HashMap<String, (Option<String>, bool)> =
         std::collections::HashMap::new();
     for (e, expr) in parsed(ws) {
         let alternatives = version_alternatives(ctx, expr);
@@ -85,10 +94,21 @@ fn run(ws: &Workspace, ctx: &Context, out: &mut Vec<Diagnostic>) {
             if ctx.catalog.get(name).is_some() || name == promql::VARIABLE_NAME {
                 continue;
             }
-            let suggestion = nearest_of
+            // A name of the same family (its first word): a near name of
+            // another exporter (`grafana_…` beside `alertmanager_…`) is
+            // not what the author meant.
+            let word = family_word(name);
+            let (suggestion, family_known) = nearest_of
                 .entry(name.to_string())
-                .or_insert_with(|| nearest(name, ctx.catalog.names()).map(str::to_string))
-                .as_deref();
+                .or_insert_with(|| {
+                    let same = || ctx.catalog.names().filter(|n| family_word(n) == word);
+                    (
+                        nearest(name, same()).map(str::to_string),
+                        same().next().is_some(),
+                    )
+                })
+                .clone();
+            let suggestion = suggestion.as_deref();
             let other_version = builtin::all().iter().find(|m| m.name == name).map(|m| {
                 let deployed = ctx
                     .catalog
@@ -132,6 +152,9 @@ fn run(ws: &Workspace, ctx: &Context, out: &mut Vec<Diagnostic>) {
             }
             let help = match suggestion {
                 Some(s) => format!("did you mean `{s}`?"),
+                None if !family_known && other_version.is_none() => format!(
+                    "no exporter of the catalog serves `{word}_*` names: declare the ones you read under `metrics:` in the catalog file, or build a catalog from your Prometheus with `poolc catalog import`"
+                ),
                 None => "declare the metric in the catalog file (`metrics:`) or the spec (`cluster.metrics`) if your own exporter exposes it".into(),
             };
             out.push(at(
