@@ -102,8 +102,13 @@ fn run(ws: &Workspace, ctx: &Context, out: &mut Vec<Diagnostic>) {
                 .entry(name.to_string())
                 .or_insert_with(|| {
                     let same = || ctx.catalog.names().filter(|n| family_word(n) == word);
+                    // Or a typo in the family word itself (`kdea_` for `keda_`).
+                    let misspelt = || {
+                        nearest(name, ctx.catalog.names())
+                            .filter(|n| crate::model::edit_distance(family_word(n), word) <= 2)
+                    };
                     (
-                        nearest(name, same()).map(str::to_string),
+                        nearest(name, same()).or_else(misspelt).map(str::to_string),
                         same().next().is_some(),
                     )
                 })
