@@ -389,13 +389,97 @@ impl ScrapeModel {
     }
 }
 
+/// Whether a target label may come from relabeling poolc cannot see, for
+/// an exporter whose scrape is not among the inputs: `metrics_path` (the
+/// kubelet's monitors write it from `__metrics_path__`), and a Kubernetes
+/// label key as a `labelmap` of pod or service labels writes it
+/// (`actions.github.com/scale-set-name` → `actions_github_com_scale_set_name`).
+pub fn relabeling_may_add(label: &str) -> bool {
+    label == "metrics_path"
+        || ["_io_", "_com_", "_sh_", "_dev_", "_org_", "_net_"]
+            .iter()
+            .any(|domain| label.contains(domain))
+}
+
 /// The exporter a `keep` regex on `__name__` is for, by its first name's prefix.
 pub fn exporter_of_regex(regex: &str) -> Option<Exporter> {
     let first = regex
         .trim_start_matches(['(', '^'])
         .split(['|', ')'])
         .next()?;
-    exporter_of_name(first)
+    exporter_of_name(first).or_else(|| exporter_of_metric(first))
+}
+
+/// The exporter whose series a metric name prefix names, for exporters
+/// whose names share no prefix with their app's name.
+fn exporter_of_metric(name: &str) -> Option<Exporter> {
+    [
+        ("node_", Exporter::NodeExporter),
+        ("container_", Exporter::Cadvisor),
+        ("machine_", Exporter::Cadvisor),
+        ("coredns_", Exporter::Coredns),
+        ("alertmanager_", Exporter::Alertmanager),
+        ("prometheus_operator_", Exporter::PrometheusOperator),
+        ("prometheus_", Exporter::Prometheus),
+        ("apiserver_", Exporter::Kubernetes),
+        ("kubelet_", Exporter::Kubernetes),
+        ("gha_", Exporter::ActionsRunnerController),
+        ("buildkite_", Exporter::BuildkiteAgentMetrics),
+    ]
+    .into_iter()
+    .find(|(prefix, _)| name.starts_with(prefix))
+    .map(|(_, e)| e)
+}
+
+/// The exporter an app's name (a selector's `app.kubernetes.io/name`,
+/// `k8s-app` or `app`, a monitor's or job's name) stands for, as the
+/// stock charts and kube-prometheus name them. The kubelet serves
+/// cAdvisor's families on `/metrics/cadvisor` and its own elsewhere.
+fn exporter_of_app(name: &str) -> Option<Exporter> {
+    if let Some(e) = exporter_of_name(name) {
+        return Some(e);
+    }
+    let name = name.to_ascii_lowercase();
+    let e = match name.as_str() {
+        "node-exporter" | "node_exporter" | "prometheus-node-exporter" | "node" => {
+            Exporter::NodeExporter
+        }
+        "cadvisor" => Exporter::Cadvisor,
+        "kubelet"
+        | "kube-apiserver"
+        | "apiserver"
+        | "kube-controller-manager"
+        | "kube-scheduler"
+        | "kube-proxy"
+        | "kubernetes-apiservers"
+        | "kubernetes-nodes" => Exporter::Kubernetes,
+        "coredns" | "kube-dns" => Exporter::Coredns,
+        "prometheus" => Exporter::Prometheus,
+        "alertmanager" => Exporter::Alertmanager,
+        "prometheus-operator" | "kube-prometheus-stack-operator" => Exporter::PrometheusOperator,
+        "gha-runner-scale-set-controller" | "gha-rs-controller" | "actions-runner-controller" => {
+            Exporter::ActionsRunnerController
+        }
+        "buildkite-agent-metrics" => Exporter::BuildkiteAgentMetrics,
+        _ if name.contains("cadvisor") => Exporter::Cadvisor,
+        _ => return None,
+    };
+    Some(e)
+}
+
+/// The exporter one endpoint scrapes, where its path or port says more
+/// than its monitor: the kubelet's `/metrics/cadvisor` serves cAdvisor,
+/// a `reloader-web` port prometheus-operator's config reloader.
+fn exporter_of_endpoint(e: &Endpoint) -> Option<Exporter> {
+    let path = e.path.as_deref().unwrap_or_default();
+    let port = e.port.as_deref().unwrap_or_default();
+    if path.contains("cadvisor") {
+        Some(Exporter::Cadvisor)
+    } else if port.contains("reloader") {
+        Some(Exporter::PrometheusOperator)
+    } else {
+        None
+    }
 }
 
 fn exporter_of_name(name: &str) -> Option<Exporter> {
@@ -488,6 +572,10 @@ struct Endpoint {
     /// Only in scrape configs.
     #[serde(rename = "job_name")]
     job_name: Option<String>,
+    #[serde(default, deserialize_with = "nullable", alias = "metrics_path")]
+    path: Option<String>,
+    #[serde(default, deserialize_with = "nullable")]
+    port: Option<String>,
 }
 
 /// The scrape paths in one input file, if it is YAML that holds any.
@@ -523,7 +611,7 @@ fn read_file(path: &str, text: &str, out: &mut Vec<ScrapePath>) {
                     continue;
                 };
                 let mut p = ScrapePath::new(Kind::ScrapeConfig, job.clone(), path.to_string());
-                p.exporter = exporter_of_name(&job);
+                p.exporter = exporter_of_endpoint(&c).or_else(|| exporter_of_app(&job));
                 scrape_endpoint(&mut p, &c);
                 out.push(p);
             }
@@ -545,15 +633,22 @@ fn read_file(path: &str, text: &str, out: &mut Vec<ScrapePath>) {
             Kind::PodMonitor => &spec.pod_metrics_endpoints,
             _ => &spec.endpoints,
         };
-        let selector_values = spec
+        // The app's name first, then any other value the selector matches.
+        let selector_values: Vec<String> = spec
             .selector
             .as_ref()
-            .map(|s| s.match_labels.values().cloned().collect::<Vec<_>>())
+            .map(|s| {
+                let named = ["app.kubernetes.io/name", "k8s-app", "app", "name"]
+                    .iter()
+                    .filter_map(|k| s.match_labels.get(*k));
+                named.chain(s.match_labels.values()).cloned().collect()
+            })
             .unwrap_or_default();
-        let exporter = meta
+        let labelled = meta
             .labels
             .get("poolc.dev/exporter")
-            .and_then(|e| e.as_deref().and_then(Exporter::parse))
+            .and_then(|e| e.as_deref().and_then(Exporter::parse));
+        let exporter = labelled
             .or_else(|| {
                 endpoints
                     .iter()
@@ -563,7 +658,8 @@ fn read_file(path: &str, text: &str, out: &mut Vec<ScrapePath>) {
                     })
                     .find_map(|r| r.regex.as_deref().and_then(exporter_of_regex))
             })
-            .or_else(|| selector_values.iter().find_map(|v| exporter_of_name(v)));
+            .or_else(|| selector_values.iter().find_map(|v| exporter_of_app(v)))
+            .or_else(|| exporter_of_app(&name.value));
         let namespaces = match &spec.namespace_selector {
             Some(s) if s.any => None,
             Some(s) if !s.match_names.is_empty() => Some(s.match_names.iter().cloned().collect()),
@@ -575,7 +671,9 @@ fn read_file(path: &str, text: &str, out: &mut Vec<ScrapePath>) {
                 format!("{namespace}/{}", name.value),
                 format!("{path}:{line}"),
             );
-            p.exporter = exporter;
+            p.exporter = labelled
+                .or_else(|| exporter_of_endpoint(endpoint))
+                .or(exporter);
             p.namespaces = namespaces.clone();
             p.target.extend(spec.target_labels.iter().cloned());
             p.target.extend(spec.pod_target_labels.iter().cloned());
@@ -701,6 +799,41 @@ mod tests {
         assert_eq!(m.paths[0].exporter, Some(Exporter::Keda));
         let s = m.paths[0].stored(&own(&["namespace"]));
         assert_eq!(s.renamed["namespace"], "exported_namespace");
+    }
+
+    #[test]
+    fn the_kubelets_endpoints_serve_its_own_families_and_cadvisors() {
+        let m = model("apiVersion: monitoring.coreos.com/v1\nkind: ServiceMonitor\nmetadata:\n  name: kubelet\n  namespace: monitoring\nspec:\n  selector: {matchLabels: {app.kubernetes.io/name: kubelet}}\n  endpoints:\n  - port: https-metrics\n    honorLabels: true\n    relabelings:\n    - sourceLabels: [__metrics_path__]\n      targetLabel: metrics_path\n  - port: https-metrics\n    path: /metrics/cadvisor\n    honorLabels: true\n");
+        let exporters: Vec<_> = m.paths.iter().map(|p| p.exporter).collect();
+        assert_eq!(
+            exporters,
+            [Some(Exporter::Kubernetes), Some(Exporter::Cadvisor)]
+        );
+        assert!(m.paths[0].target.contains("metrics_path"));
+        assert!(!m.paths[1].target.contains("metrics_path"));
+    }
+
+    #[test]
+    fn stock_app_names_and_keep_lists_name_their_exporter() {
+        for (app, exporter) in [
+            ("node-exporter", Exporter::NodeExporter),
+            ("prometheus-node-exporter", Exporter::NodeExporter),
+            ("kube-dns", Exporter::Coredns),
+            ("alertmanager", Exporter::Alertmanager),
+            ("prometheus", Exporter::Prometheus),
+            ("prometheus-operator", Exporter::PrometheusOperator),
+        ] {
+            assert_eq!(exporter_of_app(app), Some(exporter), "{app}");
+        }
+        assert_eq!(exporter_of_app("prometheus-adapter"), None);
+        assert_eq!(
+            exporter_of_regex("node_cpu_seconds_total|node_load1"),
+            Some(Exporter::NodeExporter)
+        );
+        assert_eq!(
+            exporter_of_regex("prometheus_operator_.*"),
+            Some(Exporter::PrometheusOperator)
+        );
     }
 
     #[test]

@@ -15,7 +15,9 @@ pub const CHECK: Check = Check {
     summary: "rate()/increase() over a gauge, or a counter compared without rate()/increase().",
     doc: r#"
 What it does: uses the catalog's metric types. `rate`, `irate` and `increase`
-over a gauge are errors (they treat every drop as a counter reset). A counter
+over a gauge are errors (they treat every drop as a counter reset), and a
+warning over a timestamp gauge (`..._timestamp_seconds`), which only rises
+while its process runs and restarts from 0 as a counter does. A counter
 read without `rate`, `irate`, `increase`, `resets` or `changes` is a warning:
 its raw value depends on when the process last restarted. Series only
 counted (`count`, `group`) or on the right of `and`/`unless`, which lends
@@ -106,6 +108,19 @@ fn walk(
                 return;
             };
             match (entry.kind, under) {
+                // A timestamp only rises while its process runs, and starts
+                // again from 0 when it restarts, as a counter does: its
+                // rate is the progress per second (how far a queue keeps up).
+                (MetricType::Gauge, Some(f)) if RATES.contains(&f) && is_timestamp(name) => {
+                    out.push(at(
+                        ws,
+                        e,
+                        CHECK.code,
+                        Severity::Warning,
+                        format!("`{f}()` over `{name}`, a timestamp gauge: right only while it never falls"),
+                        format!("`deriv({name}[5m])` reads its change whichever way it moves"),
+                    ))
+                }
                 (MetricType::Gauge, Some(f)) if RATES.contains(&f) => out.push(at(
                     ws,
                     e,
@@ -131,6 +146,13 @@ fn walk(
         }
         _ => {}
     }
+}
+
+/// A gauge that holds a point in time (`..._timestamp_seconds`).
+fn is_timestamp(name: &str) -> bool {
+    ["_timestamp_seconds", "_timestamp_in_seconds", "_timestamp"]
+        .iter()
+        .any(|s| name.ends_with(s))
 }
 
 fn run(ws: &Workspace, ctx: &Context, out: &mut Vec<Diagnostic>) {

@@ -41,7 +41,34 @@ fn exporter_of(ctx: &Context, f: &crate::lint::inputs::ScrapeFilter) -> Option<E
     if let Some(e) = f.exporter_label.as_deref().and_then(Exporter::parse) {
         return Some(e);
     }
-    crate::lint::scrape::exporter_of_regex(&f.regex)
+    // The monitor's own scrape paths, when they all scrape one exporter.
+    let mut own = ctx
+        .paths
+        .paths
+        .iter()
+        .filter(|p| p.among_inputs() && p.name == f.servicemonitor)
+        .map(|p| p.exporter);
+    let of_paths = match own.next() {
+        Some(first) if own.all(|e| e == first) => first,
+        _ => None,
+    };
+    // A keep regex lists what the exporter serves; a drop regex names only
+    // what is dropped, which says nothing of whose scrape it is.
+    of_paths.or_else(|| {
+        f.keep
+            .then(|| crate::lint::scrape::exporter_of_regex(&f.regex))
+            .flatten()
+    })
+}
+
+/// The monitors that scrape `exporter` among the inputs: a series is
+/// stored unless every one of them removes it.
+fn monitors_of(ctx: &Context, exporter: Exporter) -> std::collections::BTreeSet<&str> {
+    ctx.paths
+        .for_exporter(exporter)
+        .filter(|p| p.among_inputs())
+        .map(|p| p.name.as_str())
+        .collect()
 }
 
 /// A filter's regex, anchored as Prometheus anchors it, compiled on first
@@ -74,14 +101,30 @@ fn run(ws: &Workspace, ctx: &Context, out: &mut Vec<Diagnostic>) {
             let Some(exporter) = ctx.catalog.get(name).and_then(|m| m.exporter) else {
                 continue;
             };
+            let removes = |f: &crate::lint::inputs::ScrapeFilter,
+                           re: &std::cell::OnceCell<Option<Regex>>| {
+                re.get_or_init(|| compiled(f))
+                    .as_ref()
+                    .is_some_and(|re| re.is_match(name) != f.keep)
+            };
+            let removing: std::collections::BTreeSet<&str> = filters
+                .iter()
+                .filter(|(fe, f, re)| *fe == exporter && removes(f, re))
+                .map(|(_, f, _)| f.servicemonitor.as_str())
+                .collect();
+            // A monitor whose regex is past the size limit is not judged.
+            let unjudged: std::collections::BTreeSet<&str> = filters
+                .iter()
+                .filter(|(fe, f, re)| *fe == exporter && re.get_or_init(|| compiled(f)).is_none())
+                .map(|(_, f, _)| f.servicemonitor.as_str())
+                .collect();
+            let mut monitors = monitors_of(ctx, exporter);
+            monitors.retain(|m| !unjudged.contains(m));
+            if removing.is_empty() || !monitors.is_subset(&removing) {
+                continue;
+            }
             for (fe, f, re) in &filters {
-                if *fe != exporter {
-                    continue;
-                }
-                let Some(re) = re.get_or_init(|| compiled(f)) else {
-                    continue;
-                };
-                if re.is_match(name) == f.keep {
+                if *fe != exporter || !removes(f, re) {
                     continue;
                 }
                 let (verb, fix) = if f.keep {

@@ -18,7 +18,10 @@ catalog as Prometheus stores them: renamed to `exported_<label>` where the
 scrape does not honor the exporter's labels, dropped by `metricRelabelings`,
 plus the target labels of its scrape path (`job`, `instance` and
 prometheus-operator's `namespace`, `service`, `pod`, `container`,
-`endpoint`) and the external labels. It also checks them against known value sets: HAProxy `state` and
+`endpoint`) and the external labels. Where an exporter's scrape is not
+among the inputs, `metrics_path` and labels named like a Kubernetes label
+key (`actions_github_com_scale_set_name`, as a `labelmap` of pod labels
+writes it) may be target labels. It also checks them against known value sets: HAProxy `state` and
 `code`, Karpenter `resource_type`, and the `proxy` names of a haproxy.cfg
 among the inputs.
 
@@ -54,6 +57,14 @@ fn run(ws: &Workspace, ctx: &Context, out: &mut Vec<Diagnostic>) {
                 let known = entry.may_have(&m.name) || ctx.external_labels.contains(&m.name);
                 if !known {
                     if matches_empty {
+                        continue;
+                    }
+                    // Its scrape is not among the inputs: relabeling may
+                    // have written a target label like this one.
+                    let unseen_scrape = entry
+                        .exporter
+                        .is_some_and(|x| ctx.paths.for_exporter(x).next().is_none());
+                    if unseen_scrape && crate::lint::scrape::relabeling_may_add(&m.name) {
                         continue;
                     }
                     // Exporters' and declared metrics' own labels; all of a rule's or ALERTS'.

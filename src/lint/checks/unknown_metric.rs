@@ -5,6 +5,7 @@ use crate::catalog::builtin;
 use crate::diagnostic::{Diagnostic, Severity};
 use crate::lint::{at, nearest, Context, Workspace};
 use crate::promql;
+use promql_parser::parser::{Expr, VectorSelector};
 
 pub const CHECK: Check = Check {
     code: "P002",
@@ -32,12 +33,59 @@ Instead:
     run,
 };
 
+/// The selectors that are one version's name beside another's: in
+/// `old or new`, a side whose names the catalog knows in other versions of
+/// their exporter only, next to a side it knows at the deployed ones. Rules
+/// shared across versions of an exporter read both names this way
+/// (`prometheus_remote_storage_failed_samples_total or
+/// prometheus_remote_storage_samples_failed_total`); the side of the other
+/// version matches nothing, and the expression still works.
+fn version_alternatives<'a>(ctx: &Context, expr: &'a Expr) -> Vec<&'a VectorSelector> {
+    let mut out = Vec::new();
+    let mut stack = vec![expr];
+    while let Some(e) = stack.pop() {
+        if let Expr::Binary(b) = e {
+            if b.op.to_string() == "or" {
+                let (lhs, rhs) = (promql::selectors(&b.lhs), promql::selectors(&b.rhs));
+                let known = |side: &[&VectorSelector]| {
+                    side.iter().any(|vs| {
+                        promql::metric_name(vs).is_some_and(|n| ctx.catalog.get(n).is_some())
+                    })
+                };
+                let elsewhere = |vs: &&VectorSelector| {
+                    promql::metric_name(vs).is_some_and(|n| {
+                        ctx.catalog.get(n).is_none() && builtin::all().iter().any(|m| m.name == n)
+                    })
+                };
+                if known(&rhs) {
+                    out.extend(lhs.iter().copied().filter(elsewhere));
+                }
+                if known(&lhs) {
+                    out.extend(rhs.iter().copied().filter(elsewhere));
+                }
+            }
+        }
+        stack.extend(promql::children(e));
+    }
+    out
+}
+
+/// A name's first word (`kubelet` of `kubelet_running_pods`): what
+/// usually names its exporter.
+fn family_word(name: &str) -> &str {
+    name.trim_start_matches(':')
+        .split(['_', ':'])
+        .next()
+        .unwrap_or(name)
+}
+
 fn run(ws: &Workspace, ctx: &Context, out: &mut Vec<Diagnostic>) {
     // One search per distinct unknown name: a file repeating one name in
     // thousands of targets costs one catalog scan, not thousands.
-    let mut nearest_of: std::collections::HashMap<String, Option<String>> =
+    let mut nearest_of: std::collections::HashMap<String, (Option<String>, bool)> =
         std::collections::HashMap::new();
     for (e, expr) in parsed(ws) {
+        let alternatives = version_alternatives(ctx, expr);
         for vs in promql::selectors(expr) {
             let Some(name) = promql::metric_name(vs) else {
                 continue;
@@ -46,10 +94,26 @@ fn run(ws: &Workspace, ctx: &Context, out: &mut Vec<Diagnostic>) {
             if ctx.catalog.get(name).is_some() || name == promql::VARIABLE_NAME {
                 continue;
             }
-            let suggestion = nearest_of
+            // A name of the same family (its first word): a near name of
+            // another exporter (`grafana_…` beside `alertmanager_…`) is
+            // not what the author meant.
+            let word = family_word(name);
+            let (suggestion, family_known) = nearest_of
                 .entry(name.to_string())
-                .or_insert_with(|| nearest(name, ctx.catalog.names()).map(str::to_string))
-                .as_deref();
+                .or_insert_with(|| {
+                    let same = || ctx.catalog.names().filter(|n| family_word(n) == word);
+                    // Or a typo in the family word itself (`kdea_` for `keda_`).
+                    let misspelt = || {
+                        nearest(name, ctx.catalog.names())
+                            .filter(|n| crate::model::edit_distance(family_word(n), word) <= 2)
+                    };
+                    (
+                        nearest(name, same()).or_else(misspelt).map(str::to_string),
+                        same().next().is_some(),
+                    )
+                })
+                .clone();
+            let suggestion = suggestion.as_deref();
             let other_version = builtin::all().iter().find(|m| m.name == name).map(|m| {
                 let deployed = ctx
                     .catalog
@@ -77,8 +141,25 @@ fn run(ws: &Workspace, ctx: &Context, out: &mut Vec<Diagnostic>) {
                     ),
                 }
             });
+            if alternatives.iter().any(|a| std::ptr::eq(*a, vs)) {
+                out.push(at(
+                    ws,
+                    e,
+                    CHECK.code,
+                    Severity::Warning,
+                    format!(
+                        "unknown metric `{name}`{}: this side of `or` matches nothing, and the other side carries the expression",
+                        other_version.unwrap_or_default()
+                    ),
+                    "drop this side of the `or` once no older (or newer) version is deployed".into(),
+                ));
+                continue;
+            }
             let help = match suggestion {
                 Some(s) => format!("did you mean `{s}`?"),
+                None if !family_known && other_version.is_none() => format!(
+                    "no exporter of the catalog serves `{word}_*` names: declare the ones you read under `metrics:` in the catalog file, or build a catalog from your Prometheus with `poolc catalog import`"
+                ),
                 None => "declare the metric in the catalog file (`metrics:`) or the spec (`cluster.metrics`) if your own exporter exposes it".into(),
             };
             out.push(at(
