@@ -240,7 +240,9 @@ pub fn simulate(model: &Model, files: &FileSet, req: &Request) -> Result<Report,
         report.cost = cost;
         Ok(report)
     };
-    let results = each_pool(&pools, run_pool);
+    // Pools differ in size by orders of magnitude and the cores are shared:
+    // each core takes the next pool when it finishes one.
+    let results = crate::parallel::map_each(&pools, run_pool);
     let mut out = Vec::new();
     for r in results {
         out.push(r?);
@@ -250,48 +252,6 @@ pub fn simulate(model: &Model, files: &FileSet, req: &Request) -> Result<Report,
         workload: label,
         pools: out,
     })
-}
-
-/// `pools.iter().map(run).collect()`, on one thread per core, each taking
-/// the next pool when it finishes one: pools differ in size by orders of
-/// magnitude and the cores are shared, so halves fixed up front leave one
-/// core idle while the other works through its rest. Results keep the
-/// order of `pools`.
-fn each_pool<T: Sync, R: Send>(pools: &[T], run: impl Fn(&T) -> R + Sync) -> Vec<R> {
-    use std::sync::atomic::{AtomicUsize, Ordering};
-    let threads = std::thread::available_parallelism()
-        .map_or(1, |n| n.get())
-        .min(pools.len());
-    if threads <= 1 {
-        return pools.iter().map(run).collect();
-    }
-    let next = AtomicUsize::new(0);
-    let (next, run) = (&next, &run);
-    let mut done: Vec<(usize, R)> = std::thread::scope(|scope| {
-        let workers: Vec<_> = (0..threads)
-            .map(|_| {
-                scope.spawn(move || {
-                    let mut mine = Vec::new();
-                    loop {
-                        let i = next.fetch_add(1, Ordering::Relaxed);
-                        let Some(pool) = pools.get(i) else {
-                            return mine;
-                        };
-                        mine.push((i, run(pool)));
-                    }
-                })
-            })
-            .collect();
-        workers
-            .into_iter()
-            .flat_map(|w| {
-                w.join()
-                    .unwrap_or_else(|panic| std::panic::resume_unwind(panic))
-            })
-            .collect()
-    });
-    done.sort_by_key(|&(i, _)| i);
-    done.into_iter().map(|(_, r)| r).collect()
 }
 
 fn describe(g: &Generator) -> String {
