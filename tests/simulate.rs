@@ -630,6 +630,17 @@ fn text_markdown_and_svg_outputs() {
     assert!(svg.starts_with("<svg") && svg.contains("polyline"));
 }
 
+/// `poolc simulate ARGS --format json` in `dir`, which must succeed: its
+/// report.
+fn simulate_json(dir: &Path, args: &[&str]) -> serde_json::Value {
+    let mut all = vec!["simulate"];
+    all.extend_from_slice(args);
+    all.extend_from_slice(&["--format", "json"]);
+    let out = poolc(dir, &all);
+    assert!(out.status.success(), "{args:?}: {}", stderr(&out));
+    serde_json::from_slice(&out.stdout).unwrap()
+}
+
 fn trace_error(name: &str, trace: &str, want: &[&str]) {
     let dir = cli_dir(name);
     fs::write(dir.join("trace.csv"), trace).unwrap();
@@ -681,19 +692,7 @@ fn good_traces_replay_in_both_formats() {
         "arrival,duration,pool\n2026-01-01T00:00:00Z,600,amd64\n2026-01-01T00:00:30Z,300\n2026-01-01T00:01:00.5+00:00,60,amd64\n",
     )
     .unwrap();
-    let out = poolc(
-        &dir,
-        &[
-            "simulate",
-            "sim",
-            "--trace",
-            "trace.csv",
-            "--format",
-            "json",
-        ],
-    );
-    assert!(out.status.success(), "{}", stderr(&out));
-    let json: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let json = simulate_json(&dir, &["sim", "--trace", "trace.csv"]);
     assert_eq!(json["pools"][0]["builds"], 3);
     // As a spreadsheet exports it: the user's column names, every field
     // quoted, CRLF line ends, an exponent.
@@ -702,19 +701,7 @@ fn good_traces_replay_in_both_formats() {
         "\"start\",\"seconds\",\"queue\"\r\n\"0\",\"600\",\"amd64\"\r\n\"30\",\"3e2\",\"\"\r\n",
     )
     .unwrap();
-    let out = poolc(
-        &dir,
-        &[
-            "simulate",
-            "sim",
-            "--trace",
-            "trace.csv",
-            "--format",
-            "json",
-        ],
-    );
-    assert!(out.status.success(), "{}", stderr(&out));
-    let json: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let json = simulate_json(&dir, &["sim", "--trace", "trace.csv"]);
     assert_eq!(json["pools"][0]["builds"], 2);
     // GitHub's jobs API: created_at → arrival, completed_at − started_at → duration.
     fs::write(
@@ -725,19 +712,7 @@ fn good_traces_replay_in_both_formats() {
           {"id":3,"created_at":"2026-01-01T00:07:00Z","started_at":null,"completed_at":null}]}"#,
     )
     .unwrap();
-    let out = poolc(
-        &dir,
-        &[
-            "simulate",
-            "sim/amd64",
-            "--trace",
-            "jobs.json",
-            "--format",
-            "json",
-        ],
-    );
-    assert!(out.status.success(), "{}", stderr(&out));
-    let json: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let json = simulate_json(&dir, &["sim/amd64", "--trace", "jobs.json"]);
     assert_eq!(json["pools"][0]["builds"], 2);
     // `gh api --paginate` prints one page after another, `--slurp` a list of
     // pages; a job's runs-on labels that name a pool send it there.
@@ -758,33 +733,23 @@ fn good_traces_replay_in_both_formats() {
         ("slurp.json", format!("[{page1},\n{page2}]")),
     ] {
         fs::write(dir.join(name), text).unwrap();
-        let out = poolc(
-            &dir,
-            &["simulate", "sim", "--trace", name, "--format", "json"],
-        );
-        assert!(out.status.success(), "{name}: {}", stderr(&out));
-        let json: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+        let json = simulate_json(&dir, &["sim", "--trace", name]);
         // The arm64 job names a pool this cluster lacks: it goes everywhere.
         assert_eq!(json["pools"][0]["builds"], 3, "{name}");
     }
     // staging has amd64 and arm64: each takes its own job and the unlabeled one.
     let specs = Path::new(env!("CARGO_MANIFEST_DIR")).join("specs");
-    let out = poolc(
+    let json = simulate_json(
         &dir,
         &[
-            "simulate",
             "staging/amd64,staging/arm64",
             "--specs",
             specs.to_str().unwrap(),
             "--trace",
             "paginate.json",
             "--no-alerts",
-            "--format",
-            "json",
         ],
     );
-    assert!(out.status.success(), "{}", stderr(&out));
-    let json: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
     assert_eq!(json["pools"][0]["pool"], "staging/amd64");
     assert_eq!(json["pools"][0]["builds"], 2);
     assert_eq!(json["pools"][1]["pool"], "staging/arm64");
@@ -903,19 +868,7 @@ fn unknown_targets_and_bad_options_exit_2() {
 #[test]
 fn healthy_load_fires_no_scrape_or_scaler_alert() {
     let dir = cli_dir("sim-healthy");
-    let out = poolc(
-        &dir,
-        &[
-            "simulate",
-            "sim",
-            "--scenario",
-            "seed000",
-            "--format",
-            "json",
-        ],
-    );
-    assert!(out.status.success(), "{}", stderr(&out));
-    let json: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let json = simulate_json(&dir, &["sim", "--scenario", "seed000"]);
     let fired: Vec<&str> = json["pools"][0]["alerts"]
         .as_array()
         .unwrap()
@@ -948,19 +901,7 @@ fn a_run_ends_at_its_horizon_once_every_build_is_served() {
         ),
     )
     .unwrap();
-    let out = poolc(
-        &dir,
-        &[
-            "simulate",
-            "sim",
-            "--scenario",
-            "seed001-overload",
-            "--format",
-            "json",
-        ],
-    );
-    assert!(out.status.success(), "{}", stderr(&out));
-    let json: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let json = simulate_json(&dir, &["sim", "--scenario", "seed001-overload"]);
     let pool = &json["pools"][0];
     assert_eq!(pool["builds"], 9);
     assert_eq!(pool["simulated_seconds"], 3600.0, "{pool}");
