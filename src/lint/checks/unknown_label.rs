@@ -21,9 +21,9 @@ prometheus-operator's `namespace`, `service`, `pod`, `container`,
 `endpoint`) and the external labels. Where an exporter's scrape is not
 among the inputs, `metrics_path` and labels named like a Kubernetes label
 key (`actions_github_com_scale_set_name`, as a `labelmap` of pod labels
-writes it) may be target labels. It also checks them against known value sets: HAProxy `state` and
-`code`, Karpenter `resource_type`, and the `proxy` names of a haproxy.cfg
-among the inputs.
+writes it) may be target labels. It also checks them against known value
+sets: HAProxy `state` and `code`, Karpenter `resource_type`, and the `proxy`
+names of a haproxy.cfg among the inputs.
 
 Why it matters: `haproxy_backend_current_queue{backend="bk_amd64"}` matches
 nothing, because the HAProxy exporter's label is `proxy`. The alert is dead.
