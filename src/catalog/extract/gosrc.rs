@@ -22,6 +22,10 @@ pub struct Symbols {
     pub consts: HashMap<String, String>,
     lists: HashMap<String, String>,
     funcs: HashMap<String, String>,
+    /// `prometheus.Labels{…}` maps held in variables, by name: their bodies.
+    maps: HashMap<String, String>,
+    /// Constants of other packages, by qualified name (`discovery.Name`).
+    qualified: HashMap<String, String>,
     /// Label names for code that ranges over well-known node labels.
     pub well_known: BTreeSet<String>,
     /// Whether the keys of an options' `ConstLabels` map count as labels
@@ -123,12 +127,31 @@ impl Symbols {
                 self.lists.insert(c[1].to_string(), body);
             }
         }
+        let maps = pattern!(
+            r"([A-Za-z_]\w*)\s*(?::=|=)\s*(?:prometheus\.Labels|map\[string\]string)\s*\{"
+        );
+        for c in maps.captures_iter(text) {
+            let Some(m) = c.get(0) else { continue };
+            if let Some(body) = block(text, m.end() - 1) {
+                self.maps.insert(c[1].to_string(), body.to_string());
+            }
+        }
         let funcs = pattern!(r"(?m)^func\s+([A-Za-z_]\w*)\s*\(\s*\)\s*\[\]string\s*\{");
         for c in funcs.captures_iter(text) {
             let Some(m) = c.get(0) else { continue };
             if let Some(body) = block(text, m.end() - 1) {
                 self.funcs.insert(c[1].to_string(), body.to_string());
             }
+        }
+    }
+
+    /// Reads the constants of another package's file, to be looked up as
+    /// `package.Name`.
+    pub fn add_package_file(&mut self, package: &str, text: &str) {
+        let mut own = Symbols::default();
+        own.add_file(text);
+        for (name, value) in own.consts {
+            self.qualified.insert(format!("{package}.{name}"), value);
         }
     }
 
@@ -158,6 +181,9 @@ impl Symbols {
         let expr = expr.trim().trim_end_matches(',').trim();
         if let Some(lit) = expr.strip_prefix('"').and_then(|e| e.strip_suffix('"')) {
             return Some(lit.to_string());
+        }
+        if let Some(v) = self.qualified.get(expr) {
+            return Some(v.clone());
         }
         let ident = expr.rsplit('.').next()?;
         self.consts.get(ident).cloned()
@@ -338,16 +364,21 @@ pub fn metrics(text: &str, symbols: &Symbols) -> Vec<Row> {
     out
 }
 
-/// The keys of the `ConstLabels` map in an options body: literals or
-/// constants.
+/// The keys of the `ConstLabels` map in an options body, written there or
+/// held in a variable: literals or constants.
 fn const_labels(body: &str, symbols: &Symbols) -> BTreeSet<String> {
     let map = pattern!(r"ConstLabels\s*:\s*(?:prometheus\.Labels|map\[string\]string)\s*\{");
+    let named = pattern!(r"ConstLabels\s*:\s*([A-Za-z_]\w*)\s*(?:,|$|\n|\})");
     let key = pattern!(r#"(?:^|[{,\n])\s*("[^"\n]*"|[A-Za-z_][\w.]*)\s*:"#);
+    let mut maps: Vec<&str> = map
+        .find_iter(body)
+        .filter_map(|m| block(body, m.end() - 1))
+        .collect();
+    for c in named.captures_iter(body) {
+        maps.extend(symbols.maps.get(&c[1]).map(String::as_str));
+    }
     let mut out = BTreeSet::new();
-    for m in map.find_iter(body) {
-        let Some(entries) = block(body, m.end() - 1) else {
-            continue;
-        };
+    for entries in maps {
         for c in key.captures_iter(entries) {
             out.extend(symbols.string(&c[1]));
         }
