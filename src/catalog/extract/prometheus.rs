@@ -39,6 +39,7 @@ pub fn extract(clones: &Path) -> Result<Releases, ExtractError> {
     let qualified_part = Regex::new(r"\b(?:Namespace|Subsystem|Name)\s*:\s*([a-z]\w*)\.[A-Z]\w*")
         .unwrap_or_else(|e| panic!("{e}"));
     let libs = golibs::Libraries::new(clones);
+    let mut cache = golibs::Cache::default();
     let mut releases = Releases::new();
     for (version, tag) in release_tags(&repo, Version::new(2, 0))? {
         let rows = releases.entry(version).or_default();
@@ -48,6 +49,13 @@ pub fn extract(clones: &Path) -> Result<Releases, ExtractError> {
             .show(&tag, "cmd/prometheus/main.go")
             .unwrap_or_default();
         rows.extend(golibs::build_info(&libs, (&repo, &tag), &go_mod, &main)?);
+        // `go_*` and `process_*`: the Go and process collectors.
+        rows.extend(golibs::runtime_collectors(
+            &libs,
+            &mut cache,
+            (&repo, &tag),
+            &go_mod,
+        )?);
         for path in ["scrape/scrape.go", "retrieval/scrape.go"] {
             if let Some(text) = repo.show(&tag, path) {
                 for c in report.captures_iter(&text) {
