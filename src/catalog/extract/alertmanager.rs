@@ -26,6 +26,7 @@ pub fn extract(clones: &Path) -> Result<Releases, ExtractError> {
         const_labels: true,
     };
     let libs = golibs::Libraries::new(clones);
+    let mut cache = golibs::Cache::default();
     let mut releases = Releases::new();
     for (version, tag) in release_tags(&repo, Version::new(0, 20))? {
         let rows = releases.entry(version).or_default();
@@ -34,6 +35,13 @@ pub fn extract(clones: &Path) -> Result<Releases, ExtractError> {
             .show(&tag, "cmd/alertmanager/main.go")
             .unwrap_or_default();
         rows.extend(golibs::build_info(&libs, (&repo, &tag), &go_mod, &main)?);
+        // `go_*` and `process_*`: the Go and process collectors.
+        rows.extend(golibs::runtime_collectors(
+            &libs,
+            &mut cache,
+            (&repo, &tag),
+            &go_mod,
+        )?);
         for (_, row) in gopkg::rows(&repo, &tag, &scan)? {
             if row.name.starts_with("alertmanager_") {
                 rows.insert(row);

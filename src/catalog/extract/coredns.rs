@@ -15,10 +15,11 @@ use std::path::Path;
 
 use regex::Regex;
 
+use super::golibs::{self, GoMod};
 use super::{find_clone, gopkg, release_tags, ExtractError, Releases};
 use crate::catalog::Version;
 
-pub const SOURCES: &[&str] = &["coredns/coredns"];
+pub const SOURCES: &[&str] = &["coredns/coredns", "prometheus/client_golang"];
 
 const VARS: &str = "plugin/metrics/vars";
 const MONITOR: &str = "plugin/pkg/dnsutil/monitor.go";
@@ -30,6 +31,8 @@ pub fn extract(clones: &Path) -> Result<Releases, ExtractError> {
         shared: &["plugin/plugin.go"],
         const_labels: true,
     };
+    let libs = golibs::Libraries::new(clones);
+    let mut cache = golibs::Cache::default();
     let mut releases = Releases::new();
     for (version, tag) in release_tags(&repo, Version::new(1, 6))? {
         let mut vars = String::new();
@@ -42,6 +45,14 @@ pub fn extract(clones: &Path) -> Result<Releases, ExtractError> {
         vars.extend(repo.show(&tag, MONITOR));
         let (families, types) = report_values(&vars);
         let rows = releases.entry(version).or_default();
+        // `go_*` and `process_*`: the Go and process collectors.
+        let go_mod = GoMod::parse(&repo.show(&tag, "go.mod").unwrap_or_default());
+        rows.extend(golibs::runtime_collectors(
+            &libs,
+            &mut cache,
+            (&repo, &tag),
+            &go_mod,
+        )?);
         for (path, mut row) in gopkg::rows(&repo, &tag, &scan)? {
             if !row.name.starts_with("coredns_") {
                 continue;

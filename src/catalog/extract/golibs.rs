@@ -948,6 +948,72 @@ pub fn families(
     Ok(rows)
 }
 
+/// What in a program's source serves client_golang's default registry:
+/// its handler (`promhttp.Handler()`, `prometheus.Handler()` before
+/// promhttp) or the registry itself.
+const DEFAULT_REGISTRY: &[&str] = &[
+    "promhttp.Handler()",
+    "prometheus.Handler()",
+    "DefaultRegisterer.(*prometheus.Registry)",
+];
+
+/// Whether Go source serves client_golang's default registry (code that is
+/// commented out does not).
+pub fn serves_default_registry(text: &str) -> bool {
+    let code = gosrc::strip_line_comments(text);
+    DEFAULT_REGISTRY.iter().any(|f| code.contains(f))
+}
+
+/// The Go and process collectors' families a release serves: those its
+/// own source registers (`collectors.NewGoCollector(…)`), and, when it
+/// serves client_golang's default registry, those that registry's `init`
+/// registers.
+pub fn runtime_collectors(
+    libs: &Libraries,
+    cache: &mut Cache,
+    release: (&Repo, &str),
+    go_mod: &GoMod,
+) -> Result<Vec<Row>, ExtractError> {
+    let (repo, tag) = release;
+    let own =
+        |p: &String| p.ends_with(".go") && !p.ends_with("_test.go") && !p.starts_with("vendor/");
+    let mut texts = Vec::new();
+    for fixed in ["NewGoCollector(", "NewProcessCollector("] {
+        for p in repo
+            .grep_files(tag, fixed, &["."])?
+            .iter()
+            .filter(|p| own(p))
+        {
+            texts.extend(repo.show(tag, p));
+        }
+    }
+    let mut serving = false;
+    for fixed in DEFAULT_REGISTRY {
+        for p in repo
+            .grep_files(tag, fixed, &["."])?
+            .iter()
+            .filter(|p| own(p))
+        {
+            serving |= repo
+                .show(tag, p)
+                .is_some_and(|t| serves_default_registry(&t));
+        }
+    }
+    let tree = libs.tree(repo, tag, go_mod, CLIENT_GOLANG)?;
+    let tables = libs.clone_tree(go_mod, CLIENT_GOLANG)?;
+    let (Some(tree), Some(tables)) = (tree, tables) else {
+        return Ok(Vec::new());
+    };
+    if serving {
+        texts.extend(tree.show("prometheus/registry.go"));
+    }
+    let collectors = Collectors::registered_in(&texts);
+    if collectors == Collectors::default() {
+        return Ok(Vec::new());
+    }
+    client_golang(cache, &tree, &tables, &collectors, go_mod.go_minor)
+}
+
 /// `<program>_build_info`, the version collector a program registers in
 /// `main` (`version.NewCollector("node_exporter")`): prometheus/common's
 /// `version` package, or client_golang's `collectors/version` (imported
@@ -1049,6 +1115,29 @@ pub fn registrations(cache: &mut Cache, tree: &Tree) -> Result<Vec<Row>, Extract
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_default_registry_counts_when_served_and_adds_its_collectors() {
+        let served = "\tr.Get(\"/metrics\", promhttp.Handler().ServeHTTP)\n";
+        let shared = "\tReg: prometheus.DefaultRegisterer.(*prometheus.Registry),\n";
+        let commented = "\t// http.Handle(\"/metrics\", promhttp.Handler())\n";
+        let own = "\treg := prometheus.NewRegistry()\n\thttp.Handle(\"/metrics\", promhttp.HandlerFor(reg, opts))\n";
+        assert!(serves_default_registry(served));
+        assert!(serves_default_registry(shared));
+        assert!(!serves_default_registry(commented));
+        assert!(!serves_default_registry(own));
+        // The registry's `init`, and an option that swaps its Go collector
+        // for one with every runtime metric.
+        let registry = "func init() {\n\tMustRegister(NewProcessCollector(ProcessCollectorOpts{}))\n\tMustRegister(NewGoCollector())\n}\n".to_string();
+        let option = "\tprometheus.Unregister(collectors.NewGoCollector())\n\tprometheus.MustRegister(collectors.NewGoCollector(\n\t\tcollectors.WithGoCollectorRuntimeMetrics(collectors.MetricsAll),\n\t))\n".to_string();
+        assert_eq!(
+            Collectors::registered_in(&[option, registry]),
+            Collectors {
+                go: Some(vec!["MetricsAll".to_string()]),
+                process: true,
+            }
+        );
+    }
 
     #[test]
     fn go_mod_replace_wins_and_pseudo_versions_are_commits() {

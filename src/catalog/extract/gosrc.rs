@@ -22,6 +22,10 @@ pub struct Symbols {
     pub consts: HashMap<String, String>,
     lists: HashMap<String, String>,
     funcs: HashMap<String, String>,
+    /// `prometheus.Labels{…}` maps held in variables, by name: their bodies.
+    maps: HashMap<String, String>,
+    /// Constants of other packages, by qualified name (`discovery.Name`).
+    qualified: HashMap<String, String>,
     /// Label names for code that ranges over well-known node labels.
     pub well_known: BTreeSet<String>,
     /// Whether the keys of an options' `ConstLabels` map count as labels
@@ -123,12 +127,31 @@ impl Symbols {
                 self.lists.insert(c[1].to_string(), body);
             }
         }
+        let maps = pattern!(
+            r"([A-Za-z_]\w*)\s*(?::=|=)\s*(?:prometheus\.Labels|map\[string\]string)\s*\{"
+        );
+        for c in maps.captures_iter(text) {
+            let Some(m) = c.get(0) else { continue };
+            if let Some(body) = block(text, m.end() - 1) {
+                self.maps.insert(c[1].to_string(), body.to_string());
+            }
+        }
         let funcs = pattern!(r"(?m)^func\s+([A-Za-z_]\w*)\s*\(\s*\)\s*\[\]string\s*\{");
         for c in funcs.captures_iter(text) {
             let Some(m) = c.get(0) else { continue };
             if let Some(body) = block(text, m.end() - 1) {
                 self.funcs.insert(c[1].to_string(), body.to_string());
             }
+        }
+    }
+
+    /// Reads the constants of another package's file, to be looked up as
+    /// `package.Name`.
+    pub fn add_package_file(&mut self, package: &str, text: &str) {
+        let mut own = Symbols::default();
+        own.add_file(text);
+        for (name, value) in own.consts {
+            self.qualified.insert(format!("{package}.{name}"), value);
         }
     }
 
@@ -158,6 +181,9 @@ impl Symbols {
         let expr = expr.trim().trim_end_matches(',').trim();
         if let Some(lit) = expr.strip_prefix('"').and_then(|e| e.strip_suffix('"')) {
             return Some(lit.to_string());
+        }
+        if let Some(v) = self.qualified.get(expr) {
+            return Some(v.clone());
         }
         let ident = expr.rsplit('.').next()?;
         self.consts.get(ident).cloned()
@@ -338,21 +364,52 @@ pub fn metrics(text: &str, symbols: &Symbols) -> Vec<Row> {
     out
 }
 
-/// The keys of the `ConstLabels` map in an options body: literals or
-/// constants.
+/// The keys of the `ConstLabels` map in an options body, written there or
+/// held in a variable: literals or constants.
 fn const_labels(body: &str, symbols: &Symbols) -> BTreeSet<String> {
     let map = pattern!(r"ConstLabels\s*:\s*(?:prometheus\.Labels|map\[string\]string)\s*\{");
+    let named = pattern!(r"ConstLabels\s*:\s*([A-Za-z_]\w*)\s*(?:,|$|\n|\})");
     let key = pattern!(r#"(?:^|[{,\n])\s*("[^"\n]*"|[A-Za-z_][\w.]*)\s*:"#);
+    let mut maps: Vec<&str> = map
+        .find_iter(body)
+        .filter_map(|m| block(body, m.end() - 1))
+        .collect();
+    for c in named.captures_iter(body) {
+        maps.extend(symbols.maps.get(&c[1]).map(String::as_str));
+    }
     let mut out = BTreeSet::new();
-    for m in map.find_iter(body) {
-        let Some(entries) = block(body, m.end() - 1) else {
-            continue;
-        };
+    for entries in maps {
         for c in key.captures_iter(entries) {
             out.extend(symbols.string(&c[1]));
         }
     }
     out
+}
+
+/// Where the argument starting `s` ends, as `list_end`, with commas and
+/// brackets inside string literals skipped (a help text built with `+`).
+fn arg_end(s: &str) -> usize {
+    let bytes = s.as_bytes();
+    let mut in_str = false;
+    let mut i = 0;
+    while i < bytes.len() {
+        match bytes[i] {
+            b'\\' if in_str => i += 1,
+            b'"' => in_str = !in_str,
+            _ if in_str => {}
+            _ => {
+                if list_end(&s[i..]) == 0 {
+                    return i;
+                }
+                if let b'(' | b'{' | b'[' = bytes[i] {
+                    let close = block(s, i).map_or(s.len(), |b| i + 1 + b.len());
+                    i = close;
+                }
+            }
+        }
+        i += 1;
+    }
+    s.len()
 }
 
 /// Where the argument starting `s` ends: the first `,` or `)` outside
@@ -453,9 +510,101 @@ pub fn descs(text: &str, symbols: &Symbols) -> Vec<Row> {
     out
 }
 
+/// Names built at run time from a literal prefix
+/// (`prefix := "node_hwmon_" + sensorType`, then `name := prefix + "_" + …`
+/// handed to `NewDesc(name, …)`): one untyped name family `<prefix>*` per
+/// prefix, with the labels of the descriptors that take a name derived
+/// from it.
+pub fn prefix_families(text: &str, symbols: &Symbols) -> Vec<Row> {
+    let start = pattern!(r#"([A-Za-z_]\w*)\s*:?=\s*"([a-z][a-z0-9_]*_)"\s*\+"#);
+    let assign = pattern!(r"([A-Za-z_]\w*)\s*:?=\s*([A-Za-z_]\w*)\b");
+    let call = pattern!(r"\bNewDesc\(");
+    let mut out = Vec::new();
+    for c in start.captures_iter(text) {
+        // The variables that hold a name derived from the prefix.
+        let mut derived: BTreeSet<String> = BTreeSet::from([c[1].to_string()]);
+        loop {
+            let before = derived.len();
+            for a in assign.captures_iter(text) {
+                if derived.contains(&a[2]) {
+                    derived.insert(a[1].to_string());
+                }
+            }
+            if derived.len() == before {
+                break;
+            }
+        }
+        let mut labels = BTreeSet::new();
+        let mut used = false;
+        for m in call.find_iter(text) {
+            let Some(args) = block(text, m.end() - 1) else {
+                continue;
+            };
+            let first_end = list_end(args);
+            let head = args[..first_end].trim();
+            let head = head
+                .split(|ch: char| !(ch.is_alphanumeric() || ch == '_'))
+                .next();
+            if !head.is_some_and(|h| derived.contains(h)) {
+                continue;
+            }
+            used = true;
+            let rest = &args[(first_end + 1).min(args.len())..];
+            let rest = &rest[(arg_end(rest) + 1).min(rest.len())..];
+            let expr = rest[..arg_end(rest)].trim();
+            if expr != "nil" && !expr.is_empty() {
+                labels.extend(symbols.labels(expr, 0));
+            }
+        }
+        if used {
+            out.push(Row {
+                name: format!("{}*", &c[2]),
+                kind: "untyped",
+                labels,
+                values: Default::default(),
+            });
+        }
+    }
+    out
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn names_built_from_a_literal_prefix_are_a_family() {
+        let src = r#"
+var sensorLabels = []string{"board", "probe"}
+func (c *boardCollector) update(ch chan<- prometheus.Metric, kind string) {
+	base := "demo_board_" + kind
+	for part, value := range readings {
+		name := base
+		if part != "" {
+			name = name + "_" + part
+		}
+		desc := prometheus.NewDesc(name+"_level", "Level, as a ratio ("+part+").", sensorLabels, nil)
+		ch <- prometheus.MustNewConstMetric(desc, prometheus.GaugeValue, value, labels...)
+	}
+	unused := "demo_other_" + kind
+	fixed := prometheus.NewDesc("demo_board_info", "Info.", []string{"model"}, nil)
+}
+"#;
+        let mut s = Symbols::default();
+        s.add_file(src);
+        let got: Vec<(String, &str, Vec<String>)> = prefix_families(src, &s)
+            .into_iter()
+            .map(|r| (r.name, r.kind, r.labels.into_iter().collect()))
+            .collect();
+        assert_eq!(
+            got,
+            [(
+                "demo_board_*".to_string(),
+                "untyped",
+                vec!["board".to_string(), "probe".to_string()]
+            )]
+        );
+    }
 
     #[test]
     fn appended_aliased_and_const_labels_count() {

@@ -11,13 +11,16 @@ use std::path::Path;
 
 use regex::Regex;
 
+use super::golibs::{self, GoMod};
 use super::{find_clone, gosrc, release_tags, ExtractError, Releases, Row};
 use crate::catalog::Version;
 
-pub const SOURCES: &[&str] = &["kubernetes/kube-state-metrics"];
+pub const SOURCES: &[&str] = &["kubernetes/kube-state-metrics", "prometheus/client_golang"];
 
 pub fn extract(clones: &Path) -> Result<Releases, ExtractError> {
     let repo = find_clone(clones, SOURCES[0])?;
+    let libs = golibs::Libraries::new(clones);
+    let mut cache = golibs::Cache::default();
     let mut releases = Releases::new();
     for (version, tag) in release_tags(&repo, Version::new(2, 0))? {
         let mut store = Vec::new();
@@ -42,6 +45,14 @@ pub fn extract(clones: &Path) -> Result<Releases, ExtractError> {
         let helpers = prefix_helpers(&store);
         let funcs = functions(&store);
         let rows = releases.entry(version).or_default();
+        // `go_*` and `process_*`: the Go and process collectors.
+        let go_mod = GoMod::parse(&repo.show(&tag, "go.mod").unwrap_or_default());
+        rows.extend(golibs::runtime_collectors(
+            &libs,
+            &mut cache,
+            (&repo, &tag),
+            &go_mod,
+        )?);
         for text in &store {
             rows.extend(families(text, &helpers, &funcs));
         }

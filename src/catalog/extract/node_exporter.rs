@@ -55,6 +55,12 @@ pub fn extract(clones: &Path) -> Result<Releases, ExtractError> {
             for c in field_init.captures_iter(t) {
                 local.consts.insert(c[1].to_string(), c[2].to_string());
             }
+            // Names built at run time from a prefix (`node_hwmon_<sensor
+            // type>_<element>`) are a name family; never the whole exporter.
+            let built = gosrc::prefix_families(t, &local)
+                .into_iter()
+                .filter(|r| r.name != "node_*" && !known.contains(&r.name));
+            rows.extend(built);
             for row in gosrc::descs(t, &local) {
                 if row.name == "node_*" {
                     // A whole name from a struct field the source sets
