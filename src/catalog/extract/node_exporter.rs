@@ -102,7 +102,38 @@ pub fn extract(clones: &Path) -> Result<Releases, ExtractError> {
             rows.retain(|r| r.name != row.name);
             rows.push(row);
         }
+        // A name the source builds from a value it reads at run time
+        // (`?_input`, `Unknown`) is no name the exporter serves.
+        rows.retain(|r| is_name_served(&r.name));
         releases.insert(version, rows.into_iter().collect());
     }
     Ok(releases)
+}
+
+/// Whether `name` can be one of the exporter's names: a metric name that
+/// starts lower-case, as every family it serves does (`node_*`, `go_*`,
+/// `process_*`, `promhttp_*`), or a name family of one (`node_hwmon_*`).
+fn is_name_served(name: &str) -> bool {
+    let name = name.strip_suffix('*').unwrap_or(name);
+    name.starts_with(|c: char| c.is_ascii_lowercase())
+        && name
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || c == '_' || c == ':')
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn names_read_at_run_time_are_not_served() {
+        for served in [
+            "node_memory_MemTotal_bytes",
+            "node_hwmon_*",
+            "go_goroutines",
+        ] {
+            assert!(super::is_name_served(served), "{served}");
+        }
+        for junk in ["?_input", "Unknown", "Unknown_input", "node-x", ""] {
+            assert!(!super::is_name_served(junk), "{junk}");
+        }
+    }
 }
