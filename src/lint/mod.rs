@@ -888,7 +888,7 @@ fn lint_files(files: Group, ctx: Context) -> Result<Vec<Diagnostic>, String> {
     let last = files.len().checked_sub(1);
     let numbered: Vec<(usize, &std::path::PathBuf)> = files.iter().enumerate().collect();
     let first_reads = crate::parallel::map_each(&numbered, |(i, file)| {
-        FirstRead::of(read(file)?, Some(*i) == last)
+        read(file).map(|ws| FirstRead::of(ws, Some(*i) == last))
     });
     let mut shared = Workspace::default();
     let mut reads_alerts = false;
@@ -966,10 +966,10 @@ struct FirstRead {
 }
 
 impl FirstRead {
-    fn of(ws: Workspace, keep: bool) -> Result<FirstRead, String> {
+    fn of(ws: Workspace, keep: bool) -> FirstRead {
         let mut facts = Workspace::default();
         facts.gather(&ws);
-        Ok(FirstRead {
+        FirstRead {
             facts,
             reads_alerts: ws.expressions.iter().any(|e| e.text.contains("ALERTS")),
             records: ws
@@ -978,7 +978,7 @@ impl FirstRead {
                 .filter_map(RecordSummary::of)
                 .collect(),
             kept: keep.then_some(ws),
-        })
+        }
     }
 }
 
