@@ -8,7 +8,7 @@
 
 use std::path::Path;
 
-use super::golibs::{self, GoMod};
+use super::golibs;
 use super::{find_clone, gopkg, release_tags, ExtractError, Releases};
 use crate::catalog::Version;
 
@@ -30,17 +30,11 @@ pub fn extract(clones: &Path) -> Result<Releases, ExtractError> {
     let mut releases = Releases::new();
     for (version, tag) in release_tags(&repo, Version::new(0, 20))? {
         let rows = releases.entry(version).or_default();
-        let go_mod = GoMod::parse(&repo.show(&tag, "go.mod").unwrap_or_default());
-        let main = repo
-            .show(&tag, "cmd/alertmanager/main.go")
-            .unwrap_or_default();
-        rows.extend(golibs::build_info(&libs, (&repo, &tag), &go_mod, &main)?);
-        // `go_*` and `process_*`: the Go and process collectors.
-        rows.extend(golibs::runtime_collectors(
+        rows.extend(golibs::program_rows(
             &libs,
             &mut cache,
             (&repo, &tag),
-            &go_mod,
+            Some("cmd/alertmanager/main.go"),
         )?);
         for (_, row) in gopkg::rows(&repo, &tag, &scan)? {
             if row.name.starts_with("alertmanager_") {

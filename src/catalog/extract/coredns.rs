@@ -15,7 +15,7 @@ use std::path::Path;
 
 use regex::Regex;
 
-use super::golibs::{self, GoMod};
+use super::golibs;
 use super::{find_clone, gopkg, release_tags, ExtractError, Releases};
 use crate::catalog::Version;
 
@@ -46,12 +46,11 @@ pub fn extract(clones: &Path) -> Result<Releases, ExtractError> {
         let (families, types) = report_values(&vars);
         let rows = releases.entry(version).or_default();
         // `go_*` and `process_*`: the Go and process collectors.
-        let go_mod = GoMod::parse(&repo.show(&tag, "go.mod").unwrap_or_default());
-        rows.extend(golibs::runtime_collectors(
+        rows.extend(golibs::program_rows(
             &libs,
             &mut cache,
             (&repo, &tag),
-            &go_mod,
+            None,
         )?);
         for (path, mut row) in gopkg::rows(&repo, &tag, &scan)? {
             if !row.name.starts_with("coredns_") {

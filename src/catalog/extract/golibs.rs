@@ -964,6 +964,25 @@ pub fn serves_default_registry(text: &str) -> bool {
     DEFAULT_REGISTRY.iter().any(|f| code.contains(f))
 }
 
+/// What a Go program's libraries serve at a release, by its `go.mod`: the
+/// Go and process collectors (`go_*`, `process_*`), and, where `main` names
+/// the file that registers a version collector, `<program>_build_info`.
+pub fn program_rows(
+    libs: &Libraries,
+    cache: &mut Cache,
+    release: (&Repo, &str),
+    main: Option<&str>,
+) -> Result<Vec<Row>, ExtractError> {
+    let (repo, tag) = release;
+    let go_mod = GoMod::parse(&repo.show(tag, "go.mod").unwrap_or_default());
+    let mut rows = runtime_collectors(libs, cache, release, &go_mod)?;
+    if let Some(path) = main {
+        let text = repo.show(tag, path).unwrap_or_default();
+        rows.extend(build_info(libs, release, &go_mod, &text)?);
+    }
+    Ok(rows)
+}
+
 /// The Go and process collectors' families a release serves: those its
 /// own source registers (`collectors.NewGoCollector(…)`), and, when it
 /// serves client_golang's default registry, those that registry's `init`

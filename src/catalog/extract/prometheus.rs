@@ -14,7 +14,7 @@ use std::path::Path;
 
 use regex::Regex;
 
-use super::golibs::{self, GoMod};
+use super::golibs;
 use super::{find_clone, gosrc, release_tags, ExtractError, Releases, Row};
 use crate::catalog::Version;
 
@@ -43,18 +43,13 @@ pub fn extract(clones: &Path) -> Result<Releases, ExtractError> {
     let mut releases = Releases::new();
     for (version, tag) in release_tags(&repo, Version::new(2, 0))? {
         let rows = releases.entry(version).or_default();
-        // `prometheus_build_info`: the version collector `main` registers.
-        let go_mod = GoMod::parse(&repo.show(&tag, "go.mod").unwrap_or_default());
-        let main = repo
-            .show(&tag, "cmd/prometheus/main.go")
-            .unwrap_or_default();
-        rows.extend(golibs::build_info(&libs, (&repo, &tag), &go_mod, &main)?);
-        // `go_*` and `process_*`: the Go and process collectors.
-        rows.extend(golibs::runtime_collectors(
+        // `go_*`, `process_*` and `prometheus_build_info`, which `main`
+        // registers.
+        rows.extend(golibs::program_rows(
             &libs,
             &mut cache,
             (&repo, &tag),
-            &go_mod,
+            Some("cmd/prometheus/main.go"),
         )?);
         for path in ["scrape/scrape.go", "retrieval/scrape.go"] {
             if let Some(text) = repo.show(&tag, path) {
