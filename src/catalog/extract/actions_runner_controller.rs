@@ -96,12 +96,7 @@ pub fn configurable(text: &str) -> Vec<Row> {
                 .and_then(|i| gosrc::block(body, i + "[]string".len()))
                 .map(|list| symbols.items(list, 0))
                 .unwrap_or_default();
-            out.push(Row {
-                name,
-                kind,
-                labels,
-                values: Default::default(),
-            });
+            out.push(Row::labelled(name, kind, labels));
         }
     }
     out
@@ -129,12 +124,7 @@ fn without_defaults(help: &str, symbols: &gosrc::Symbols) -> Vec<Row> {
         };
         for c in entry.captures_iter(group) {
             if let Some(name) = symbols.string(&c[1]) {
-                out.push(Row {
-                    name,
-                    kind,
-                    labels: keys.clone(),
-                    values: Default::default(),
-                });
+                out.push(Row::labelled(name, kind, keys.clone()));
             }
         }
     }

@@ -73,12 +73,11 @@ pub fn rows(backend: &str, collector: &str) -> Vec<Row> {
                 assigned_keys(collector, scope_field(prefix), &symbols)
             };
             for key in keys {
-                out.push(Row {
-                    name: format!("{prefix}{}", camel_to_underscore(&key)),
-                    kind: "gauge",
-                    labels: row.labels.clone(),
-                    values: Default::default(),
-                });
+                out.push(Row::labelled(
+                    format!("{prefix}{}", camel_to_underscore(&key)),
+                    "gauge",
+                    row.labels.clone(),
+                ));
             }
         }
     }

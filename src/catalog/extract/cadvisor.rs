@@ -30,8 +30,7 @@
 use std::collections::BTreeSet;
 use std::path::Path;
 
-use regex::Regex;
-
+use super::re;
 use super::{find_clone, gosrc, release_tags, ExtractError, Releases, Row};
 use crate::catalog::Version;
 
@@ -43,10 +42,6 @@ pub const SOURCES: &[&str] = &["google/cadvisor"];
 pub const KUBELET_LABELS: &[&str] = &["container", "namespace", "pod"];
 
 const DIRS: &[&str] = &["metrics", "lib/metrics"];
-
-fn re(s: &str) -> Regex {
-    Regex::new(s).unwrap_or_else(|e| panic!("pattern {s}: {e}"))
-}
 
 /// The label keys a labels function body sets: `set[Key] = …`,
 /// `map[string]string{Key: …}` and `set[Prefix+k]` (a prefix, `Prefix*`).
@@ -124,12 +119,7 @@ pub fn table(text: &str, symbols: &gosrc::Symbols, base: &BTreeSet<String>) -> V
                 labels.extend(symbols.items(list, 0));
             }
         }
-        out.push(Row {
-            name: c[1].to_string(),
-            kind,
-            labels,
-            values: Default::default(),
-        });
+        out.push(Row::labelled(c[1].to_string(), kind, labels));
     }
     out
 }

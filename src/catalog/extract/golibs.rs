@@ -39,6 +39,7 @@ use std::path::Path;
 
 use regex::Regex;
 
+use super::re;
 use super::{find_clone, gosrc, ExtractError, Repo, Row};
 
 pub const CONTROLLER_RUNTIME: &str = "sigs.k8s.io/controller-runtime";
@@ -66,18 +67,6 @@ const MODULES: [(&str, &str, &str); 6] = [
     ),
     (PROMETHEUS_COMMON, "prometheus/common", ""),
 ];
-
-fn re(s: &str) -> Regex {
-    Regex::new(s).unwrap_or_else(|e| panic!("pattern {s}: {e}"))
-}
-
-/// A pattern compiled once per process.
-macro_rules! pattern {
-    ($s:expr) => {{
-        static P: std::sync::LazyLock<Regex> = std::sync::LazyLock::new(|| re($s));
-        &*P
-    }};
-}
 
 /// The module versions a `go.mod` selects.
 #[derive(Debug, Default)]
@@ -526,12 +515,7 @@ fn collector_descs(text: &str) -> Vec<Row> {
         } else {
             "gauge"
         };
-        out.push(Row {
-            name,
-            kind,
-            labels,
-            values: Default::default(),
-        });
+        out.push(Row::labelled(name, kind, labels));
     }
     out
 }

@@ -36,18 +36,6 @@ pub struct Symbols {
     pub follow_lists: bool,
 }
 
-fn re(s: &str) -> Regex {
-    Regex::new(s).unwrap_or_else(|e| panic!("pattern {s}: {e}"))
-}
-
-/// A pattern compiled once per process.
-macro_rules! pattern {
-    ($s:expr) => {{
-        static P: std::sync::LazyLock<Regex> = std::sync::LazyLock::new(|| re($s));
-        &*P
-    }};
-}
-
 /// The text between the bracket (`{` or `(`) at `open` and its match,
 /// skipping brackets inside string literals.
 pub fn block(text: &str, open: usize) -> Option<&str> {
@@ -354,12 +342,7 @@ pub fn metrics(text: &str, symbols: &Symbols) -> Vec<Row> {
         if symbols.const_labels {
             labels.extend(const_labels(body, symbols));
         }
-        out.push(Row {
-            name: full.join("_"),
-            kind,
-            labels,
-            values: Default::default(),
-        });
+        out.push(Row::labelled(full.join("_"), kind, labels));
     }
     out
 }
@@ -500,12 +483,7 @@ pub fn descs(text: &str, symbols: &Symbols) -> Vec<Row> {
         } else {
             "gauge"
         };
-        out.push(Row {
-            name,
-            kind,
-            labels,
-            values: Default::default(),
-        });
+        out.push(Row::labelled(name, kind, labels));
     }
     out
 }
@@ -557,12 +535,7 @@ pub fn prefix_families(text: &str, symbols: &Symbols) -> Vec<Row> {
             }
         }
         if used {
-            out.push(Row {
-                name: format!("{}*", &c[2]),
-                kind: "untyped",
-                labels,
-                values: Default::default(),
-            });
+            out.push(Row::labelled(format!("{}*", &c[2]), "untyped", labels));
         }
     }
     out

@@ -24,26 +24,13 @@
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::Path;
 
-use regex::Regex;
-
+use super::re;
 use super::{find_clone, release_tags, release_version, ExtractError, Releases, Row};
 use crate::catalog::Version;
 
 pub const SOURCES: &[&str] = &["haproxy/haproxy", "its stable branches (haproxy-X.Y)"];
 
 const PROMEX: &str = "addons/promex/service-prometheus.c";
-
-fn re(s: &str) -> Regex {
-    Regex::new(s).unwrap_or_else(|e| panic!("pattern {s}: {e}"))
-}
-
-/// A pattern compiled once per process.
-macro_rules! pattern {
-    ($s:expr) => {{
-        static P: std::sync::LazyLock<Regex> = std::sync::LazyLock::new(|| re($s));
-        &*P
-    }};
-}
 
 /// One exported field: its index name (`ST_F_QCUR`, `ST_I_PX_QCUR`), metric
 /// name, type and scopes.

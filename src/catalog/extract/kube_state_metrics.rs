@@ -66,18 +66,6 @@ pub fn extract(clones: &Path) -> Result<Releases, ExtractError> {
     Ok(releases)
 }
 
-fn re(s: &str) -> Regex {
-    Regex::new(s).unwrap_or_else(|e| panic!("pattern {s}: {e}"))
-}
-
-/// A pattern compiled once per process.
-macro_rules! pattern {
-    ($s:expr) => {{
-        static P: std::sync::LazyLock<Regex> = std::sync::LazyLock::new(|| re($s));
-        &*P
-    }};
-}
-
 /// Helper functions that turn a Kubernetes map into prefixed labels, with
 /// their prefix: those passing a literal prefix to the mapping function,
 /// and those calling such a helper in turn.
@@ -247,12 +235,7 @@ pub fn families(
             labels.extend(wrapper_labels(text, &w[1], &symbols));
         }
         labels.retain(|l| !l.is_empty());
-        out.push(Row {
-            name,
-            kind,
-            labels,
-            values: Default::default(),
-        });
+        out.push(Row::labelled(name, kind, labels));
     }
     out
 }

@@ -87,12 +87,7 @@ pub fn documented(text: &str) -> Vec<Row> {
                 "Summary" => "summary",
                 _ => "untyped",
             };
-            Row {
-                name: name.join("_"),
-                kind,
-                labels: e.labels.into_iter().collect(),
-                values: Default::default(),
-            }
+            Row::labelled(name.join("_"), kind, e.labels)
         })
         .collect()
 }

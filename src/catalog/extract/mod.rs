@@ -10,6 +10,19 @@
 //! `just catalog-refresh` runs) finds each clone under `CLONES_DIR` as
 //! `<name>`, `<owner>+<name>/repo`, `<owner>+<name>` or `<name>.git`.
 
+/// A regex of the extractors' own, known to compile.
+fn re(s: &str) -> regex::Regex {
+    regex::Regex::new(s).unwrap_or_else(|e| panic!("pattern {s}: {e}"))
+}
+
+/// A pattern compiled once per process.
+macro_rules! pattern {
+    ($s:expr) => {{
+        static P: std::sync::LazyLock<regex::Regex> = std::sync::LazyLock::new(|| super::re($s));
+        &*P
+    }};
+}
+
 pub mod actions_runner_controller;
 pub mod alertmanager;
 pub mod buildkite_agent_metrics;
@@ -50,10 +63,19 @@ pub struct Row {
 
 impl Row {
     pub fn new(name: impl Into<String>, kind: &'static str, labels: &[&str]) -> Row {
+        Row::labelled(name, kind, labels.iter().map(|l| l.to_string()))
+    }
+
+    /// A row whose label keys were read as strings, with no value sets.
+    pub fn labelled(
+        name: impl Into<String>,
+        kind: &'static str,
+        labels: impl IntoIterator<Item = String>,
+    ) -> Row {
         Row {
             name: name.into(),
             kind,
-            labels: labels.iter().map(|l| l.to_string()).collect(),
+            labels: labels.into_iter().collect(),
             values: BTreeMap::new(),
         }
     }

@@ -151,12 +151,7 @@ pub fn extract(clones: &Path) -> Result<Releases, ExtractError> {
             merged.entry((r.name, r.kind)).or_default().extend(r.labels);
         }
         for ((name, kind), labels) in merged {
-            rows.insert(Row {
-                name,
-                kind,
-                labels,
-                values: Default::default(),
-            });
+            rows.insert(Row::labelled(name, kind, labels));
         }
     }
     Ok(releases)
