@@ -241,8 +241,7 @@ pub struct Engine<'a, I: Iterator<Item = Arrival>> {
     hpa: Hpa,
     scaler: Scaler,
     cached_sessions: f64,
-    batch: Option<(u64, u64, u32)>,
-    batch_gen: u32,
+    batch: karpenter::Batch,
     disruption_armed: bool,
     rng_launch: Rng,
     rng_dns: Rng,
@@ -351,8 +350,7 @@ pub fn run<I: Iterator<Item = Arrival>>(
         hpa: Hpa::new(behavior),
         scaler: Scaler::new(cfg.keda, cfg.fallback, cfg.target),
         cached_sessions: 0.0,
-        batch: None,
-        batch_gen: 0,
+        batch: karpenter::Batch::default(),
         disruption_armed: false,
         rng_launch: Rng::new(seed, 3),
         rng_dns: Rng::new(seed, 4),
@@ -1067,35 +1065,19 @@ impl<I: Iterator<Item = Arrival>> Engine<'_, I> {
     }
 
     fn trigger_batch(&mut self) {
-        let now = self.now;
-        match self.batch {
-            Some((start, _, gen)) => {
-                self.batch = Some((start, now, gen));
-                let close = (now + self.p.batch_idle).min(start + self.p.batch_max);
-                self.push(close, Event::BatchClose { gen });
-            }
-            None => {
-                self.batch_gen += 1;
-                let gen = self.batch_gen;
-                self.batch = Some((now, now, gen));
-                self.push(now + self.p.batch_idle, Event::BatchClose { gen });
-            }
-        }
+        let (close, gen) = self
+            .batch
+            .pending(self.now, self.p.batch_idle, self.p.batch_max);
+        self.push(close, Event::BatchClose { gen });
     }
 
     fn batch_close(&mut self, gen: u32) {
-        let Some((start, last, g)) = self.batch else {
-            return;
-        };
-        if g != gen {
-            return;
+        if self
+            .batch
+            .closes(self.now, gen, self.p.batch_idle, self.p.batch_max)
+        {
+            self.provision();
         }
-        let close = (last + self.p.batch_idle).min(start + self.p.batch_max);
-        if self.now < close {
-            return;
-        }
-        self.batch = None;
-        self.provision();
     }
 
     /// One scheduling round: nominate pending pods to in-flight nodes with

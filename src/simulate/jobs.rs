@@ -139,8 +139,7 @@ struct Loop<'a, I: Iterator<Item = Arrival>> {
     nodes: Vec<Node>,
     live_nodes: Vec<u32>,
     live_by_option: Vec<u32>,
-    batch: Option<(u64, u64, u32)>,
-    batch_gen: u32,
+    batch: karpenter::Batch,
     disruption_armed: bool,
     scraped_queue: u32,
     errors_total: u64,
@@ -188,8 +187,7 @@ pub fn run<I: Iterator<Item = Arrival>>(
         nodes: Vec::new(),
         live_nodes: Vec::new(),
         live_by_option: vec![0; options],
-        batch: None,
-        batch_gen: 0,
+        batch: karpenter::Batch::default(),
         disruption_armed: false,
         scraped_queue: 0,
         errors_total: 0,
@@ -549,35 +547,19 @@ impl<I: Iterator<Item = Arrival>> Loop<'_, I> {
     }
 
     fn trigger_batch(&mut self) {
-        let now = self.now;
-        match self.batch {
-            Some((start, _, gen)) => {
-                self.batch = Some((start, now, gen));
-                let close = (now + self.p.batch_idle).min(start + self.p.batch_max);
-                self.push(close, Event::BatchClose { gen });
-            }
-            None => {
-                self.batch_gen += 1;
-                let gen = self.batch_gen;
-                self.batch = Some((now, now, gen));
-                self.push(now + self.p.batch_idle, Event::BatchClose { gen });
-            }
-        }
+        let (close, gen) = self
+            .batch
+            .pending(self.now, self.p.batch_idle, self.p.batch_max);
+        self.push(close, Event::BatchClose { gen });
     }
 
     fn batch_close(&mut self, gen: u32) {
-        let Some((start, last, g)) = self.batch else {
-            return;
-        };
-        if g != gen {
-            return;
+        if self
+            .batch
+            .closes(self.now, gen, self.p.batch_idle, self.p.batch_max)
+        {
+            self.provision();
         }
-        let close = (last + self.p.batch_idle).min(start + self.p.batch_max);
-        if self.now < close {
-            return;
-        }
-        self.batch = None;
-        self.provision();
     }
 
     /// Nominates unplaced pods to launching nodes with room, then launches

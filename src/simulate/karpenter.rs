@@ -117,6 +117,48 @@ pub fn options(
         .collect()
 }
 
+/// Karpenter's provisioning batch: it opens with the first pending pod and
+/// closes `batch_idle` after the last one, or `batch_max` after it opened,
+/// whichever comes first. Each opened window has its own generation, so a
+/// close event of an earlier window does nothing.
+#[derive(Debug, Default)]
+pub struct Batch {
+    /// The open window: its start, its last pod, its generation.
+    open: Option<(u64, u64, u32)>,
+    generation: u32,
+}
+
+impl Batch {
+    /// A pod became pending at `now`: the time and generation of the close
+    /// event to schedule.
+    pub fn pending(&mut self, now: u64, idle: u64, max: u64) -> (u64, u32) {
+        match self.open {
+            Some((start, _, generation)) => {
+                self.open = Some((start, now, generation));
+                ((now + idle).min(start + max), generation)
+            }
+            None => {
+                self.generation += 1;
+                self.open = Some((now, now, self.generation));
+                (now + idle, self.generation)
+            }
+        }
+    }
+
+    /// A close event of `generation` at `now`: whether the window closes
+    /// (and provisioning runs) now.
+    pub fn closes(&mut self, now: u64, generation: u32, idle: u64, max: u64) -> bool {
+        let Some((start, last, open)) = self.open else {
+            return false;
+        };
+        if open != generation || now < (last + idle).min(start + max) {
+            return false;
+        }
+        self.open = None;
+        true
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -177,5 +219,25 @@ mod tests {
             "10 big nodes use the whole limit"
         );
         assert_eq!(choose(&o, &[9, 3], 3), Some(Launch { option: 1, pods: 1 }));
+    }
+
+    /// Idle 1 s, max 10 s: each pod pushes the close back to 1 s after it,
+    /// never past 10 s after the first; a close event of an earlier window,
+    /// or one that comes early, does nothing.
+    #[test]
+    fn a_batch_closes_idle_after_its_last_pod_or_at_its_maximum() {
+        let mut b = super::Batch::default();
+        assert_eq!(b.pending(0, 1_000, 10_000), (1_000, 1));
+        assert_eq!(b.pending(900, 1_000, 10_000), (1_900, 1));
+        assert!(!b.closes(1_000, 1, 1_000, 10_000), "closed before idle");
+        assert_eq!(b.pending(9_500, 1_000, 10_000), (10_000, 1));
+        assert!(b.closes(10_000, 1, 1_000, 10_000));
+        assert!(!b.closes(10_000, 1, 1_000, 10_000), "closed twice");
+        assert_eq!(b.pending(20_000, 1_000, 10_000), (21_000, 2));
+        assert!(
+            !b.closes(21_000, 1, 1_000, 10_000),
+            "an old window closed the new one"
+        );
+        assert!(b.closes(21_000, 2, 1_000, 10_000));
     }
 }
