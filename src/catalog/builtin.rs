@@ -172,21 +172,37 @@ impl Exporter {
             Some(i) => &name[..=i],
             None => name,
         };
-        let by_word = name_index::NAME_WORDS
+        // The index's table names, as exporters, once per run: every
+        // selector of every check asks.
+        static WORDS: OnceLock<Vec<(&str, [bool; Exporter::ALL.len()])>> = OnceLock::new();
+        let words = WORDS.get_or_init(|| {
+            name_index::NAME_WORDS
+                .iter()
+                .map(|(word, tables)| (*word, Exporter::set_of(tables.iter().copied())))
+                .collect()
+        });
+        let mut held = words
             .binary_search_by(|(w, _)| (*w).cmp(word))
-            .map(|i| name_index::NAME_WORDS[i].1)
-            .unwrap_or(&[]);
+            .map_or([false; Exporter::ALL.len()], |i| words[i].1);
         let loose = name_index::NAME_LOOSE
             .iter()
             .filter(|(prefix, _)| name.starts_with(prefix))
             .map(|(_, table)| *table);
-        let mut held = [false; Exporter::ALL.len()];
-        for table in by_word.iter().copied().chain(loose) {
-            if let Some(e) = Exporter::parse(table) {
-                held[e as usize] = true;
-            }
+        for (e, loosely) in Exporter::set_of(loose).into_iter().enumerate() {
+            held[e] |= loosely;
         }
         Exporter::ALL.into_iter().filter(move |e| held[*e as usize])
+    }
+
+    /// The exporters of some tables' names, as a set indexed by exporter.
+    fn set_of<'a>(tables: impl Iterator<Item = &'a str>) -> [bool; Exporter::ALL.len()] {
+        let mut set = [false; Exporter::ALL.len()];
+        for table in tables {
+            if let Some(e) = Exporter::parse(table) {
+                set[e as usize] = true;
+            }
+        }
+        set
     }
 
     /// Every release the extractor read, oldest first.

@@ -266,17 +266,70 @@ const YAML_MAX_NODES: usize = 2_000_000;
 const YAML_MAX_ALIASES: usize = 10_000;
 const YAML_MAX_DEPTH: usize = 64;
 
-fn yaml_options() -> serde_saphyr::Options {
+/// The reader's options, with `1 / share` of the budget.
+fn yaml_options(share: usize) -> serde_saphyr::Options {
     let mut budget = serde_saphyr::Budget::default();
-    budget.max_events = 2 * YAML_MAX_NODES;
-    budget.max_aliases = YAML_MAX_ALIASES;
-    budget.max_anchors = YAML_MAX_ALIASES;
+    budget.max_events = 2 * YAML_MAX_NODES / share;
+    budget.max_aliases = YAML_MAX_ALIASES / share;
+    budget.max_anchors = YAML_MAX_ALIASES / share;
     budget.max_depth = YAML_MAX_DEPTH;
-    budget.max_nodes = YAML_MAX_NODES;
+    budget.max_nodes = YAML_MAX_NODES / share;
     budget.max_documents = 10_000;
     let mut options = serde_saphyr::Options::default();
     options.budget = Some(budget);
     options
+}
+
+/// The documents of a YAML file. A large plain rule file is read in
+/// pieces on every core ([`super::pieces`]), each with its share of the
+/// budget, so the pieces together stay within the whole file's; when a
+/// piece does not read, or is more than groups, the file is read whole, and
+/// any error is the whole file's.
+fn read_docs(text: &str) -> Result<Vec<Doc>, serde_saphyr::Error> {
+    read_docs_on(
+        text,
+        std::thread::available_parallelism().map_or(1, |n| n.get()),
+    )
+}
+
+fn read_docs_on(text: &str, cores: usize) -> Result<Vec<Doc>, serde_saphyr::Error> {
+    if let Some(pieces) = super::pieces::cut(text, cores) {
+        let share = pieces.len();
+        let read = crate::parallel::map(&pieces, 1, |piece| {
+            serde_saphyr::from_multiple_with_options::<Doc>(piece, yaml_options(share)).ok()
+        });
+        if let Some(doc) = joined(read) {
+            return Ok(vec![doc]);
+        }
+    }
+    serde_saphyr::from_multiple_with_options(text, yaml_options(1))
+}
+
+/// The pieces' documents as one: the first piece's, with the groups of the
+/// others, which must hold nothing else.
+fn joined(read: Vec<Option<Vec<Doc>>>) -> Option<Doc> {
+    let mut pieces = read.into_iter();
+    let mut whole = one(pieces.next()??)?;
+    for piece in pieces {
+        let doc = one(piece?)?;
+        let only_groups = doc.kind.is_none()
+            && doc.metadata.is_none()
+            && doc.spec.is_none()
+            && doc.items.is_empty()
+            && doc.data.is_empty();
+        if !only_groups {
+            return None;
+        }
+        whole
+            .groups
+            .get_or_insert_with(Vec::new)
+            .extend(doc.groups?);
+    }
+    Some(whole)
+}
+
+fn one(mut docs: Vec<Doc>) -> Option<Doc> {
+    (docs.len() == 1).then(|| docs.pop()).flatten()
 }
 
 impl Workspace {
@@ -371,7 +424,7 @@ impl Workspace {
     }
 
     fn yaml(&mut self, path: &str, text: &str, starts: &[usize]) {
-        let docs: Vec<Doc> = match serde_saphyr::from_multiple_with_options(text, yaml_options()) {
+        let docs: Vec<Doc> = match read_docs(text) {
             Ok(docs) => docs,
             Err(e) => {
                 let raw = e.without_snippet().to_string();
@@ -624,7 +677,7 @@ impl Workspace {
     /// dashboard.grafana.app/v2…`), read a second time as plain values.
     fn yaml_dashboards(&mut self, path: &str, text: &str) {
         let Ok(docs) =
-            serde_saphyr::from_multiple_with_options::<serde_json::Value>(text, yaml_options())
+            serde_saphyr::from_multiple_with_options::<serde_json::Value>(text, yaml_options(1))
         else {
             return;
         };
@@ -1203,7 +1256,71 @@ struct RelabelRaw {
 
 #[cfg(test)]
 mod tests {
-    use super::TextMap;
+    use super::{line_starts, read_docs_on, TextMap, Workspace};
+
+    /// The rules of `text` read on `cores` cores, as the checks see them,
+    /// or the reader's error.
+    fn read_on(text: &str, cores: usize) -> String {
+        let mut ws = Workspace::default();
+        let starts = line_starts(text);
+        match read_docs_on(text, cores) {
+            Ok(docs) => {
+                for doc in docs {
+                    ws.document("rules.yaml", text, &starts, doc);
+                }
+                format!("{:?}\n{:?}", ws.expressions, ws.unreadable)
+            }
+            Err(e) => format!("error: {e}"),
+        }
+    }
+
+    /// A large rule file read in pieces gives the rules, lines and columns
+    /// of one read of the whole file, and a file whose pieces do not read
+    /// (a quoted scalar running across a cut) gives the whole file's reading.
+    #[test]
+    fn rule_files_read_in_pieces_as_whole() {
+        let mut text = String::from("# generated\ngroups:\n");
+        for g in 0..400 {
+            text.push_str(&format!(
+                "  - name: group-{g}\n    interval: 1m\n    rules:\n      - record: job:up:sum{g}\n        expr: sum by (job) (up)\n        labels: null\n      - alert: Down{g}\n        expr: |\n          up{{job=\"a\"}}\n\n            == 0\n        for: 5m\n        labels:\n          severity: 'warning'\n        annotations:\n          summary: \"{{{{ $labels.job }}}} is down \\\"{g}\\\"\"\n  # between groups\n\n"
+            ));
+        }
+        let whole = read_on(&text, 1);
+        assert!(
+            whole.contains("Down399") && !whole.contains("error"),
+            "{}",
+            &whole[..200]
+        );
+        for cores in [2, 3, 8] {
+            assert_eq!(read_on(&text, cores), whole, "{cores} cores");
+        }
+        // Relaxed YAML lets a quoted scalar continue below its indentation;
+        // a cut there leaves a piece that does not read.
+        let mut cut_inside = 0;
+        for g in 190..210 {
+            let spanning = text.replacen(
+                &format!("summary: \"{{{{ $labels.job }}}} is down \\\"{g}\\\"\"\n"),
+                "summary: \"{{ $labels.job }} is down\n  - name: not a group\"\n",
+                1,
+            );
+            assert_ne!(spanning, text);
+            let pieces = crate::lint::pieces::cut(&spanning, 2).expect("cut");
+            let second = pieces[1].strip_prefix("groups:\n").unwrap_or_default();
+            cut_inside += usize::from(
+                second
+                    .trim_start_matches('\n')
+                    .starts_with("  - name: not a group"),
+            );
+            assert_eq!(read_on(&spanning, 2), read_on(&spanning, 1));
+        }
+        assert_eq!(
+            cut_inside, 1,
+            "one of the quoted scalars runs across the cut"
+        );
+        let broken = text.replacen("expr: sum by (job) (up)", "expr: [unclosed", 1);
+        assert!(read_on(&broken, 1).starts_with("error"));
+        assert_eq!(read_on(&broken, 2), read_on(&broken, 1));
+    }
 
     /// A rule's labels read as a map would hold them: in key order, the
     /// value given last for a key given twice, and printed as a map.

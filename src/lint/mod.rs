@@ -7,6 +7,7 @@ pub mod catalog_file;
 pub mod checks;
 pub mod inputs;
 pub mod labels;
+pub(crate) mod pieces;
 pub mod scrape;
 
 use std::collections::{BTreeMap, BTreeSet};
@@ -175,7 +176,7 @@ pub struct Catalog {
     /// other entry. Records whose results carry the same labels share one
     /// entry: a run holds one per record of every input file. Hashed:
     /// every selector of every expression looks its name up here first.
-    records: std::collections::HashMap<String, std::sync::Arc<Entry>>,
+    records: foldhash::HashMap<String, std::sync::Arc<Entry>>,
     /// The records' names that end in `*`, read as name families.
     record_families: BTreeSet<String>,
     /// One entry (and its compact labels) per distinct record result.
@@ -201,40 +202,80 @@ struct Builtin {
     tables: [std::sync::OnceLock<Table>; Exporter::ALL.len()],
 }
 
-/// One exporter's entries at the deployed version.
+/// One exporter's rows at the deployed version, each made an entry on its
+/// first lookup: a run pays for the names its inputs read, not for the
+/// whole table.
 #[derive(Debug, Clone, Default)]
 struct Table {
-    entries: BTreeMap<String, Entry>,
+    /// The rows by name, in name order; of rows with one name, the last.
+    rows: Vec<&'static KnownMetric>,
+    /// Each row's place in `rows`, by name.
+    index: foldhash::HashMap<&'static str, usize>,
+    /// `rows[i]`'s entry, once looked up.
+    entries: Vec<std::sync::OnceLock<Entry>>,
     /// Its name families (`node_memory_*`), in name order.
     families: Vec<String>,
+    versions: Option<Versions>,
+    paths: Option<std::sync::Arc<scrape::ScrapeModel>>,
 }
 
 impl Table {
     fn build(
         exporter: Exporter,
         versions: &Versions,
-        paths: Option<&scrape::ScrapeModel>,
+        paths: Option<std::sync::Arc<scrape::ScrapeModel>>,
     ) -> Table {
-        let mut entries = BTreeMap::new();
-        for m in exporter.metrics_at(exporter.version(versions)) {
+        let mut rows: Vec<&'static KnownMetric> = exporter
+            .metrics_at(exporter.version(versions))
+            .iter()
+            .collect();
+        // Stable, so of equal names the last row stays last; keep it.
+        rows.sort_by(|a, b| a.name.cmp(&b.name));
+        rows.reverse();
+        rows.dedup_by(|later, earlier| later.name == earlier.name);
+        rows.reverse();
+        let families = rows
+            .iter()
+            .filter(|m| m.name.ends_with('*'))
+            .map(|m| m.name.clone())
+            .collect();
+        Table {
+            index: rows
+                .iter()
+                .enumerate()
+                .map(|(i, m)| (m.name.as_str(), i))
+                .collect(),
+            entries: rows.iter().map(|_| std::sync::OnceLock::new()).collect(),
+            rows,
+            families,
+            versions: Some(versions.clone()),
+            paths,
+        }
+    }
+
+    /// The entry named `name`.
+    fn get(&self, name: &str) -> Option<&Entry> {
+        let i = *self.index.get(name)?;
+        let versions = self.versions.as_ref()?;
+        Some(self.entries[i].get_or_init(|| {
+            let m = self.rows[i];
+            let paths = self.paths.as_deref();
             let mut entry = Entry::builtin(m, paths);
             // A library family several exporters serve (`workqueue_depth`,
             // `go_goroutines`) may carry the labels of any of them, each as
             // its own scrape stored them.
-            for other in Exporter::holding(&m.name).filter(|o| *o != exporter) {
+            for other in Exporter::holding(&m.name).filter(|o| *o != m.exporter) {
                 let rows = other.metrics_at(other.version(versions));
                 for row in rows.iter().filter(|r| r.name == m.name) {
                     entry.join(&Entry::builtin(row, paths));
                 }
             }
-            entries.insert(m.name.clone(), entry);
-        }
-        let families = entries
-            .keys()
-            .filter(|k| k.ends_with('*'))
-            .cloned()
-            .collect();
-        Table { entries, families }
+            entry
+        }))
+    }
+
+    fn names(&self) -> impl Iterator<Item = &String> {
+        self.rows.iter().map(|m| &m.name)
     }
 }
 
@@ -275,13 +316,13 @@ impl Catalog {
         self.metrics.get(name).or_else(|| {
             Exporter::holding(name)
                 .rev()
-                .find_map(|e| self.table(e).entries.get(name))
+                .find_map(|e| self.table(e).get(name))
         })
     }
 
     fn table(&self, exporter: Exporter) -> &Table {
         self.builtin.tables[exporter as usize].get_or_init(|| match &self.versions {
-            Some(v) => Table::build(exporter, v, self.builtin.paths.as_deref()),
+            Some(v) => Table::build(exporter, v, self.builtin.paths.clone()),
             None => Table::default(),
         })
     }
@@ -291,7 +332,7 @@ impl Catalog {
     pub fn names(&self) -> impl Iterator<Item = &str> {
         let builtin = Exporter::ALL
             .into_iter()
-            .flat_map(|e| self.table(e).entries.keys());
+            .flat_map(|e| self.table(e).names());
         self.records
             .keys()
             .chain(self.metrics.keys())
@@ -626,7 +667,7 @@ pub fn check(ws: &Workspace, ctx: &Context) -> Vec<Diagnostic> {
     }
     // The checks are independent readers of the same trees: on every core.
     ws.parse_all();
-    for found in crate::parallel::map(checks::ALL, 1, |check| {
+    for found in crate::parallel::map_each(checks::ALL, |check| {
         let mut found = Vec::new();
         (check.run)(ws, ctx, &mut found);
         found
@@ -709,6 +750,77 @@ impl RecordSummary {
         })
     }
 
+    /// [`RecordSummary::add`] for each of `batch` in order, with the work
+    /// that depends on the catalog alone done on every core: the parse of
+    /// each distinct expression, and the labels of each record that reads
+    /// only names the catalog knows (no record, nothing unknown), which no
+    /// earlier record can change. The others are added in order as before.
+    /// Returns the records to judge again.
+    pub fn add_batch(ctx: &mut Context, batch: Vec<RecordSummary>) -> Vec<RecordSummary> {
+        let mut distinct: foldhash::HashMap<&str, usize> = foldhash::HashMap::default();
+        let mut texts: Vec<&str> = Vec::new();
+        let at: Vec<usize> = batch
+            .iter()
+            .map(|r| {
+                *distinct.entry(&r.text).or_insert_with(|| {
+                    texts.push(&r.text);
+                    texts.len() - 1
+                })
+            })
+            .collect();
+        let trees = crate::parallel::map(&texts, 64, |text| {
+            crate::promql::parse(text)
+                .ok()
+                .map(|tree| (crate::promql::metric_names(&tree), tree))
+        });
+        drop(distinct);
+        // A record reads only the catalog when none of its names is a
+        // record (before it in the batch, or already known) or unknown; a
+        // name family among the records makes every name suspect.
+        let mut defined: BTreeSet<&str> = BTreeSet::new();
+        let mut families = !ctx.catalog.record_families.is_empty();
+        let independent: Vec<bool> = batch
+            .iter()
+            .zip(&at)
+            .map(|(record, &i)| {
+                let alone = trees[i].as_ref().is_some_and(|(reads, _)| {
+                    !families
+                        && reads.iter().all(|n| {
+                            !defined.contains(n.as_str())
+                                && !ctx.records.contains_key(n)
+                                && ctx.catalog.get(n).is_some()
+                        })
+                });
+                defined.insert(&record.name);
+                families |= record.name.ends_with('*');
+                alone && !families
+            })
+            .collect();
+        let labelled: Vec<Option<labels::Labels>> = {
+            let ctx = &*ctx;
+            let work: Vec<(usize, bool)> = at
+                .iter()
+                .copied()
+                .zip(independent.iter().copied())
+                .collect();
+            crate::parallel::map(&work, 64, |&(i, alone)| {
+                let (_, tree) = trees[i].as_ref().filter(|_| alone)?;
+                Some(labels::labels(ctx, tree))
+            })
+        };
+        let mut chained = Vec::new();
+        for ((record, i), labelled) in batch.into_iter().zip(at).zip(labelled) {
+            let Some((_, parsed)) = &trees[i] else {
+                continue;
+            };
+            match labelled {
+                Some(l) => record.set(ctx, l),
+                None => chained.extend(record.add(ctx, parsed)),
+            }
+        }
+        chained
+    }
+
     /// Makes the record a metric of `ctx` at once, so later rules see it.
     /// Returns it, to judge again later, when its expression (`parsed`)
     /// reads a name `ctx` did not know.
@@ -729,7 +841,12 @@ impl RecordSummary {
     }
 
     fn judge(&self, ctx: &mut Context, parsed: &promql_parser::parser::Expr) {
-        let mut l = labels::labels(ctx, parsed);
+        let l = labels::labels(ctx, parsed);
+        self.set(ctx, l);
+    }
+
+    /// Makes the record a metric of `ctx` whose expression yields `l`.
+    fn set(&self, ctx: &mut Context, mut l: labels::Labels) {
         for k in &self.static_labels {
             l.guaranteed.insert(k.clone());
             l.possible.insert(k.clone());
@@ -903,22 +1020,17 @@ fn lint_files(files: Group, ctx: Context) -> Result<Vec<Diagnostic>, String> {
     }
     let mut ctx = scraped(&shared, &ctx);
     let mut chained: Vec<RecordSummary> = Vec::new();
-    // Records often repeat an expression: the trees of a few recent ones
-    // are kept, so each is parsed once.
-    let mut recent: BTreeMap<String, Option<promql_parser::parser::Expr>> = BTreeMap::new();
-    for record in records {
-        let text = record.text.clone();
-        if !recent.contains_key(&text) {
-            if recent.len() >= RECENT_RECORD_TREES {
-                recent.clear();
-            }
-            recent.insert(text.clone(), crate::promql::parse(&text).ok());
+    // The records' trees are parsed a batch at a time on every core, each
+    // distinct expression once, and summarized in input order: memory
+    // holds one batch's trees.
+    let mut records = records.into_iter();
+    loop {
+        let batch: Vec<RecordSummary> = records.by_ref().take(RECORD_BATCH).collect();
+        if batch.is_empty() {
+            break;
         }
-        if let Some(Some(parsed)) = recent.get(&text) {
-            chained.extend(record.add(&mut ctx, parsed));
-        }
+        chained.extend(RecordSummary::add_batch(&mut ctx, batch));
     }
-    drop(recent);
     RecordSummary::resolve_all(&mut ctx, &chained);
     drop(chained);
     // The later passes check one file at a time, with the next file read
@@ -982,8 +1094,8 @@ impl FirstRead {
     }
 }
 
-/// How many recording rules' trees the record pass keeps at a time.
-const RECENT_RECORD_TREES: usize = 64;
+/// How many recording rules the record pass parses at a time.
+const RECORD_BATCH: usize = 2048;
 
 /// Input files, each found and read once through the door.
 type Group = Vec<std::path::PathBuf>;
