@@ -750,6 +750,20 @@ impl RecordSummary {
         })
     }
 
+    /// [`RecordSummary::add_batch`] a batch at a time: memory holds one
+    /// batch's trees. Returns the records to judge again.
+    pub fn add_all(ctx: &mut Context, records: Vec<RecordSummary>) -> Vec<RecordSummary> {
+        let mut chained = Vec::new();
+        let mut records = records.into_iter();
+        loop {
+            let batch: Vec<RecordSummary> = records.by_ref().take(RECORD_BATCH).collect();
+            if batch.is_empty() {
+                return chained;
+            }
+            chained.extend(RecordSummary::add_batch(ctx, batch));
+        }
+    }
+
     /// [`RecordSummary::add`] for each of `batch` in order, with the work
     /// that depends on the catalog alone done on every core: the parse of
     /// each distinct expression, and the labels of each record that reads
@@ -985,19 +999,200 @@ pub fn lint_paths(
 
 /// Lints files that share one catalog, one workspace (text and parse
 /// trees) at a time: no file's text is held while another is checked.
-/// Each file is read twice: first for the cross-file
+/// Files that can hold no cross-file fact and no `ALERTS` read are read
+/// once ([`lint_in_one_pass`]); others as [`lint_in_two_passes`] does.
+fn lint_files(files: Group, ctx: Context) -> Result<Vec<Diagnostic>, String> {
+    if files.len() > 1 && !may_hold_facts(&files)? {
+        if let Some((out, _)) = lint_in_one_pass(&files, &ctx)? {
+            return Ok(out);
+        }
+    }
+    lint_in_two_passes(files, ctx)
+}
+
+/// Whether any of `files` may hold a cross-file fact (a scrape path or
+/// filter, an HAProxy proxy, a KEDA fallback) or read `ALERTS`, by the
+/// words every such input contains.
+fn may_hold_facts(files: &Group) -> Result<bool, String> {
+    const WORDS: [&str; 6] = [
+        "ServiceMonitor",
+        "PodMonitor",
+        "scrape_configs",
+        "ScaledObject",
+        "ScaledJob",
+        "ALERTS",
+    ];
+    for file in files {
+        if file.extension().is_some_and(|e| e == "cfg") {
+            return Ok(true);
+        }
+        let shown = crate::door::shown(file);
+        let text = read_input(file, &shown)?;
+        if WORDS.iter().any(|w| text.contains(w)) {
+            return Ok(true);
+        }
+    }
+    Ok(false)
+}
+
+/// One file's findings from [`lint_in_one_pass`], and what they rest on.
+struct Checked {
+    /// The step (file number) at which it was checked.
+    step: usize,
+    /// The metric names its expressions read.
+    reads: BTreeSet<String>,
+    /// Whether a finding or a selector rests on every name the catalog
+    /// knows: an unknown name's "did you mean", or a selector without a
+    /// fixed metric name.
+    reads_all: bool,
+    found: Vec<Diagnostic>,
+}
+
+/// Lints files in one read each: every file's records join the context
+/// and the file is checked at once, with the records of the files before
+/// it and its own. Once every record is known, a file whose findings read
+/// a record defined or changed after its check is read and checked again.
+/// The findings are those of [`lint_in_two_passes`], with how many files
+/// were checked again; `None` when a file
+/// turns out to hold a cross-file fact or to read `ALERTS`, which only the
+/// two passes see.
+fn lint_in_one_pass(
+    files: &Group,
+    ctx: &Context,
+) -> Result<Option<(Vec<Diagnostic>, usize)>, String> {
+    let mut ctx = scraped(&Workspace::default(), ctx);
+    // Record name → the last step that set it.
+    let mut set_at: BTreeMap<String, usize> = BTreeMap::new();
+    let mut last_set: Option<usize> = None;
+    let mut family_at: Option<usize> = None;
+    let mut chained: Vec<RecordSummary> = Vec::new();
+    let mut checked: Vec<Checked> = Vec::new();
+    let mut failed = None;
+    let mut facts = false;
+    crate::parallel::pipeline(files, read_workspace, |ws| {
+        if failed.is_some() || facts {
+            return;
+        }
+        let ws = match ws {
+            Ok(ws) => ws,
+            Err(e) => {
+                failed.get_or_insert(e);
+                return;
+            }
+        };
+        if ws.fact_count() > 0 || ws.expressions.iter().any(|e| e.text.contains("ALERTS")) {
+            facts = true;
+            return;
+        }
+        let step = checked.len();
+        let records: Vec<RecordSummary> = ws
+            .expressions
+            .iter()
+            .filter_map(RecordSummary::of)
+            .collect();
+        for r in &records {
+            set_at.insert(r.name.clone(), step);
+            last_set = Some(step);
+            if r.name.ends_with('*') {
+                family_at = Some(step);
+            }
+        }
+        chained.extend(RecordSummary::add_all(&mut ctx, records));
+        let found = check(&ws, &ctx);
+        let (reads, open) = names_read(&ws);
+        let unknown = found
+            .iter()
+            .any(|d| d.code == checks::unknown_metric::CHECK.code);
+        checked.push(Checked {
+            step,
+            reads,
+            reads_all: open || unknown,
+            found,
+        });
+    });
+    if let Some(e) = failed {
+        return Err(e);
+    }
+    if facts {
+        return Ok(None);
+    }
+    // Records read before they were defined are complete only now.
+    let end = checked.len();
+    for name in RecordSummary::resolve_all(&mut ctx, &chained) {
+        set_at.insert(name, end);
+        last_set = Some(end);
+    }
+    drop(chained);
+    let after = |at: Option<usize>, step: usize| at.is_some_and(|at| at > step);
+    let stale: Vec<usize> = checked
+        .iter()
+        .enumerate()
+        .filter(|(_, c)| {
+            after(family_at, c.step)
+                || (c.reads_all && after(last_set, c.step))
+                || c.reads
+                    .iter()
+                    .any(|n| after(set_at.get(n).copied(), c.step))
+        })
+        .map(|(i, _)| i)
+        .collect();
+    let again: Vec<&std::path::PathBuf> = stale.iter().map(|&i| &files[i]).collect();
+    let mut rechecked = Vec::new();
+    crate::parallel::pipeline(
+        &again,
+        |f| read_workspace(f),
+        |ws| match ws {
+            Ok(ws) if failed.is_none() => rechecked.push(check(&ws, &ctx)),
+            Ok(_) => {}
+            Err(e) => drop(failed.get_or_insert(e)),
+        },
+    );
+    if let Some(e) = failed {
+        return Err(e);
+    }
+    let again = stale.len();
+    for (i, found) in stale.into_iter().zip(rechecked) {
+        checked[i].found = found;
+    }
+    let found = checked.into_iter().flat_map(|c| c.found).collect();
+    Ok(Some((found, again)))
+}
+
+/// The metric names `ws`'s expressions read, and whether any selector
+/// reads no fixed name (`{__name__=~"…"}`).
+fn names_read(ws: &Workspace) -> (BTreeSet<String>, bool) {
+    let mut names = BTreeSet::new();
+    let mut open = false;
+    for i in 0..ws.expressions.len() {
+        let Ok(tree) = ws.ast(i) else { continue };
+        for vs in crate::promql::selectors(tree) {
+            match crate::promql::metric_name(vs) {
+                Some(name) => {
+                    names.insert(name.to_string());
+                }
+                None => open = true,
+            }
+        }
+    }
+    (names, open)
+}
+
+/// One input file, read into a workspace of its own.
+fn read_workspace(path: &std::path::PathBuf) -> Result<Workspace, String> {
+    let shown = crate::door::shown(path);
+    let mut ws = Workspace::default();
+    ws.add_owned(&shown, read_input(path, &shown)?);
+    Ok(ws)
+}
+
+/// Lints files in two reads each. The first reads the cross-file
 /// facts (scrape paths, scrape filters, HAProxy proxies, KEDA fallbacks)
 /// and its recording rules' expressions; with the scrape model those facts
 /// complete, every record is summarized into the context (and the alerts'
 /// labels, re-reading the files, when something reads `ALERTS`); then
 /// each file is checked with everything known.
-fn lint_files(files: Group, ctx: Context) -> Result<Vec<Diagnostic>, String> {
-    let read = |path: &std::path::PathBuf| -> Result<Workspace, String> {
-        let shown = crate::door::shown(path);
-        let mut ws = Workspace::default();
-        ws.add_owned(&shown, read_input(path, &shown)?);
-        Ok(ws)
-    };
+fn lint_in_two_passes(files: Group, ctx: Context) -> Result<Vec<Diagnostic>, String> {
+    let read = read_workspace;
     // Files are read on every core, each worker one file at a time, so
     // memory holds one workspace per core. Each file's facts and records
     // are merged in input order, as a serial read would. The file read
@@ -1019,18 +1214,7 @@ fn lint_files(files: Group, ctx: Context) -> Result<Vec<Diagnostic>, String> {
         kept = first.kept.or(kept);
     }
     let mut ctx = scraped(&shared, &ctx);
-    let mut chained: Vec<RecordSummary> = Vec::new();
-    // The records' trees are parsed a batch at a time on every core, each
-    // distinct expression once, and summarized in input order: memory
-    // holds one batch's trees.
-    let mut records = records.into_iter();
-    loop {
-        let batch: Vec<RecordSummary> = records.by_ref().take(RECORD_BATCH).collect();
-        if batch.is_empty() {
-            break;
-        }
-        chained.extend(RecordSummary::add_batch(&mut ctx, batch));
-    }
+    let chained = RecordSummary::add_all(&mut ctx, records);
     RecordSummary::resolve_all(&mut ctx, &chained);
     drop(chained);
     // The later passes check one file at a time, with the next file read
@@ -1325,6 +1509,70 @@ mod tests {
         assert!(built(&ctx.catalog).is_empty());
         check(&ws, &ctx);
         assert_eq!(built(&ctx.catalog), [Exporter::Haproxy]);
+    }
+
+    /// Files read once give the findings of files read twice: records
+    /// read in a file before the one defining them, defined twice, read
+    /// through a chain defined backwards, an unknown name and its "did you
+    /// mean", and a selector without a fixed name. A file holding a scrape
+    /// path, or reading `ALERTS`, is left to the two passes.
+    #[test]
+    fn one_pass_finds_what_two_passes_find() {
+        let dir = std::env::temp_dir().join(format!("poolc-one-pass-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        std::fs::create_dir_all(&dir).unwrap();
+        let rules = |name: &str, rules: &str| format!("groups:\n- name: {name}\n  rules:\n{rules}");
+        let files = [
+            (
+                "a.yaml",
+                rules(
+                    "a",
+                    "  - alert: ReadsALaterRecord\n    expr: sum by (pool) (pool:busy:sum) > 1\n    annotations:\n      summary: \"{{ $labels.proxy }}\"\n  - alert: Typo\n    expr: pool:busy:summ > 0\n  - alert: AnyName\n    expr: count({__name__=~\"pool:.*\"}) > 0\n  - record: chain:first\n    expr: sum by (pool, proxy) (chain:second)\n",
+                ),
+            ),
+            (
+                "b.yaml",
+                rules(
+                    "b",
+                    "  - record: pool:busy:sum\n    expr: sum by (pool) (label_replace(haproxy_backend_current_sessions, \"pool\", \"$1\", \"proxy\", \"bk_(.*)\"))\n  - alert: ReadsAChain\n    expr: sum by (proxy, instance) (chain:first{proxy=\"x\"}) > 0\n",
+                ),
+            ),
+            (
+                "c.yaml",
+                rules(
+                    "c",
+                    "  - record: chain:second\n    expr: haproxy_backend_current_sessions\n  - record: pool:busy:sum\n    expr: sum by (pool, proxy) (haproxy_backend_current_sessions)\n  - alert: Alone\n    expr: haproxy_backend_active_servers{typo=\"x\"} == 0\n",
+                ),
+            ),
+        ];
+        let mut paths: Group = Vec::new();
+        for (name, text) in &files {
+            std::fs::write(dir.join(name), text).unwrap();
+            paths.push(dir.join(name));
+        }
+        let ctx = catalog_file::CatalogFile::default().context().unwrap();
+        let (mut once, again) = lint_in_one_pass(&paths, &ctx).unwrap().expect("no facts");
+        let mut twice = lint_in_two_passes(paths.clone(), ctx.clone()).unwrap();
+        once.sort();
+        twice.sort();
+        assert_eq!(once, twice);
+        assert!(twice.len() >= 3, "{twice:#?}");
+        assert_eq!(
+            again, 2,
+            "a.yaml and b.yaml read records set after their checks"
+        );
+        for (name, text) in [
+            ("d.yaml", "apiVersion: monitoring.coreos.com/v1\nkind: ServiceMonitor\nmetadata: {name: m, namespace: n}\nspec:\n  endpoints: [{port: metrics}]\n  selector: {}\n".to_string()),
+            ("e.yaml", rules("e", "  - alert: Meta\n    expr: ALERTS{alertname=\"Typo\"} > 0\n")),
+        ] {
+            std::fs::write(dir.join(name), text).unwrap();
+            let mut with = paths.clone();
+            with.push(dir.join(name));
+            assert!(lint_in_one_pass(&with, &ctx).unwrap().is_none(), "{name}");
+            assert!(may_hold_facts(&with).unwrap(), "{name}");
+        }
+        assert!(!may_hold_facts(&paths).unwrap());
+        std::fs::remove_dir_all(&dir).unwrap();
     }
 
     /// The records' entries are the same as the labels say, and records
