@@ -1069,7 +1069,7 @@ fn lint_in_one_pass(
     let mut checked: Vec<Checked> = Vec::new();
     let mut failed = None;
     let mut facts = false;
-    crate::parallel::pipeline(files, read_workspace, |ws| {
+    crate::parallel::pipeline(files, |f| read_workspace(f), |ws| {
         if failed.is_some() || facts {
             return;
         }
@@ -1178,7 +1178,7 @@ fn names_read(ws: &Workspace) -> (BTreeSet<String>, bool) {
 }
 
 /// One input file, read into a workspace of its own.
-fn read_workspace(path: &std::path::PathBuf) -> Result<Workspace, String> {
+fn read_workspace(path: &std::path::Path) -> Result<Workspace, String> {
     let shown = crate::door::shown(path);
     let mut ws = Workspace::default();
     ws.add_owned(&shown, read_input(path, &shown)?);
@@ -1192,7 +1192,7 @@ fn read_workspace(path: &std::path::PathBuf) -> Result<Workspace, String> {
 /// labels, re-reading the files, when something reads `ALERTS`); then
 /// each file is checked with everything known.
 fn lint_in_two_passes(files: Group, ctx: Context) -> Result<Vec<Diagnostic>, String> {
-    let read = read_workspace;
+    let read = |path: &std::path::PathBuf| read_workspace(path);
     // Files are read on every core, each worker one file at a time, so
     // memory holds one workspace per core. Each file's facts and records
     // are merged in input order, as a serial read would. The file read
