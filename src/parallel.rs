@@ -11,12 +11,17 @@ pub fn map<T: Sync, R: Send>(items: &[T], min_chunk: usize, f: impl Fn(&T) -> R 
         return items.iter().map(f).collect();
     }
     let f = &f;
+    // The calling thread maps the last chunk itself.
+    let (rest, own) = items.split_at(chunk * ((items.len() - 1) / chunk));
     std::thread::scope(|scope| {
-        let workers: Vec<_> = items
+        let workers: Vec<_> = rest
             .chunks(chunk)
             .map(|part| scope.spawn(move || part.iter().map(f).collect::<Vec<R>>()))
             .collect();
-        joined(workers)
+        let own: Vec<R> = own.iter().map(f).collect();
+        let mut out = joined(workers);
+        out.extend(own);
+        out
     })
 }
 
@@ -47,21 +52,22 @@ pub fn map_each<T: Sync, R: Send>(items: &[T], f: impl Fn(&T) -> R + Sync) -> Ve
     }
     let next = AtomicUsize::new(0);
     let (f, next) = (&f, &next);
+    let work = move || {
+        let mut out = Vec::new();
+        loop {
+            let i = next.fetch_add(1, Ordering::Relaxed);
+            let Some(item) = items.get(i) else { break };
+            out.push((i, f(item)));
+        }
+        out
+    };
+    // The calling thread is one of the workers.
     let mut done: Vec<(usize, R)> = std::thread::scope(|scope| {
-        let workers: Vec<_> = (0..threads)
-            .map(|_| {
-                scope.spawn(move || {
-                    let mut out = Vec::new();
-                    loop {
-                        let i = next.fetch_add(1, Ordering::Relaxed);
-                        let Some(item) = items.get(i) else { break };
-                        out.push((i, f(item)));
-                    }
-                    out
-                })
-            })
-            .collect();
-        joined(workers)
+        let workers: Vec<_> = (1..threads).map(|_| scope.spawn(work)).collect();
+        let own = work();
+        let mut out = joined(workers);
+        out.extend(own);
+        out
     });
     done.sort_unstable_by_key(|(i, _)| *i);
     done.into_iter().map(|(_, r)| r).collect()

@@ -1069,47 +1069,51 @@ fn lint_in_one_pass(
     let mut checked: Vec<Checked> = Vec::new();
     let mut failed = None;
     let mut facts = false;
-    crate::parallel::pipeline(files, |f| read_workspace(f), |ws| {
-        if failed.is_some() || facts {
-            return;
-        }
-        let ws = match ws {
-            Ok(ws) => ws,
-            Err(e) => {
-                failed.get_or_insert(e);
+    crate::parallel::pipeline(
+        files,
+        |f| read_workspace(f),
+        |ws| {
+            if failed.is_some() || facts {
                 return;
             }
-        };
-        if ws.fact_count() > 0 || ws.expressions.iter().any(|e| e.text.contains("ALERTS")) {
-            facts = true;
-            return;
-        }
-        let step = checked.len();
-        let records: Vec<RecordSummary> = ws
-            .expressions
-            .iter()
-            .filter_map(RecordSummary::of)
-            .collect();
-        for r in &records {
-            set_at.insert(r.name.clone(), step);
-            last_set = Some(step);
-            if r.name.ends_with('*') {
-                family_at = Some(step);
+            let ws = match ws {
+                Ok(ws) => ws,
+                Err(e) => {
+                    failed.get_or_insert(e);
+                    return;
+                }
+            };
+            if ws.fact_count() > 0 || ws.expressions.iter().any(|e| e.text.contains("ALERTS")) {
+                facts = true;
+                return;
             }
-        }
-        chained.extend(RecordSummary::add_all(&mut ctx, records));
-        let found = check(&ws, &ctx);
-        let (reads, open) = names_read(&ws);
-        let unknown = found
-            .iter()
-            .any(|d| d.code == checks::unknown_metric::CHECK.code);
-        checked.push(Checked {
-            step,
-            reads,
-            reads_all: open || unknown,
-            found,
-        });
-    });
+            let step = checked.len();
+            let records: Vec<RecordSummary> = ws
+                .expressions
+                .iter()
+                .filter_map(RecordSummary::of)
+                .collect();
+            for r in &records {
+                set_at.insert(r.name.clone(), step);
+                last_set = Some(step);
+                if r.name.ends_with('*') {
+                    family_at = Some(step);
+                }
+            }
+            chained.extend(RecordSummary::add_all(&mut ctx, records));
+            let found = check(&ws, &ctx);
+            let (reads, open) = names_read(&ws);
+            let unknown = found
+                .iter()
+                .any(|d| d.code == checks::unknown_metric::CHECK.code);
+            checked.push(Checked {
+                step,
+                reads,
+                reads_all: open || unknown,
+                found,
+            });
+        },
+    );
     if let Some(e) = failed {
         return Err(e);
     }
