@@ -13,7 +13,9 @@
 //! Prometheus client) with its label list, or a `NewDesc` descriptor. A
 //! registration with a `DeprecatedVersion` leaves the table at the release
 //! that hides it by default, by the rule component-base has at that release
-//! ([`Hiding`]).
+//! ([`Hiding`]). Every component also serves `go_*` and `process_*`: the
+//! collectors component-base's legacy registry registers, as the
+//! client_golang of its `go.mod` defines them.
 //!
 //! When a clone of `kubernetes/kubernetes` is also in the clones directory,
 //! each release adds the families of its `v1.X.Y` tag: the documented
@@ -26,7 +28,7 @@ use std::path::Path;
 
 use serde::Deserialize;
 
-use super::{find_clone, gosrc, ExtractError, Releases, Repo, Row};
+use super::{find_clone, golibs, gosrc, ExtractError, Releases, Repo, Row};
 use crate::catalog::Version;
 
 pub const SOURCES: &[&str] = &[
@@ -296,6 +298,8 @@ pub fn extract(clones: &Path) -> Result<Releases, ExtractError> {
         .collect::<Result<_, ExtractError>>()?;
     let monorepo = find_clone(clones, MONOREPO).ok();
     let mut mono_reader = monorepo.as_ref().map(Repo::reader).transpose()?;
+    let libs = golibs::Libraries::new(clones);
+    let mut cache = golibs::Cache::default();
     let mut releases = Releases::new();
     for (version, tag) in releases_of(&modules[0])? {
         let mut rows: BTreeSet<Row> = BTreeSet::new();
@@ -310,6 +314,14 @@ pub fn extract(clones: &Path) -> Result<Releases, ExtractError> {
             let texts = go_sources(repo, reader, &tag, dirs)?;
             rows.extend(families(&texts, version, &hiding));
         }
+        // `go_*` and `process_*`: component-base's legacy registry, which
+        // every component serves, registers the Go and process collectors
+        // of the client_golang its `go.mod` requires.
+        let base = (&modules[1], tag.as_str());
+        let go_mod = golibs::GoMod::parse(&modules[1].show(&tag, "go.mod").unwrap_or_default());
+        rows.extend(golibs::runtime_collectors(
+            &libs, &mut cache, base, &go_mod,
+        )?);
         if let (Some(mono), Some(reader)) = (&monorepo, &mut mono_reader) {
             let rev = format!("v{version}");
             for list in LISTS {
