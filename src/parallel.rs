@@ -2,10 +2,17 @@
 //! Clusters render and lint independently, and so do expressions: on the
 //! 2-core CI machines this halves `generate` and `lint` at fleet scale.
 
+/// The cores this process may use, found once: the standard library reads
+/// the cgroup's CPU quota files on every call.
+pub fn cores() -> usize {
+    static CORES: std::sync::OnceLock<usize> = std::sync::OnceLock::new();
+    *CORES.get_or_init(|| std::thread::available_parallelism().map_or(1, |n| n.get()))
+}
+
 /// `items.iter().map(f).collect()`, on up to one thread per core. Small
 /// inputs (under `min_chunk` items per thread) stay on the calling thread.
 pub fn map<T: Sync, R: Send>(items: &[T], min_chunk: usize, f: impl Fn(&T) -> R + Sync) -> Vec<R> {
-    let threads = std::thread::available_parallelism().map_or(1, |n| n.get());
+    let threads = cores();
     let chunk = items.len().div_ceil(threads).max(min_chunk.max(1));
     if items.len() <= chunk {
         return items.iter().map(f).collect();
@@ -44,9 +51,7 @@ fn joined<R>(workers: Vec<std::thread::ScopedJoinHandle<'_, Vec<R>>>) -> Vec<R> 
 /// input order.
 pub fn map_each<T: Sync, R: Send>(items: &[T], f: impl Fn(&T) -> R + Sync) -> Vec<R> {
     use std::sync::atomic::{AtomicUsize, Ordering};
-    let threads = std::thread::available_parallelism()
-        .map_or(1, |n| n.get())
-        .min(items.len());
+    let threads = cores().min(items.len());
     if threads <= 1 {
         return items.iter().map(f).collect();
     }
@@ -83,7 +88,7 @@ pub fn pipeline<T: Sync, A: Send>(
     produce: impl Fn(&T) -> A + Sync,
     mut consume: impl FnMut(A),
 ) {
-    if items.len() <= 1 || std::thread::available_parallelism().map_or(1, |n| n.get()) <= 1 {
+    if items.len() <= 1 || cores() <= 1 {
         items.iter().for_each(|item| consume(produce(item)));
         return;
     }
@@ -127,7 +132,7 @@ pub fn bound_allocator() {
         extern "C" {
             fn mallopt(param: c_int, value: c_int) -> c_int;
         }
-        let arenas = std::thread::available_parallelism().map_or(1, |n| n.get());
+        let arenas = cores();
         let arenas = c_int::try_from(arenas).unwrap_or(c_int::MAX);
         // SAFETY: mallopt takes two integers and only changes the
         // allocator's tuning; every value is valid (a rejected one returns 0

@@ -288,7 +288,7 @@ fn yaml_options(share: usize) -> serde_saphyr::Options {
 fn read_docs(text: &str) -> Result<Vec<Doc>, serde_saphyr::Error> {
     read_docs_on(
         text,
-        std::thread::available_parallelism().map_or(1, |n| n.get()),
+        crate::parallel::cores(),
     )
 }
 
