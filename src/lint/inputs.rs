@@ -286,10 +286,7 @@ fn yaml_options(share: usize) -> serde_saphyr::Options {
 /// piece does not read, or is more than groups, the file is read whole, and
 /// any error is the whole file's.
 fn read_docs(text: &str) -> Result<Vec<Doc>, serde_saphyr::Error> {
-    read_docs_on(
-        text,
-        crate::parallel::cores(),
-    )
+    read_docs_on(text, crate::parallel::cores())
 }
 
 fn read_docs_on(text: &str, cores: usize) -> Result<Vec<Doc>, serde_saphyr::Error> {

@@ -1022,13 +1022,16 @@ fn may_hold_facts(files: &Group) -> Result<bool, String> {
         "ScaledJob",
         "ALERTS",
     ];
-    for file in files {
+    let holds = crate::parallel::map_each(files, |file| {
         if file.extension().is_some_and(|e| e == "cfg") {
-            return Ok(true);
+            return Ok::<bool, String>(true);
         }
         let shown = crate::door::shown(file);
         let text = read_input(file, &shown)?;
-        if WORDS.iter().any(|w| text.contains(w)) {
+        Ok(WORDS.iter().any(|w| text.contains(w)))
+    });
+    for held in holds {
+        if held? {
             return Ok(true);
         }
     }
