@@ -421,6 +421,14 @@ fn labels_the_scrape_stores_are_accepted() {
 }
 
 #[test]
+fn a_label_only_some_series_carry_does_not_block_a_join() {
+    // kube_job_status_failed{reason} exists only for failed jobs.
+    let path = "tests/lint/valid/optional-labels.yaml";
+    let out = lint(&["--deny", "warnings", path]);
+    assert_eq!(out.status.code(), Some(0), "{}", stdout(&out));
+}
+
+#[test]
 fn labels_the_scrape_never_stores_are_still_caught() {
     let out = lint(&["tests/lint/scrape/never-stored.yaml"]);
     let text = stdout(&out);

@@ -236,6 +236,9 @@ pub struct LabelSet {
     pub prefixes: Vec<String>,
     /// Any label at all (ALERTS carries every label of its alert).
     pub any: bool,
+    /// Labels of `names` some series lack (`reason?` in a table:
+    /// `kube_job_status_failed` has a `reason` only once the job failed).
+    pub optional: Vec<String>,
 }
 
 impl LabelSet {
@@ -252,6 +255,9 @@ impl LabelSet {
                 set.any = true;
             } else if let Some(prefix) = label.strip_suffix('*') {
                 set.prefixes.push(prefix.to_string());
+            } else if let Some(name) = label.strip_suffix('?') {
+                set.names.push(name.to_string());
+                set.optional.push(name.to_string());
             } else {
                 set.names.push(label.to_string());
             }

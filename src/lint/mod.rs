@@ -100,6 +100,11 @@ impl Entry {
         entry.any_label = m.label_set.any;
         let own_paths = paths.into_iter().flat_map(|p| p.for_exporter(m.exporter));
         entry.store(scrape::ScrapeModel::stored_over(own_paths, &m.labels));
+        // A label only some series carry is possible, never guaranteed.
+        for label in &m.label_set.optional {
+            let stored_as = entry.renamed.get(label).unwrap_or(label).clone();
+            entry.guaranteed.remove(&stored_as);
+        }
         entry.exporter = Some(m.exporter);
         entry.values = m.values.clone();
         entry.range = known_range(&m.name, m.kind, &m.labels);
@@ -1580,6 +1585,20 @@ mod tests {
         }
         assert!(!may_hold_facts(&paths).unwrap());
         std::fs::remove_dir_all(&dir).unwrap();
+    }
+
+    /// A label the catalog marks optional (`reason?`) is possible but not
+    /// guaranteed; the others stay guaranteed.
+    #[test]
+    fn optional_labels_are_possible_not_guaranteed() {
+        let ctx = scraped(
+            &Workspace::default(),
+            &catalog_file::CatalogFile::default().context().unwrap(),
+        );
+        let failed = ctx.catalog.get("kube_job_status_failed").unwrap();
+        assert!(failed.may_have("reason"));
+        assert!(!failed.guaranteed.contains("reason"));
+        assert!(failed.guaranteed.contains("job_name") && failed.guaranteed.contains("namespace"));
     }
 
     /// The records' entries are the same as the labels say, and records

@@ -231,13 +231,66 @@ pub fn families(
                 labels.insert(format!("{p}_*"));
             }
         }
+        labels.retain(|l| !l.is_empty());
+        // Keys some samples do not set are optional (`reason?`); the
+        // wrapper's default labels are on every sample.
+        if sets_no_keys(&src) {
+            labels = labels
+                .into_iter()
+                .map(|l| if l.ends_with('*') { l } else { format!("{l}?") })
+                .collect();
+        }
         if let Some(w) = wrap_use.captures(args) {
             labels.extend(wrapper_labels(text, &w[1], &symbols));
         }
-        labels.retain(|l| !l.is_empty());
+        let always: BTreeSet<String> = labels
+            .iter()
+            .filter(|l| !l.ends_with('?'))
+            .cloned()
+            .collect();
+        labels.retain(|l| !l.is_empty() && l.strip_suffix('?').is_none_or(|n| !always.contains(n)));
         out.push(Row::labelled(name, kind, labels));
     }
     out
+}
+
+/// Whether a generator emits a sample without label keys of its own: a
+/// `metric.Metric` literal that sets no `LabelKeys` (or sets `nil` or an
+/// empty list), where nothing assigns them afterwards (`m.LabelKeys = …`).
+/// `kube_job_status_failed` emits `{Value: 0}` until the job fails, and
+/// `{reason=…}` samples after.
+fn sets_no_keys(src: &str) -> bool {
+    if pattern!(r"\.LabelKeys\s*=").is_match(src) {
+        return false;
+    }
+    let keyless = |literal: &str| {
+        let keys = pattern!(r"LabelKeys\s*:\s*(nil|\[\]string\{\s*\})?");
+        match keys.captures(literal) {
+            None => true,
+            Some(c) => c.get(1).is_some(),
+        }
+    };
+    let mut literals = Vec::new();
+    for m in pattern!(r"metric\.Metric\{").find_iter(src) {
+        let Some(body) = gosrc::block(src, m.end() - 1) else {
+            continue;
+        };
+        let list = src[..m.start()].ends_with("[]*");
+        if !list {
+            literals.push(body);
+            continue;
+        }
+        // The elements of a `[]*metric.Metric{{…}, {…}}` list.
+        let mut at = 0;
+        while let Some(open) = body[at..].find('{').map(|o| at + o) {
+            let Some(element) = gosrc::block(body, open) else {
+                break;
+            };
+            literals.push(element);
+            at = open + element.len() + 2;
+        }
+    }
+    literals.into_iter().any(keyless)
 }
 
 /// The default labels a `wrap<Resource>Func` merges into every sample.
@@ -263,6 +316,27 @@ fn wrapper_labels(text: &str, wrapper: &str, symbols: &gosrc::Symbols) -> BTreeS
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// A generator that emits a sample without keys until its object
+    /// changes state makes its keys optional; one whose samples all set
+    /// keys, or that sets them after building the sample, does not.
+    #[test]
+    fn keys_some_samples_lack_are_optional() {
+        let keyless_first = r#"func(w *Widget) *metric.Family {
+	if w.Broken == 0 {
+		return &metric.Family{Metrics: []*metric.Metric{{Value: 0}}}
+	}
+	return &metric.Family{Metrics: []*metric.Metric{&metric.Metric{LabelKeys: []string{"cause"}, LabelValues: []string{w.Cause}, Value: 1}}}
+}"#;
+        assert!(sets_no_keys(keyless_first));
+        assert!(sets_no_keys(
+            "ms = append(ms, &metric.Metric{LabelKeys: nil, Value: 1})"
+        ));
+        let always = r#"return &metric.Family{Metrics: []*metric.Metric{{LabelKeys: []string{"cause"}, LabelValues: []string{c}, Value: 1}, {LabelKeys: []string{"cause"}, LabelValues: []string{d}}}}"#;
+        assert!(!sets_no_keys(always));
+        let set_later = "m := &metric.Metric{Value: 1}\n\tm.LabelKeys = []string{\"phase\"}";
+        assert!(!sets_no_keys(set_later));
+    }
 
     fn labels_of(src: &str, name: &str) -> Vec<String> {
         let store = vec![gosrc::strip_line_comments(src)];
