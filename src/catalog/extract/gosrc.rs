@@ -488,6 +488,55 @@ pub fn descs(text: &str, symbols: &Symbols) -> Vec<Row> {
     out
 }
 
+/// Names a helper builds at run time under a subsystem (`func
+/// buildEthtoolFQName(m string) string { return
+/// prometheus.BuildFQName(namespace, "ethtool", m) }`), whose result reaches
+/// `NewDesc(name, …)` as a variable: one untyped name family
+/// `<namespace>_<subsystem>_*`, with the labels of the file's descriptors
+/// whose name is a variable no constant names.
+pub fn helper_families(text: &str, symbols: &Symbols) -> Vec<Row> {
+    let helper = pattern!(r"func\s+\w+\(\s*\w+\s+string\s*\)\s+string\s*\{");
+    let built = pattern!(
+        r#"return\s+(?:prometheus\.)?BuildFQName\(\s*(\w+)\s*,\s*"(\w+)"\s*,\s*[A-Za-z_]\w*\s*\)"#
+    );
+    let call = pattern!(r"\bNewDesc\(");
+    let mut out = Vec::new();
+    let bodies = helper
+        .find_iter(text)
+        .filter_map(|f| block(text, f.end() - 1));
+    for c in bodies.filter_map(|body| built.captures(body)) {
+        let Some(namespace) = symbols.string(&c[1]) else {
+            continue;
+        };
+        let mut labels = BTreeSet::new();
+        for m in call.find_iter(text) {
+            let Some(args) = block(text, m.end() - 1) else {
+                continue;
+            };
+            let first_end = list_end(args);
+            let head = args[..first_end].trim();
+            let variable = !head.is_empty()
+                && head.chars().all(|ch| ch.is_alphanumeric() || ch == '_')
+                && symbols.string(head).is_none();
+            if !variable {
+                continue;
+            }
+            let rest = &args[(first_end + 1).min(args.len())..];
+            let rest = &rest[(arg_end(rest) + 1).min(rest.len())..];
+            let expr = rest[..arg_end(rest)].trim();
+            if expr != "nil" && !expr.is_empty() {
+                labels.extend(symbols.labels(expr, 0));
+            }
+        }
+        out.push(Row::labelled(
+            format!("{namespace}_{}_*", &c[2]),
+            "untyped",
+            labels,
+        ));
+    }
+    out
+}
+
 /// Names built at run time from a literal prefix
 /// (`prefix := "node_hwmon_" + sensorType`, then `name := prefix + "_" + …`
 /// handed to `NewDesc(name, …)`): one untyped name family `<prefix>*` per
@@ -544,6 +593,34 @@ pub fn prefix_families(text: &str, symbols: &Symbols) -> Vec<Row> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn names_a_helper_builds_under_a_subsystem_are_a_family() {
+        let src = r#"
+const namespace = "demo"
+func (c *nicCollector) describe(key, fqName string) *prometheus.Desc {
+	return prometheus.NewDesc(fqName, "Counter "+key, []string{"port"}, nil)
+}
+func (c *nicCollector) fixed() *prometheus.Desc {
+	return prometheus.NewDesc(prometheus.BuildFQName(namespace, "nic", "info"), "Info.", []string{"model", "port"}, nil)
+}
+// The full name of a counter the driver reports.
+func nicName(stat string) string {
+	name := strings.ToLower(stat)
+	return prometheus.BuildFQName(namespace, "nic", name)
+}
+func label(stat string) string {
+	return prometheus.BuildFQName(namespace, "nic", "fixed")
+}
+"#;
+        let mut s = Symbols::default();
+        s.add_file(src);
+        let got: Vec<(String, Vec<String>)> = helper_families(src, &s)
+            .into_iter()
+            .map(|r| (r.name, r.labels.into_iter().collect()))
+            .collect();
+        assert_eq!(got, [("demo_nic_*".to_string(), vec!["port".to_string()])]);
+    }
 
     #[test]
     fn names_built_from_a_literal_prefix_are_a_family() {

@@ -61,6 +61,12 @@ pub fn extract(clones: &Path) -> Result<Releases, ExtractError> {
                 .into_iter()
                 .filter(|r| r.name != "node_*" && !known.contains(&r.name));
             rows.extend(built);
+            // And from a subsystem, by a helper (`node_ethtool_<stat>`).
+            rows.extend(
+                gosrc::helper_families(t, &local)
+                    .into_iter()
+                    .filter(|r| !known.contains(&r.name)),
+            );
             for row in gosrc::descs(t, &local) {
                 if row.name == "node_*" {
                     // A whole name from a struct field the source sets
