@@ -161,6 +161,17 @@ mod tests {
         assert!(super::map_each(&[] as &[u64], |i| *i).is_empty());
     }
 
+    /// Chunks mapped on the workers and on the calling thread come back in
+    /// input order, whatever the length.
+    #[test]
+    fn map_keeps_input_order() {
+        for n in [0, 1, 2, 3, 7, 64, 1_001] {
+            let items: Vec<u64> = (0..n).collect();
+            let out = super::map(&items, 1, |i| i * 3);
+            assert_eq!(out, items.iter().map(|i| i * 3).collect::<Vec<_>>(), "{n}");
+        }
+    }
+
     /// The consumer sees every produced item, in input order.
     #[test]
     fn pipeline_consumes_in_input_order() {

@@ -362,6 +362,12 @@ impl Workspace {
         self.scrape_paths.extend(other.scrape_paths.iter().cloned());
     }
 
+    /// Whether an expression may read `ALERTS` or `ALERTS_FOR_STATE`,
+    /// whose labels are those of every alert among the inputs.
+    pub fn reads_alerts(&self) -> bool {
+        self.expressions.iter().any(|e| e.text.contains("ALERTS"))
+    }
+
     /// How many cross-file facts this workspace holds: a later file that
     /// adds one changes what earlier files' checks would have seen.
     pub fn fact_count(&self) -> usize {

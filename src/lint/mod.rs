@@ -611,7 +611,7 @@ pub fn run(ws: &Workspace, ctx: &Context) -> Vec<Diagnostic> {
     }
     RecordSummary::resolve_all(&mut ctx, &records);
     let mut alerts = AlertLabels::default();
-    if ws.expressions.iter().any(|e| e.text.contains("ALERTS")) {
+    if ws.reads_alerts() {
         alerts.add(ws, &ctx);
     }
     alerts.apply(&mut ctx);
@@ -1091,7 +1091,7 @@ fn lint_in_one_pass(
                     return;
                 }
             };
-            if ws.fact_count() > 0 || ws.expressions.iter().any(|e| e.text.contains("ALERTS")) {
+            if ws.fact_count() > 0 || ws.reads_alerts() {
                 facts = true;
                 return;
             }
@@ -1279,7 +1279,7 @@ impl FirstRead {
         facts.gather(&ws);
         FirstRead {
             facts,
-            reads_alerts: ws.expressions.iter().any(|e| e.text.contains("ALERTS")),
+            reads_alerts: ws.reads_alerts(),
             records: ws
                 .expressions
                 .iter()

@@ -192,16 +192,16 @@ mod tests {
             format!("kind: X\n{big}"),
             format!("{big}---\ngroups: []\n"),
             format!("{big}other: 1\n"),
-            big.replacen("groups:\n", "groups: # all\n", 1)
-                .replace("  - name", "  -   name"),
             format!("groups: [\n{}]", "x,\n".repeat(40_000)),
         ] {
-            let pieces = cut(&unusual, 2);
-            if unusual.contains("groups: # all") {
-                assert!(pieces.is_some(), "a comment after groups: still cuts");
-            } else {
-                assert!(pieces.is_none(), "{}", &unusual[..40]);
-            }
+            assert!(cut(&unusual, 2).is_none(), "{}", &unusual[..40]);
         }
+        let commented = big
+            .replacen("groups:\n", "groups: # all\n", 1)
+            .replace("  - name", "  -   name");
+        assert!(
+            cut(&commented, 2).is_some(),
+            "a comment after groups: still cuts"
+        );
     }
 }

@@ -350,7 +350,7 @@ pub fn run<I: Iterator<Item = Arrival>>(
         hpa: Hpa::new(behavior),
         scaler: Scaler::new(cfg.keda, cfg.fallback, cfg.target),
         cached_sessions: 0.0,
-        batch: karpenter::Batch::default(),
+        batch: karpenter::Batch::new(p.batch_idle, p.batch_max),
         disruption_armed: false,
         rng_launch: Rng::new(seed, 3),
         rng_dns: Rng::new(seed, 4),
@@ -1065,17 +1065,12 @@ impl<I: Iterator<Item = Arrival>> Engine<'_, I> {
     }
 
     fn trigger_batch(&mut self) {
-        let (close, gen) = self
-            .batch
-            .pending(self.now, self.p.batch_idle, self.p.batch_max);
+        let (close, gen) = self.batch.pending(self.now);
         self.push(close, Event::BatchClose { gen });
     }
 
     fn batch_close(&mut self, gen: u32) {
-        if self
-            .batch
-            .closes(self.now, gen, self.p.batch_idle, self.p.batch_max)
-        {
+        if self.batch.closes(self.now, gen) {
             self.provision();
         }
     }

@@ -187,7 +187,7 @@ pub fn run<I: Iterator<Item = Arrival>>(
         nodes: Vec::new(),
         live_nodes: Vec::new(),
         live_by_option: vec![0; options],
-        batch: karpenter::Batch::default(),
+        batch: karpenter::Batch::new(p.batch_idle, p.batch_max),
         disruption_armed: false,
         scraped_queue: 0,
         errors_total: 0,
@@ -547,17 +547,12 @@ impl<I: Iterator<Item = Arrival>> Loop<'_, I> {
     }
 
     fn trigger_batch(&mut self) {
-        let (close, gen) = self
-            .batch
-            .pending(self.now, self.p.batch_idle, self.p.batch_max);
+        let (close, gen) = self.batch.pending(self.now);
         self.push(close, Event::BatchClose { gen });
     }
 
     fn batch_close(&mut self, gen: u32) {
-        if self
-            .batch
-            .closes(self.now, gen, self.p.batch_idle, self.p.batch_max)
-        {
+        if self.batch.closes(self.now, gen) {
             self.provision();
         }
     }

@@ -121,37 +121,48 @@ pub fn options(
 /// closes `batch_idle` after the last one, or `batch_max` after it opened,
 /// whichever comes first. Each opened window has its own generation, so a
 /// close event of an earlier window does nothing.
-#[derive(Debug, Default)]
+#[derive(Debug)]
 pub struct Batch {
+    idle: u64,
+    max: u64,
     /// The open window: its start, its last pod, its generation.
     open: Option<(u64, u64, u32)>,
     generation: u32,
 }
 
 impl Batch {
+    pub fn new(idle: u64, max: u64) -> Batch {
+        Batch {
+            idle,
+            max,
+            open: None,
+            generation: 0,
+        }
+    }
+
     /// A pod became pending at `now`: the time and generation of the close
     /// event to schedule.
-    pub fn pending(&mut self, now: u64, idle: u64, max: u64) -> (u64, u32) {
+    pub fn pending(&mut self, now: u64) -> (u64, u32) {
         match self.open {
             Some((start, _, generation)) => {
                 self.open = Some((start, now, generation));
-                ((now + idle).min(start + max), generation)
+                ((now + self.idle).min(start + self.max), generation)
             }
             None => {
                 self.generation += 1;
                 self.open = Some((now, now, self.generation));
-                (now + idle, self.generation)
+                (now + self.idle, self.generation)
             }
         }
     }
 
     /// A close event of `generation` at `now`: whether the window closes
     /// (and provisioning runs) now.
-    pub fn closes(&mut self, now: u64, generation: u32, idle: u64, max: u64) -> bool {
+    pub fn closes(&mut self, now: u64, generation: u32) -> bool {
         let Some((start, last, open)) = self.open else {
             return false;
         };
-        if open != generation || now < (last + idle).min(start + max) {
+        if open != generation || now < (last + self.idle).min(start + self.max) {
             return false;
         }
         self.open = None;
@@ -226,18 +237,15 @@ mod tests {
     /// or one that comes early, does nothing.
     #[test]
     fn a_batch_closes_idle_after_its_last_pod_or_at_its_maximum() {
-        let mut b = super::Batch::default();
-        assert_eq!(b.pending(0, 1_000, 10_000), (1_000, 1));
-        assert_eq!(b.pending(900, 1_000, 10_000), (1_900, 1));
-        assert!(!b.closes(1_000, 1, 1_000, 10_000), "closed before idle");
-        assert_eq!(b.pending(9_500, 1_000, 10_000), (10_000, 1));
-        assert!(b.closes(10_000, 1, 1_000, 10_000));
-        assert!(!b.closes(10_000, 1, 1_000, 10_000), "closed twice");
-        assert_eq!(b.pending(20_000, 1_000, 10_000), (21_000, 2));
-        assert!(
-            !b.closes(21_000, 1, 1_000, 10_000),
-            "an old window closed the new one"
-        );
-        assert!(b.closes(21_000, 2, 1_000, 10_000));
+        let mut b = super::Batch::new(1_000, 10_000);
+        assert_eq!(b.pending(0), (1_000, 1));
+        assert_eq!(b.pending(900), (1_900, 1));
+        assert!(!b.closes(1_000, 1), "closed before idle");
+        assert_eq!(b.pending(9_500), (10_000, 1));
+        assert!(b.closes(10_000, 1));
+        assert!(!b.closes(10_000, 1), "closed twice");
+        assert_eq!(b.pending(20_000), (21_000, 2));
+        assert!(!b.closes(21_000, 1), "an old window closed the new one");
+        assert!(b.closes(21_000, 2));
     }
 }

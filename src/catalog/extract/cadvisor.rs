@@ -84,14 +84,6 @@ pub fn labels_function(body: &str, symbols: &gosrc::Symbols) -> BTreeSet<String>
     out
 }
 
-/// The body of `func name(…) … {`, when the file has one.
-fn function_body<'a>(text: &'a str, name: &str) -> Option<&'a str> {
-    let head = re(&format!(r"(?m)^func\s+{name}\s*\("));
-    let start = head.find(text)?.end();
-    let open = start + text[start..].find("{\n")?;
-    gosrc::block(text, open)
-}
-
 /// Every family of a collector table: struct literals whose first field is
 /// `name: "…"`, with their `valueType` and `extraLabels`, plus `base` labels.
 pub fn table(text: &str, symbols: &gosrc::Symbols, base: &BTreeSet<String>) -> Vec<Row> {
@@ -158,7 +150,7 @@ pub fn extract(clones: &Path) -> Result<Releases, ExtractError> {
         if let Some(m) = &machines {
             symbols.add_file(m);
         }
-        let mut container_base = function_body(&containers, "DefaultContainerLabels")
+        let mut container_base = gosrc::function_body(&containers, "DefaultContainerLabels")
             .map(|b| labels_function(b, &symbols))
             .unwrap_or_default();
         container_base.extend(KUBELET_LABELS.iter().map(|l| l.to_string()));
@@ -245,7 +237,7 @@ func DefaultContainerLabels(container *info.ContainerInfo) map[string]string {
     fn reads_the_labels_function_as_keys_and_prefixes() {
         let mut s = gosrc::Symbols::default();
         s.add_file(CONTAINERS);
-        let body = function_body(CONTAINERS, "DefaultContainerLabels").unwrap();
+        let body = gosrc::function_body(CONTAINERS, "DefaultContainerLabels").unwrap();
         let got: Vec<String> = labels_function(body, &s).into_iter().collect();
         assert_eq!(got, ["container_label_*", "id", "image"]);
     }

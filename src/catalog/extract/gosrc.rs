@@ -415,6 +415,14 @@ pub fn list_end(s: &str) -> usize {
     s.len()
 }
 
+/// The body of the top-level `func name(…) … {`, when the text has one.
+pub fn function_body<'a>(text: &'a str, name: &str) -> Option<&'a str> {
+    let head = super::re(&format!(r"(?m)^func\s+{}\s*\(", regex::escape(name)));
+    let start = head.find(text)?.end();
+    let open = start + text[start..].find("{\n")?;
+    block(text, open)
+}
+
 /// Every `prometheus.NewDesc(name, help, labels, …)` in `text`. The name is a
 /// string, a constant or `BuildFQName(namespace, subsystem, name)`; when the
 /// last part is computed at run time (one family per /proc/meminfo key),

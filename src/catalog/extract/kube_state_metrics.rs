@@ -295,14 +295,7 @@ fn sets_no_keys(src: &str) -> bool {
 
 /// The default labels a `wrap<Resource>Func` merges into every sample.
 fn wrapper_labels(text: &str, wrapper: &str, symbols: &gosrc::Symbols) -> BTreeSet<String> {
-    let def = format!("func {wrapper}(");
-    let Some(start) = text.find(&def).map(|i| i + def.len()) else {
-        return BTreeSet::new();
-    };
-    let Some(open) = text[start..].find("{\n").map(|i| i + start) else {
-        return BTreeSet::new();
-    };
-    let Some(body) = gosrc::block(text, open) else {
+    let Some(body) = gosrc::function_body(text, wrapper) else {
         return BTreeSet::new();
     };
     let merge = pattern!(r"(?:mergeKeyValues|append)\(\s*([A-Za-z_]\w*)");
