@@ -1,7 +1,7 @@
 //! P002: metric names that the deployed exporter versions do not expose.
 
 use super::{parsed, Check};
-use crate::catalog::builtin;
+use crate::catalog::builtin::{self, KnownMetric};
 use crate::diagnostic::{Diagnostic, Severity};
 use crate::lint::{at, nearest, Context, Workspace};
 use crate::promql;
@@ -114,33 +114,7 @@ fn run(ws: &Workspace, ctx: &Context, out: &mut Vec<Diagnostic>) {
                 })
                 .clone();
             let suggestion = suggestion.as_deref();
-            let other_version = builtin::all().iter().find(|m| m.name == name).map(|m| {
-                let deployed = ctx
-                    .catalog
-                    .versions
-                    .as_ref()
-                    .map(|v| m.exporter.version(v).to_string())
-                    .unwrap_or_default();
-                match m.until {
-                    Some(until)
-                        if ctx
-                            .catalog
-                            .versions
-                            .as_ref()
-                            .is_some_and(|v| m.exporter.version(v) >= until) =>
-                    {
-                        format!(
-                            "; it was removed in {} {until} (deployed: {deployed})",
-                            m.exporter.title()
-                        )
-                    }
-                    _ => format!(
-                        "; it exists from {} {} (deployed: {deployed})",
-                        m.exporter.title(),
-                        m.since
-                    ),
-                }
-            });
+            let other_version = other_version(ctx, name);
             if alternatives.iter().any(|a| std::ptr::eq(*a, vs)) {
                 out.push(at(
                     ws,
@@ -175,4 +149,36 @@ fn run(ws: &Workspace, ctx: &Context, out: &mut Vec<Diagnostic>) {
             ));
         }
     }
+}
+
+/// Why `name`, unknown at the deployed versions, is in some release's
+/// table: the release that removed it, when every row of it ended by the
+/// deployed version (its last row, so a name whose labels changed is
+/// reported at its final removal), or else the first release that has it.
+fn other_version(ctx: &Context, name: &str) -> Option<String> {
+    let rows: Vec<&KnownMetric> = builtin::all().into_iter().filter(|m| m.name == name).collect();
+    let last = rows.iter().max_by_key(|m| (m.until.is_none(), m.until))?;
+    let versions = ctx.catalog.versions.as_ref();
+    let deployed_of = |m: &KnownMetric| versions.map(|v| m.exporter.version(v));
+    let shown = |m: &KnownMetric| deployed_of(m).map(|v| v.to_string()).unwrap_or_default();
+    if let (Some(until), Some(deployed)) = (last.until, deployed_of(last)) {
+        if deployed >= until {
+            return Some(format!(
+                "; it was removed in {} {until} (deployed: {})",
+                last.exporter.title(),
+                shown(last)
+            ));
+        }
+    }
+    let first = rows
+        .iter()
+        .filter(|m| deployed_of(m).is_none_or(|d| m.since > d))
+        .min_by_key(|m| m.since)
+        .unwrap_or(last);
+    Some(format!(
+        "; it exists from {} {} (deployed: {})",
+        first.exporter.title(),
+        first.since,
+        shown(first)
+    ))
 }
