@@ -292,14 +292,34 @@ fn read_docs(text: &str) -> Result<Vec<Doc>, serde_saphyr::Error> {
 fn read_docs_on(text: &str, cores: usize) -> Result<Vec<Doc>, serde_saphyr::Error> {
     if let Some(pieces) = super::pieces::cut(text, cores) {
         let share = pieces.len();
-        let read = crate::parallel::map(&pieces, 1, |piece| {
-            serde_saphyr::from_multiple_with_options::<Doc>(piece, yaml_options(share)).ok()
+        let read = crate::parallel::map(&pieces, 1, |piece| match plain_rules(piece, share) {
+            Some(doc) => Some(vec![doc]),
+            None => {
+                serde_saphyr::from_multiple_with_options::<Doc>(piece, yaml_options(share)).ok()
+            }
         });
         if let Some(doc) = joined(read) {
             return Ok(vec![doc]);
         }
     }
+    if let Some(doc) = plain_rules(text, 1) {
+        return Ok(vec![doc]);
+    }
     serde_saphyr::from_multiple_with_options(text, yaml_options(1))
+}
+
+/// `text` as a plain rule file of the common shape, read from the parser's
+/// events with its share of the budget ([`super::rule_events`]).
+fn plain_rules(text: &str, share: usize) -> Option<Doc> {
+    let groups = super::rule_events::groups(text, 2 * YAML_MAX_NODES / share, YAML_MAX_DEPTH)?;
+    Some(Doc {
+        kind: None,
+        metadata: None,
+        groups: Some(groups),
+        spec: None,
+        items: Vec::new(),
+        data: BTreeMap::new(),
+    })
 }
 
 /// The pieces' documents as one: the first piece's, with the groups of the
@@ -486,8 +506,8 @@ impl Workspace {
                     .alert
                     .as_ref()
                     .or(rule.record.as_ref())
-                    .map(|s| line_of(&s.referenced))
-                    .or_else(|| rule.expr.as_ref().map(|e| line_of(&e.referenced)))
+                    .map(|s| s.line)
+                    .or_else(|| rule.expr.as_ref().map(|e| e.line))
                     .unwrap_or(1);
                 let context = RuleContext {
                     group: group.name.clone(),
@@ -520,7 +540,7 @@ impl Workspace {
                     }
                     continue;
                 };
-                let (line, column) = expr_position(text, starts, &expr);
+                let (line, column) = expr_position(text, starts, (expr.line, expr.column));
                 self.expressions.push(Expression {
                     path: path.to_string(),
                     line,
@@ -574,7 +594,7 @@ impl Workspace {
                     _ => continue,
                 };
                 if let Some(value) = trigger.metadata.get(key) {
-                    let (line, column) = expr_position(text, starts, value);
+                    let (line, column) = expr_position(text, starts, place(value));
                     self.expressions.push(Expression {
                         path: path.to_string(),
                         line,
@@ -649,7 +669,7 @@ impl Workspace {
             return;
         }
         // A block scalar keeps the JSON's lines; a quoted one is one line.
-        let (line, column) = expr_position(text, starts, value);
+        let (line, column) = expr_position(text, starts, place(value));
         let placement = Placement {
             first_line: line,
             indent: column - 1,
@@ -1097,11 +1117,15 @@ fn column_of(loc: &serde_saphyr::Location) -> usize {
     usize::try_from(loc.column()).unwrap_or(1).max(1)
 }
 
-/// Where an expression's text starts: for a block scalar (`expr: |`) the
-/// next line, otherwise the scalar's own position.
-fn expr_position(text: &str, starts: &[usize], value: &Spanned<String>) -> (usize, usize) {
-    let line = line_of(&value.referenced);
-    let column = column_of(&value.referenced);
+/// Where a scalar starts (line and column, from 1).
+fn place<T>(value: &Spanned<T>) -> (usize, usize) {
+    (line_of(&value.referenced), column_of(&value.referenced))
+}
+
+/// Where an expression's text starts, from where its scalar starts: for a
+/// block scalar (`expr: |`) the next line, for a quoted one the column
+/// after the quote, otherwise the scalar's own position.
+fn expr_position(text: &str, starts: &[usize], (line, column): (usize, usize)) -> (usize, usize) {
     let source = nth_line(text, starts, line);
     let rest = source
         .char_indices()
@@ -1189,24 +1213,46 @@ struct Meta {
 }
 
 #[derive(Deserialize)]
-struct GroupRaw {
+#[cfg_attr(test, derive(Debug, PartialEq))]
+pub(super) struct GroupRaw {
     #[serde(default, deserialize_with = "lenient::text")]
-    name: String,
+    pub(super) name: String,
     #[serde(default, deserialize_with = "lenient::list")]
-    rules: Vec<RuleRaw>,
+    pub(super) rules: Vec<RuleRaw>,
 }
 
 #[derive(Deserialize)]
-struct RuleRaw {
-    alert: Option<Spanned<String>>,
-    record: Option<Spanned<String>>,
-    expr: Option<Spanned<String>>,
+#[cfg_attr(test, derive(Debug, PartialEq))]
+pub(super) struct RuleRaw {
+    pub(super) alert: Option<Placed>,
+    pub(super) record: Option<Placed>,
+    pub(super) expr: Option<Placed>,
     #[serde(rename = "for", default, deserialize_with = "lenient::optional_text")]
-    for_: Option<String>,
+    pub(super) for_: Option<String>,
     #[serde(default, deserialize_with = "lenient::text_map")]
-    labels: TextMap,
+    pub(super) labels: TextMap,
     #[serde(default, deserialize_with = "lenient::text_map")]
-    annotations: TextMap,
+    pub(super) annotations: TextMap,
+}
+
+/// A scalar's text and where it starts (line and column, from 1).
+#[cfg_attr(test, derive(Debug, PartialEq))]
+pub(super) struct Placed {
+    pub(super) value: String,
+    pub(super) line: usize,
+    pub(super) column: usize,
+}
+
+impl<'de> Deserialize<'de> for Placed {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Placed, D::Error> {
+        let spanned = Spanned::<String>::deserialize(d)?;
+        let (line, column) = place(&spanned);
+        Ok(Placed {
+            value: spanned.value,
+            line,
+            column,
+        })
+    }
 }
 
 #[derive(Deserialize)]
@@ -1260,6 +1306,162 @@ struct RelabelRaw {
 #[cfg(test)]
 mod tests {
     use super::{line_starts, read_docs_on, TextMap, Workspace};
+
+    /// The groups the typed reader gives for `text`, read whole.
+    fn typed_groups(text: &str) -> Option<Vec<super::GroupRaw>> {
+        let docs =
+            serde_saphyr::from_multiple_with_options::<super::Doc>(text, super::yaml_options(1))
+                .ok()?;
+        let [doc] = <[super::Doc; 1]>::try_from(docs).ok()?;
+        let only_groups = doc.kind.is_none()
+            && doc.metadata.is_none()
+            && doc.spec.is_none()
+            && doc.items.is_empty()
+            && doc.data.is_empty();
+        doc.groups.filter(|_| only_groups)
+    }
+
+    fn event_groups(text: &str) -> Option<Vec<super::GroupRaw>> {
+        super::super::rule_events::groups(text, 1_000_000, super::YAML_MAX_DEPTH)
+    }
+
+    /// Every shape the event reader takes, each in a way a rule file
+    /// writes it: the typed reader gives the same groups, field for field,
+    /// with the same positions, in LF and in CRLF.
+    #[test]
+    fn the_event_reader_gives_the_typed_readers_groups() {
+        let text = r#"# leading comment
+---
+groups:
+  - name: quoted and plain
+    interval: 30s
+    limit: 10
+    rules:
+      - alert: "Quoted"
+        expr: 'up{job="a"} == 0'
+        for: 5m
+        keep_firing_for: 10m
+        labels: {severity: critical, team: "infra"}
+        annotations:
+          summary: '{{ $labels.job }} is down: it''s "gone"'
+          escaped: "a\ttab, \u00e9 and \"quotes\""
+          description: >
+            folded text
+            on two lines
+          runbook_url:
+      - record: job:up:sum
+        expr: |
+          sum by (job) (
+            up
+          )
+        labels:
+          priority: 1
+          page: true
+          ratio: 1.50
+          hex: 0x1F
+          nothing: ~
+      - alert: PlainMultiLine
+        expr: up
+          == 0
+        for: 0
+        labels: null
+        annotations: ~
+      - "alert": KeyQuoted
+        "expr": vector(1)
+        unknown: {nested: [1, 2, {deep: x}]}
+  - name:
+    rules: null
+  - name: 42
+    rules: []
+  - name: empty
+    rules:
+  - name: flow
+    rules: [{alert: Flow, expr: 'up == 0', labels: {a: b}}]
+  - name: values of any kind
+    rules:
+      - alert: true
+        expr: 1
+        for: ""
+"#;
+        for text in [text.to_string(), text.replace('\n', "\r\n")] {
+            let events = event_groups(&text).expect("the event reader takes this file");
+            assert_eq!(Some(events), typed_groups(&text));
+        }
+    }
+
+    /// Shapes the event reader leaves to the typed reader, which reads them
+    /// (or reports their error) as before.
+    #[test]
+    fn the_event_reader_leaves_other_shapes_to_the_typed_reader() {
+        let rule = "  - name: a\n    rules:\n      - alert: A\n        expr: up\n";
+        let cases = [
+            ("an anchor and alias", format!("groups:\n{rule}  - name: b\n    rules:\n      - &r {{alert: B, expr: up}}\n      - *r\n")),
+            ("a tag", format!("groups:\n{rule}  - name: !!str b\n")),
+            ("a merge key", format!("groups:\n{rule}  - <<: {{name: b}}\n")),
+            ("a key given twice", format!("groups:\n{rule}  - name: b\n    name: c\n")),
+            ("a label given twice", format!("groups:\n{rule}        labels: {{a: b, a: c}}\n")),
+            ("a second document", format!("groups:\n{rule}---\ngroups: []\n")),
+            ("another top-level key", format!("groups:\n{rule}namespace: x\n")),
+            ("groups: null", "groups: null\n".to_string()),
+            ("a PrometheusRule", format!("kind: PrometheusRule\nspec:\n  groups:\n{rule}")),
+            ("a label with a mapping value", format!("groups:\n{rule}        labels: {{a: {{b: c}}}}\n")),
+            ("a rule that is not a mapping", "groups:\n  - name: a\n    rules:\n      - up\n".to_string()),
+            ("a parse error", format!("groups:\n{rule}      - alert: \"unterminated\n")),
+            ("a %YAML directive", format!("%YAML 1.2\n---\ngroups:\n{rule}")),
+        ];
+        for (case, text) in cases {
+            assert!(
+                event_groups(&text).is_none(),
+                "{case}: read by the event reader"
+            );
+        }
+        // The budget: nesting past the depth, and more events than allowed.
+        let deep = format!(
+            "groups:\n  - name: a\n    x: {}{}\n",
+            "[".repeat(70),
+            "]".repeat(70)
+        );
+        assert!(event_groups(&deep).is_none(), "nesting past the budget");
+        let small = "groups:\n  - name: a\n";
+        assert!(event_groups(small).is_some());
+        assert!(
+            super::super::rule_events::groups(small, 5, 64).is_none(),
+            "events past the budget"
+        );
+    }
+
+    /// Every rule file among the tests' inputs: where the event reader
+    /// takes it, the typed reader gives the same groups; and most are taken.
+    #[test]
+    fn the_event_reader_agrees_on_every_rule_file_of_the_tests() {
+        let mut files = Vec::new();
+        let mut dirs = vec![std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests")];
+        while let Some(dir) = dirs.pop() {
+            for entry in std::fs::read_dir(&dir).expect("tests directory") {
+                let path = entry.expect("entry").path();
+                if path.is_dir() {
+                    dirs.push(path);
+                } else if path.extension().is_some_and(|e| e == "yaml" || e == "yml") {
+                    files.push(path);
+                }
+            }
+        }
+        let mut taken = 0;
+        for path in &files {
+            let Ok(text) = std::fs::read_to_string(path) else {
+                continue;
+            };
+            if let Some(events) = event_groups(&text) {
+                taken += 1;
+                assert_eq!(Some(events), typed_groups(&text), "{}", path.display());
+            }
+        }
+        assert!(
+            taken >= 20,
+            "only {taken} of {} files read by the event reader",
+            files.len()
+        );
+    }
 
     /// The rules of `text` read on `cores` cores, as the checks see them,
     /// or the reader's error.

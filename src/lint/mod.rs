@@ -8,6 +8,7 @@ pub mod checks;
 pub mod inputs;
 pub mod labels;
 pub(crate) mod pieces;
+mod rule_events;
 pub mod scrape;
 
 use std::collections::{BTreeMap, BTreeSet};

@@ -156,7 +156,10 @@ fn run(ws: &Workspace, ctx: &Context, out: &mut Vec<Diagnostic>) {
 /// deployed version (its last row, so a name whose labels changed is
 /// reported at its final removal), or else the first release that has it.
 fn other_version(ctx: &Context, name: &str) -> Option<String> {
-    let rows: Vec<&KnownMetric> = builtin::all().into_iter().filter(|m| m.name == name).collect();
+    let rows: Vec<&KnownMetric> = builtin::all()
+        .into_iter()
+        .filter(|m| m.name == name)
+        .collect();
     let last = rows.iter().max_by_key(|m| (m.until.is_none(), m.until))?;
     let versions = ctx.catalog.versions.as_ref();
     let deployed_of = |m: &KnownMetric| versions.map(|v| m.exporter.version(v));

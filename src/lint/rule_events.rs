@@ -1,0 +1,240 @@
+//! A plain rule file read straight from the YAML parser's events. The typed
+//! reader ([`serde_saphyr`]) costs about three times the parse itself, and
+//! a rule file is mostly one shape: `groups:`, each a mapping with a `name`
+//! and `rules`, each rule a mapping of scalars. That shape is read here.
+//!
+//! Anything else returns `None` and the typed reader reads the text, so
+//! what it gives (or the error it reports) is the file's: a second
+//! document, another top-level key, an anchor, alias, tag or merge key, a
+//! key given twice, a value of the wrong kind, a parse error, or more
+//! events or depth than the budget allows. Where this reader gives groups,
+//! they are the typed reader's, field for field (the tests compare them).
+
+use granit_parser::{Event, Parser, ScalarStyle, Span};
+
+use super::inputs::{GroupRaw, Placed, RuleRaw, TextMap};
+
+/// The groups of `text`, when it is one plain rule file of the common
+/// shape and within `max_events` events and `max_depth` levels.
+pub(super) fn groups(text: &str, max_events: usize, max_depth: usize) -> Option<Vec<GroupRaw>> {
+    let mut events = Events {
+        parser: Parser::new_from_str(text),
+        left: max_events,
+        depth: 0,
+        max_depth,
+    };
+    events.expect(|e| matches!(e, Event::StreamStart))?;
+    events.expect(|e| matches!(e, Event::DocumentStart(_, None)))?;
+    events.open_mapping()?;
+    if events.key()? != "groups" {
+        return None;
+    }
+    let mut groups = Vec::new();
+    events.open_sequence()?;
+    loop {
+        match events.next()? {
+            (Event::SequenceEnd, _) => break,
+            (Event::MappingStart(_, 0, None), _) => groups.push(events.group()?),
+            _ => return None,
+        }
+    }
+    events.expect(|e| matches!(e, Event::MappingEnd))?;
+    events.expect(|e| matches!(e, Event::DocumentEnd))?;
+    events.expect(|e| matches!(e, Event::StreamEnd))?;
+    Some(groups)
+}
+
+struct Events<'a> {
+    parser: Parser<'a, granit_parser::StrInput<'a>>,
+    left: usize,
+    depth: usize,
+    max_depth: usize,
+}
+
+/// A scalar as the typed reader sees it: `null` when plain and null-like.
+enum Scalar<'a> {
+    Null,
+    Text(std::borrow::Cow<'a, str>, Span),
+}
+
+impl<'a> Events<'a> {
+    /// The next event; `None` on a parse error, an anchor, an alias, a tag
+    /// or a breached budget.
+    fn next(&mut self) -> Option<(Event<'a>, Span)> {
+        self.left = self.left.checked_sub(1)?;
+        let (event, span) = self.parser.next_event()?.ok()?;
+        match &event {
+            Event::Scalar(_, _, anchor, tag)
+            | Event::SequenceStart(_, anchor, tag)
+            | Event::MappingStart(_, anchor, tag)
+                if *anchor != 0 || tag.is_some() =>
+            {
+                return None
+            }
+            Event::SequenceStart(..) | Event::MappingStart(..) => {
+                self.depth += 1;
+                if self.depth > self.max_depth {
+                    return None;
+                }
+            }
+            Event::SequenceEnd | Event::MappingEnd => self.depth = self.depth.saturating_sub(1),
+            Event::Alias(_) | Event::UnresolvedAlias(_) | Event::Anchor(..) => return None,
+            _ => {}
+        }
+        Some((event, span))
+    }
+
+    fn expect(&mut self, wanted: impl Fn(&Event) -> bool) -> Option<()> {
+        let (event, _) = self.next()?;
+        wanted(&event).then_some(())
+    }
+
+    fn open_mapping(&mut self) -> Option<()> {
+        self.expect(|e| matches!(e, Event::MappingStart(..)))
+    }
+
+    fn open_sequence(&mut self) -> Option<()> {
+        self.expect(|e| matches!(e, Event::SequenceStart(..)))
+    }
+
+    /// A mapping key: a scalar that is neither null-like nor `<<`.
+    fn key(&mut self) -> Option<String> {
+        match self.scalar()? {
+            Scalar::Text(key, _) if key != "<<" => Some(key.into_owned()),
+            _ => None,
+        }
+    }
+
+    /// The next key of a mapping whose keys so far are `seen`, or `None`
+    /// at its end (`Some(None)`); a key given twice reads nothing.
+    fn next_key(&mut self, seen: &mut Vec<String>) -> Option<Option<String>> {
+        let key = match self.next()? {
+            (Event::MappingEnd, _) => return Some(None),
+            (Event::Scalar(key, style, ..), _) if !nullish(&key, style) && key != "<<" => key,
+            _ => return None,
+        };
+        if seen.iter().any(|k| *k == key) {
+            return None;
+        }
+        seen.push(key.clone().into_owned());
+        Some(Some(key.into_owned()))
+    }
+
+    fn scalar(&mut self) -> Option<Scalar<'a>> {
+        match self.next()? {
+            (Event::Scalar(value, style, ..), _) if nullish(&value, style) => Some(Scalar::Null),
+            (Event::Scalar(value, _, _, _), span) => Some(Scalar::Text(value, span)),
+            _ => None,
+        }
+    }
+
+    /// A scalar as text, `null` as nothing.
+    fn text(&mut self) -> Option<Option<String>> {
+        Some(match self.scalar()? {
+            Scalar::Null => None,
+            Scalar::Text(value, _) => Some(value.into_owned()),
+        })
+    }
+
+    /// A scalar with its position, `null` as nothing.
+    fn placed(&mut self) -> Option<Option<Placed>> {
+        Some(match self.scalar()? {
+            Scalar::Null => None,
+            Scalar::Text(value, span) => Some(Placed {
+                value: value.into_owned(),
+                line: span.start.line(),
+                column: span.start.col() + 1,
+            }),
+        })
+    }
+
+    /// Skips one value, whatever its shape.
+    fn skip(&mut self) -> Option<()> {
+        let mut open = 0usize;
+        loop {
+            match self.next()?.0 {
+                Event::SequenceStart(..) | Event::MappingStart(..) => open += 1,
+                Event::SequenceEnd | Event::MappingEnd => open = open.checked_sub(1)?,
+                Event::Scalar(..) => {}
+                _ => return None,
+            }
+            if open == 0 {
+                return Some(());
+            }
+        }
+    }
+
+    /// A group, its `MappingStart` read.
+    fn group(&mut self) -> Option<GroupRaw> {
+        let mut group = GroupRaw {
+            name: String::new(),
+            rules: Vec::new(),
+        };
+        let mut seen = Vec::new();
+        while let Some(key) = self.next_key(&mut seen)? {
+            match key.as_str() {
+                "name" => group.name = self.text()?.unwrap_or_default(),
+                "rules" => match self.next()? {
+                    (Event::Scalar(value, style, ..), _) if nullish(&value, style) => {}
+                    (Event::SequenceStart(..), _) => loop {
+                        match self.next()? {
+                            (Event::SequenceEnd, _) => break,
+                            (Event::MappingStart(_, 0, None), _) => group.rules.push(self.rule()?),
+                            _ => return None,
+                        }
+                    },
+                    _ => return None,
+                },
+                _ => self.skip()?,
+            }
+        }
+        Some(group)
+    }
+
+    /// A rule, its `MappingStart` read.
+    fn rule(&mut self) -> Option<RuleRaw> {
+        let mut rule = RuleRaw {
+            alert: None,
+            record: None,
+            expr: None,
+            for_: None,
+            labels: TextMap::default(),
+            annotations: TextMap::default(),
+        };
+        let mut seen = Vec::new();
+        while let Some(key) = self.next_key(&mut seen)? {
+            match key.as_str() {
+                "alert" => rule.alert = self.placed()?,
+                "record" => rule.record = self.placed()?,
+                "expr" => rule.expr = self.placed()?,
+                "for" => rule.for_ = self.text()?,
+                "labels" => rule.labels = self.text_map()?,
+                "annotations" => rule.annotations = self.text_map()?,
+                _ => self.skip()?,
+            }
+        }
+        Some(rule)
+    }
+
+    /// A map of scalars as text; `null` as empty, a `null` value as "".
+    fn text_map(&mut self) -> Option<TextMap> {
+        match self.next()? {
+            (Event::Scalar(value, style, ..), _) if nullish(&value, style) => {
+                return Some(TextMap::default())
+            }
+            (Event::MappingStart(..), _) => {}
+            _ => return None,
+        }
+        let mut pairs = Vec::new();
+        let mut seen = Vec::new();
+        while let Some(key) = self.next_key(&mut seen)? {
+            pairs.push((key, self.text()?.unwrap_or_default()));
+        }
+        Some(pairs.into_iter().collect())
+    }
+}
+
+/// Whether the typed reader takes this scalar for `null`.
+fn nullish(value: &str, style: ScalarStyle) -> bool {
+    style == ScalarStyle::Plain && matches!(value, "" | "~" | "null" | "Null" | "NULL")
+}
