@@ -10,6 +10,8 @@
 //! events or depth than the budget allows. Where this reader gives groups,
 //! they are the typed reader's, field for field (the tests compare them).
 
+use std::borrow::Cow;
+
 use granit_parser::{Event, Parser, ScalarStyle, Span};
 
 use super::inputs::{GroupRaw, Placed, RuleRaw, TextMap};
@@ -54,7 +56,7 @@ struct Events<'a> {
 /// A scalar as the typed reader sees it: `null` when plain and null-like.
 enum Scalar<'a> {
     Null,
-    Text(std::borrow::Cow<'a, str>, Span),
+    Text(Cow<'a, str>, Span),
 }
 
 impl<'a> Events<'a> {
@@ -107,17 +109,17 @@ impl<'a> Events<'a> {
 
     /// The next key of a mapping whose keys so far are `seen`, or `None`
     /// at its end (`Some(None)`); a key given twice reads nothing.
-    fn next_key(&mut self, seen: &mut Vec<String>) -> Option<Option<String>> {
+    fn next_key(&mut self, seen: &mut Vec<Cow<'a, str>>) -> Option<Option<Cow<'a, str>>> {
         let key = match self.next()? {
             (Event::MappingEnd, _) => return Some(None),
             (Event::Scalar(key, style, ..), _) if !nullish(&key, style) && key != "<<" => key,
             _ => return None,
         };
-        if seen.iter().any(|k| *k == key) {
+        if seen.contains(&key) {
             return None;
         }
-        seen.push(key.clone().into_owned());
-        Some(Some(key.into_owned()))
+        seen.push(key.clone());
+        Some(Some(key))
     }
 
     fn scalar(&mut self) -> Option<Scalar<'a>> {
@@ -172,7 +174,7 @@ impl<'a> Events<'a> {
         };
         let mut seen = Vec::new();
         while let Some(key) = self.next_key(&mut seen)? {
-            match key.as_str() {
+            match &*key {
                 "name" => group.name = self.text()?.unwrap_or_default(),
                 "rules" => match self.next()? {
                     (Event::Scalar(value, style, ..), _) if nullish(&value, style) => {}
@@ -203,7 +205,7 @@ impl<'a> Events<'a> {
         };
         let mut seen = Vec::new();
         while let Some(key) = self.next_key(&mut seen)? {
-            match key.as_str() {
+            match &*key {
                 "alert" => rule.alert = self.placed()?,
                 "record" => rule.record = self.placed()?,
                 "expr" => rule.expr = self.placed()?,
@@ -228,7 +230,7 @@ impl<'a> Events<'a> {
         let mut pairs = Vec::new();
         let mut seen = Vec::new();
         while let Some(key) = self.next_key(&mut seen)? {
-            pairs.push((key, self.text()?.unwrap_or_default()));
+            pairs.push((key.into_owned(), self.text()?.unwrap_or_default()));
         }
         Some(pairs.into_iter().collect())
     }
