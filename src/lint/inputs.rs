@@ -1430,6 +1430,129 @@ groups:
         );
     }
 
+    /// Random rule files, from every shape the event reader takes and some
+    /// it leaves (anchors, aliases, tags, merge keys, keys given twice):
+    /// wherever it gives groups, they are the typed reader's.
+    #[test]
+    fn the_event_reader_agrees_on_random_rule_files() {
+        let mut seed = 0x9E37_79B9_7F4A_7C15_u64;
+        let mut pick = |n: usize| {
+            seed ^= seed << 13;
+            seed ^= seed >> 7;
+            seed ^= seed << 17;
+            (seed % n as u64) as usize
+        };
+        // How many files each reader reads.
+        let (mut taken, mut typed) = (0, 0);
+        for _ in 0..3000 {
+            let text = random_rule_file(&mut pick);
+            let groups = typed_groups(&text);
+            typed += usize::from(groups.is_some());
+            if let Some(events) = event_groups(&text) {
+                taken += 1;
+                assert_eq!(Some(events), groups, "{text}");
+            }
+        }
+        assert!(
+            taken * 2 > typed,
+            "the event reader read {taken} of the {typed} files the typed reader read"
+        );
+    }
+
+    fn random_rule_file(pick: &mut impl FnMut(usize) -> usize) -> String {
+        const WORDS: [&str; 6] = ["severity", "team", "\"quoted key\"", "a", "summary", "x-y"];
+        const ODD: [&str; 6] = ["<<", "&a k", "!!str k", "*a", "~", "? k"];
+        fn scalar(pick: &mut impl FnMut(usize) -> usize, indent: usize) -> String {
+            let pad = " ".repeat(indent + 2);
+            match pick(40) {
+                0 => "up == 0".into(),
+                1 => "\"{{ $labels.job }} is \\\"down\\\"\\t\\u00e9\"".into(),
+                2 => "'it''s {x=\"y\"}'".into(),
+                3 => [
+                    "1", "1.50", "true", "0x1F", "-3", ".inf", "-.NaN", "1e999", "2e3",
+                ][pick(9)]
+                .into(),
+                4 => ["~", "null", "", "Null", "NULL"][pick(5)].into(),
+                5 => format!("|\n{pad}sum by (job) (\n{pad}  up\n{pad})"),
+                6 => format!(">-\n{pad}folded\n{pad}text"),
+                7 => format!("rate(x[5m])\n{pad}> 0"),
+                8 => "&a anchored".into(),
+                9 => "*a".into(),
+                10 => "!!str 5m".into(),
+                11 => "\"\"".into(),
+                _ => ["5m", "warning", "job:up:sum", "vector(1)"][pick(4)].into(),
+            }
+        }
+        fn map(pick: &mut impl FnMut(usize) -> usize, indent: usize) -> String {
+            let pad = " ".repeat(indent + 2);
+            match pick(5) {
+                0 => ["null", "~", "", "{}"][pick(4)].into(),
+                1 => format!("{{a: b, c: {}}}", ["1", "true", "\"q\""][pick(3)]),
+                _ => (0..pick(4))
+                    .map(|_| {
+                        let key = if pick(25) == 0 {
+                            ODD[pick(6)]
+                        } else {
+                            WORDS[pick(6)]
+                        };
+                        format!("\n{pad}{key}: {}", scalar(pick, indent + 2))
+                    })
+                    .collect(),
+            }
+        }
+        let mut text = String::new();
+        if pick(3) == 0 {
+            text.push_str("# rules\n---\n");
+        }
+        text.push_str("groups:\n");
+        for _ in 0..1 + pick(3) {
+            let mut keys = vec!["name", "rules", "interval"];
+            if pick(20) == 0 {
+                keys.push(["name", "<<", "limit"][pick(3)]);
+            }
+            for (i, key) in keys.iter().enumerate() {
+                let lead = if i == 0 { "  - " } else { "    " };
+                match *key {
+                    "rules" => {
+                        text.push_str(&format!("{lead}rules:"));
+                        if pick(6) == 0 {
+                            text.push_str([" null", " []", ""][pick(3)]);
+                        }
+                        for _ in 0..pick(4) {
+                            let fields = [
+                                "alert",
+                                "record",
+                                "expr",
+                                "for",
+                                "labels",
+                                "annotations",
+                                "keep_firing_for",
+                                "\"expr\"",
+                            ];
+                            let mut first = true;
+                            for _ in 0..1 + pick(5) {
+                                let field = fields[pick(fields.len())];
+                                let lead = if first { "\n      - " } else { "\n        " };
+                                first = false;
+                                let value = match field {
+                                    "labels" | "annotations" => map(pick, 8),
+                                    _ => scalar(pick, 8),
+                                };
+                                text.push_str(&format!("{lead}{field}: {value}"));
+                            }
+                        }
+                        text.push('\n');
+                    }
+                    key => text.push_str(&format!("{lead}{key}: {}\n", scalar(pick, 4))),
+                }
+            }
+        }
+        if pick(15) == 0 {
+            text.push_str(["---\ngroups: []\n", "other: 1\n"][pick(2)]);
+        }
+        text
+    }
+
     /// Every rule file among the tests' inputs: where the event reader
     /// takes it, the typed reader gives the same groups; and most are taken.
     #[test]

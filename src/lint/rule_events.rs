@@ -150,13 +150,18 @@ impl<'a> Events<'a> {
         })
     }
 
-    /// Skips one value, whatever its shape.
+    /// Skips one value, whatever its shape. The typed reader still types
+    /// the plain scalars of a value it ignores, and rejects a non-finite
+    /// float (`.inf`, `1e999`): any scalar that may be one is left to it.
     fn skip(&mut self) -> Option<()> {
         let mut open = 0usize;
         loop {
             match self.next()?.0 {
                 Event::SequenceStart(..) | Event::MappingStart(..) => open += 1,
                 Event::SequenceEnd | Event::MappingEnd => open = open.checked_sub(1)?,
+                Event::Scalar(value, ScalarStyle::Plain, ..) if may_be_non_finite(&value) => {
+                    return None
+                }
                 Event::Scalar(..) => {}
                 _ => return None,
             }
@@ -239,4 +244,18 @@ impl<'a> Events<'a> {
 /// Whether the typed reader takes this scalar for `null`.
 fn nullish(value: &str, style: ScalarStyle) -> bool {
     style == ScalarStyle::Plain && matches!(value, "" | "~" | "null" | "Null" | "NULL")
+}
+
+/// Whether a plain scalar may be a float the typed reader finds infinite
+/// or not a number: `.inf` and `.nan` in any case and sign, or a number
+/// with an exponent, which may overflow.
+fn may_be_non_finite(value: &str) -> bool {
+    let unsigned = value
+        .trim()
+        .trim_start_matches(['+', '-'])
+        .to_ascii_lowercase();
+    unsigned.starts_with(".inf")
+        || unsigned.starts_with(".nan")
+        || (unsigned.starts_with(|c: char| c.is_ascii_digit() || c == '.')
+            && unsigned.contains('e'))
 }
