@@ -311,7 +311,7 @@ fn read_docs_on(text: &str, cores: usize) -> Result<Vec<Doc>, serde_saphyr::Erro
 /// `text` as a plain rule file of the common shape, read from the parser's
 /// events with its share of the budget ([`super::rule_events`]).
 fn plain_rules(text: &str, share: usize) -> Option<Doc> {
-    let groups = super::rule_events::groups(text, 2 * YAML_MAX_NODES / share, YAML_MAX_DEPTH)?;
+    let groups = super::rule_events::groups(text, YAML_MAX_NODES / share, YAML_MAX_DEPTH)?;
     Some(Doc {
         kind: None,
         metadata: None,
@@ -1322,7 +1322,7 @@ mod tests {
     }
 
     fn event_groups(text: &str) -> Option<Vec<super::GroupRaw>> {
-        super::super::rule_events::groups(text, 1_000_000, super::YAML_MAX_DEPTH)
+        super::super::rule_events::groups(text, super::YAML_MAX_NODES, super::YAML_MAX_DEPTH)
     }
 
     /// Every shape the event reader takes, each in a way a rule file
@@ -1424,10 +1424,12 @@ groups:
         assert!(event_groups(&deep).is_none(), "nesting past the budget");
         let small = "groups:\n  - name: a\n";
         assert!(event_groups(small).is_some());
+        // Six nodes and thirteen events, against twice the nodes in events.
         assert!(
             super::super::rule_events::groups(small, 5, 64).is_none(),
-            "events past the budget"
+            "nodes past the budget"
         );
+        assert!(super::super::rule_events::groups(small, 7, 64).is_some());
     }
 
     /// Random rule files, from every shape the event reader takes and some

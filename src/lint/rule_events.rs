@@ -17,11 +17,13 @@ use granit_parser::{Event, Parser, ScalarStyle, Span};
 use super::inputs::{GroupRaw, Placed, RuleRaw, TextMap};
 
 /// The groups of `text`, when it is one plain rule file of the common
-/// shape and within `max_events` events and `max_depth` levels.
-pub(super) fn groups(text: &str, max_events: usize, max_depth: usize) -> Option<Vec<GroupRaw>> {
+/// shape and within the typed reader's budget: `max_nodes` nodes, twice
+/// as many events, and `max_depth` levels.
+pub(super) fn groups(text: &str, max_nodes: usize, max_depth: usize) -> Option<Vec<GroupRaw>> {
     let mut events = Events {
         parser: Parser::new_from_str(text),
-        left: max_events,
+        events_left: 2 * max_nodes,
+        nodes_left: max_nodes,
         depth: 0,
         max_depth,
     };
@@ -48,7 +50,8 @@ pub(super) fn groups(text: &str, max_events: usize, max_depth: usize) -> Option<
 
 struct Events<'a> {
     parser: Parser<'a, granit_parser::StrInput<'a>>,
-    left: usize,
+    events_left: usize,
+    nodes_left: usize,
     depth: usize,
     max_depth: usize,
 }
@@ -63,8 +66,14 @@ impl<'a> Events<'a> {
     /// The next event; `None` on a parse error, an anchor, an alias, a tag
     /// or a breached budget.
     fn next(&mut self) -> Option<(Event<'a>, Span)> {
-        self.left = self.left.checked_sub(1)?;
+        self.events_left = self.events_left.checked_sub(1)?;
         let (event, span) = self.parser.next_event()?.ok()?;
+        if matches!(
+            event,
+            Event::Scalar(..) | Event::SequenceStart(..) | Event::MappingStart(..)
+        ) {
+            self.nodes_left = self.nodes_left.checked_sub(1)?;
+        }
         match &event {
             Event::Scalar(_, _, anchor, tag)
             | Event::SequenceStart(_, anchor, tag)
