@@ -1806,15 +1806,100 @@ fn nearest_type(name: &str) -> Option<&'static str> {
 }
 
 pub fn edit_distance(a: &str, b: &str) -> usize {
-    let b: Vec<char> = b.chars().collect();
-    let mut prev: Vec<usize> = (0..=b.len()).collect();
-    for (i, ca) in a.chars().enumerate() {
-        let mut cur = vec![i + 1];
-        for (j, cb) in b.iter().enumerate() {
-            let cost = usize::from(ca != *cb);
-            cur.push((prev[j] + cost).min(prev[j + 1] + 1).min(cur[j] + 1));
-        }
-        prev = cur;
+    edit_distance_within(a, b, usize::MAX).unwrap_or(usize::MAX)
+}
+
+/// The edit distance of `a` and `b`, when it is at most `bound`. It stops
+/// at the first row past the bound (a row's least distance never falls
+/// after it), so a "did you mean" over every catalog name costs little.
+pub fn edit_distance_within(a: &str, b: &str, bound: usize) -> Option<usize> {
+    if a.is_ascii() && b.is_ascii() {
+        return levenshtein(a.as_bytes(), b.as_bytes(), bound);
     }
-    prev[b.len()]
+    let a: Vec<char> = a.chars().collect();
+    let b: Vec<char> = b.chars().collect();
+    levenshtein(&a, &b, bound)
+}
+
+fn levenshtein<T: PartialEq>(a: &[T], b: &[T], bound: usize) -> Option<usize> {
+    if a.len().abs_diff(b.len()) > bound {
+        return None;
+    }
+    let mut prev: Vec<usize> = (0..=b.len()).collect();
+    let mut cur = vec![0; b.len() + 1];
+    for (i, ca) in a.iter().enumerate() {
+        cur[0] = i + 1;
+        let mut least = cur[0];
+        for (j, cb) in b.iter().enumerate() {
+            let cost = usize::from(ca != cb);
+            cur[j + 1] = (prev[j] + cost).min(prev[j + 1] + 1).min(cur[j] + 1);
+            least = least.min(cur[j + 1]);
+        }
+        if least > bound {
+            return None;
+        }
+        std::mem::swap(&mut prev, &mut cur);
+    }
+    Some(prev[b.len()]).filter(|&d| d <= bound)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::{edit_distance, edit_distance_within};
+
+    /// The textbook distance, every cell of the table.
+    fn full(a: &str, b: &str) -> usize {
+        let (a, b): (Vec<char>, Vec<char>) = (a.chars().collect(), b.chars().collect());
+        let mut d = vec![vec![0; b.len() + 1]; a.len() + 1];
+        for (i, row) in d.iter_mut().enumerate() {
+            row[0] = i;
+        }
+        for j in 0..=b.len() {
+            d[0][j] = j;
+        }
+        for i in 1..=a.len() {
+            for j in 1..=b.len() {
+                let cost = usize::from(a[i - 1] != b[j - 1]);
+                d[i][j] = (d[i - 1][j - 1] + cost)
+                    .min(d[i - 1][j] + 1)
+                    .min(d[i][j - 1] + 1);
+            }
+        }
+        d[a.len()][b.len()]
+    }
+
+    /// The bounded distance is the full one wherever that is within the
+    /// bound, and nothing elsewhere, for ASCII and other names.
+    #[test]
+    fn bounded_edit_distance_is_the_full_one_within_the_bound() {
+        let names = [
+            "",
+            "a",
+            "up",
+            "kube_pod_info",
+            "kube_pod_infos",
+            "kube_node_info",
+            "kdea_scaler_errors",
+            "keda_scaler_errors",
+            "karpenter_nodes_total",
+            "nodé_cpu",
+            "node_cpu",
+            "ab",
+            "ba",
+        ];
+        for a in names {
+            for b in names {
+                let d = full(a, b);
+                assert_eq!(edit_distance(a, b), d, "{a} ~ {b}");
+                for bound in 0..6 {
+                    let want = (d <= bound).then_some(d);
+                    assert_eq!(
+                        edit_distance_within(a, b, bound),
+                        want,
+                        "{a} ~ {b} within {bound}"
+                    );
+                }
+            }
+        }
+    }
 }

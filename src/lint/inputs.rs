@@ -308,15 +308,21 @@ fn read_docs_on(text: &str, cores: usize) -> Result<Vec<Doc>, serde_saphyr::Erro
     serde_saphyr::from_multiple_with_options(text, yaml_options(1))
 }
 
-/// `text` as a plain rule file of the common shape, read from the parser's
+/// `text` as a rule file of the common shape, read from the parser's
 /// events with its share of the budget ([`super::rule_events`]).
 fn plain_rules(text: &str, share: usize) -> Option<Doc> {
-    let groups = super::rule_events::groups(text, YAML_MAX_NODES / share, YAML_MAX_DEPTH)?;
+    let doc = super::rule_events::document(text, YAML_MAX_NODES / share, YAML_MAX_DEPTH)?;
     Some(Doc {
-        kind: None,
-        metadata: None,
-        groups: Some(groups),
-        spec: None,
+        kind: doc.kind,
+        metadata: doc.metadata,
+        groups: doc.groups,
+        spec: doc.spec.map(|groups| SpecRaw {
+            groups,
+            triggers: Vec::new(),
+            fallback: None,
+            endpoints: Vec::new(),
+            json: None,
+        }),
         items: Vec::new(),
         data: BTreeMap::new(),
     })
@@ -1203,13 +1209,14 @@ struct Doc {
 }
 
 #[derive(Deserialize)]
-struct Meta {
+#[cfg_attr(test, derive(Debug, PartialEq))]
+pub(super) struct Meta {
     #[serde(default, deserialize_with = "lenient::text")]
-    name: String,
+    pub(super) name: String,
     #[serde(default, deserialize_with = "lenient::optional_text")]
-    namespace: Option<String>,
+    pub(super) namespace: Option<String>,
     #[serde(default, deserialize_with = "lenient::text_map")]
-    labels: TextMap,
+    pub(super) labels: TextMap,
 }
 
 #[derive(Deserialize)]
@@ -1307,22 +1314,67 @@ struct RelabelRaw {
 mod tests {
     use super::{line_starts, read_docs_on, TextMap, Workspace};
 
-    /// The groups the typed reader gives for `text`, read whole.
-    fn typed_groups(text: &str) -> Option<Vec<super::GroupRaw>> {
+    /// What the tests compare of a rule file's document: its kind,
+    /// metadata, groups and `spec` groups. A document holding anything else
+    /// is not one.
+    type Compared = (
+        Option<String>,
+        Option<super::Meta>,
+        Option<Vec<super::GroupRaw>>,
+        Option<Option<Vec<super::GroupRaw>>>,
+    );
+
+    fn compared(doc: super::Doc) -> Option<Compared> {
+        let spec = match doc.spec {
+            None => None,
+            Some(spec) => {
+                let only_groups = spec.triggers.is_empty()
+                    && spec.fallback.is_none()
+                    && spec.endpoints.is_empty()
+                    && spec.json.is_none();
+                if !only_groups {
+                    return None;
+                }
+                Some(spec.groups)
+            }
+        };
+        (doc.items.is_empty() && doc.data.is_empty()).then_some((
+            doc.kind,
+            doc.metadata,
+            doc.groups,
+            spec,
+        ))
+    }
+
+    /// The document the typed reader gives for `text`, read whole.
+    fn typed_doc(text: &str) -> Option<Compared> {
         let docs =
             serde_saphyr::from_multiple_with_options::<super::Doc>(text, super::yaml_options(1))
                 .ok()?;
         let [doc] = <[super::Doc; 1]>::try_from(docs).ok()?;
-        let only_groups = doc.kind.is_none()
-            && doc.metadata.is_none()
-            && doc.spec.is_none()
-            && doc.items.is_empty()
-            && doc.data.is_empty();
-        doc.groups.filter(|_| only_groups)
+        compared(doc)
+    }
+
+    /// The document the event reader gives for `text`.
+    fn event_doc(text: &str) -> Option<Compared> {
+        compared(super::plain_rules(text, 1)?)
+    }
+
+    /// A plain rule file's groups (no kind, metadata or spec).
+    fn plain(doc: Compared) -> Option<Vec<super::GroupRaw>> {
+        let (kind, meta, groups, spec) = doc;
+        if kind.is_some() || meta.is_some() || spec.is_some() {
+            return None;
+        }
+        groups
+    }
+
+    fn typed_groups(text: &str) -> Option<Vec<super::GroupRaw>> {
+        typed_doc(text).and_then(plain)
     }
 
     fn event_groups(text: &str) -> Option<Vec<super::GroupRaw>> {
-        super::super::rule_events::groups(text, super::YAML_MAX_NODES, super::YAML_MAX_DEPTH)
+        event_doc(text).and_then(plain)
     }
 
     /// Every shape the event reader takes, each in a way a rule file
@@ -1387,6 +1439,12 @@ groups:
             let events = event_groups(&text).expect("the event reader takes this file");
             assert_eq!(Some(events), typed_groups(&text));
         }
+        // A PrometheusRule, and a file whose groups are `null`.
+        let rule = "apiVersion: monitoring.coreos.com/v1\nkind: PrometheusRule\nmetadata:\n  name: pool-alerts\n  namespace: ci\n  labels: {release: kube-prometheus, priority: 1}\n  annotations: {note: x}\nspec:\n  groups:\n  - name: pool\n    rules:\n    - alert: Down\n      expr: up == 0\n";
+        for text in [rule, "groups: null\n", "kind: PrometheusRule\nspec: null\n"] {
+            let events = event_doc(text).expect("the event reader takes this file");
+            assert_eq!(Some(events), typed_doc(text), "{text}");
+        }
     }
 
     /// Shapes the event reader leaves to the typed reader, which reads them
@@ -1401,9 +1459,10 @@ groups:
             ("a key given twice", format!("groups:\n{rule}  - name: b\n    name: c\n")),
             ("a label given twice", format!("groups:\n{rule}        labels: {{a: b, a: c}}\n")),
             ("a second document", format!("groups:\n{rule}---\ngroups: []\n")),
-            ("another top-level key", format!("groups:\n{rule}namespace: x\n")),
-            ("groups: null", "groups: null\n".to_string()),
-            ("a PrometheusRule", format!("kind: PrometheusRule\nspec:\n  groups:\n{rule}")),
+            ("a List's items", format!("groups:\n{rule}items: []\n")),
+            ("a ConfigMap's data", "kind: ConfigMap\ndata:\n  a.json: '{}'\n".to_string()),
+            ("a ScaledObject", "kind: ScaledObject\nspec:\n  triggers: []\n".to_string()),
+            ("a ServiceMonitor", "kind: ServiceMonitor\nspec:\n  endpoints: []\n".to_string()),
             ("a label with a mapping value", format!("groups:\n{rule}        labels: {{a: {{b: c}}}}\n")),
             ("a rule that is not a mapping", "groups:\n  - name: a\n    rules:\n      - up\n".to_string()),
             ("a parse error", format!("groups:\n{rule}      - alert: \"unterminated\n")),
@@ -1411,7 +1470,7 @@ groups:
         ];
         for (case, text) in cases {
             assert!(
-                event_groups(&text).is_none(),
+                event_doc(&text).is_none(),
                 "{case}: read by the event reader"
             );
         }
@@ -1426,10 +1485,10 @@ groups:
         assert!(event_groups(small).is_some());
         // Six nodes and thirteen events, against twice the nodes in events.
         assert!(
-            super::super::rule_events::groups(small, 5, 64).is_none(),
+            super::super::rule_events::document(small, 5, 64).is_none(),
             "nodes past the budget"
         );
-        assert!(super::super::rule_events::groups(small, 7, 64).is_some());
+        assert!(super::super::rule_events::document(small, 7, 64).is_some());
     }
 
     /// Random rule files, from every shape the event reader takes and some
@@ -1448,11 +1507,11 @@ groups:
         let (mut taken, mut typed) = (0, 0);
         for _ in 0..3000 {
             let text = random_rule_file(&mut pick);
-            let groups = typed_groups(&text);
-            typed += usize::from(groups.is_some());
-            if let Some(events) = event_groups(&text) {
+            let doc = typed_doc(&text);
+            typed += usize::from(doc.is_some());
+            if let Some(events) = event_doc(&text) {
                 taken += 1;
-                assert_eq!(Some(events), groups, "{text}");
+                assert_eq!(Some(events), doc, "{text}");
             }
         }
         assert!(
@@ -1502,11 +1561,7 @@ groups:
                     .collect(),
             }
         }
-        let mut text = String::new();
-        if pick(3) == 0 {
-            text.push_str("# rules\n---\n");
-        }
-        text.push_str("groups:\n");
+        let mut text = String::from("groups:\n");
         for _ in 0..1 + pick(3) {
             let mut keys = vec!["name", "rules", "interval"];
             if pick(20) == 0 {
@@ -1549,8 +1604,21 @@ groups:
                 }
             }
         }
+        if pick(3) == 0 {
+            // A PrometheusRule holds the same groups under `spec`.
+            let spec: String = text.lines().map(|l| format!("  {l}\n")).collect();
+            let labels = map(pick, 2);
+            text = format!(
+                "apiVersion: monitoring.coreos.com/v1\nkind: PrometheusRule\nmetadata:\n  name: {}\n  namespace: {}\n  labels: {labels}\nspec:\n{spec}",
+                scalar(pick, 2),
+                scalar(pick, 2),
+            );
+        }
+        if pick(3) == 0 {
+            text.insert_str(0, "# rules\n---\n");
+        }
         if pick(15) == 0 {
-            text.push_str(["---\ngroups: []\n", "other: 1\n"][pick(2)]);
+            text.push_str(["---\ngroups: []\n", "items: []\n", "other: 1\n"][pick(3)]);
         }
         text
     }
@@ -1576,9 +1644,9 @@ groups:
             let Ok(text) = std::fs::read_to_string(path) else {
                 continue;
             };
-            if let Some(events) = event_groups(&text) {
+            if let Some(events) = event_doc(&text) {
                 taken += 1;
-                assert_eq!(Some(events), typed_groups(&text), "{}", path.display());
+                assert_eq!(Some(events), typed_doc(&text), "{}", path.display());
             }
         }
         assert!(

@@ -957,14 +957,22 @@ pub fn at(
 pub fn nearest<'a>(name: &str, candidates: impl Iterator<Item = &'a str>) -> Option<&'a str> {
     let within = |c: &str| (name.len().max(c.len()) / 3).max(2);
     let len = name.chars().count();
-    candidates
+    let mut best: Option<(usize, &str)> = None;
+    for c in candidates {
         // The distance is at least the difference in length, so a hostile
-        // long name is compared with nothing.
-        .filter(|c| c.chars().count().abs_diff(len) <= within(c))
-        .map(|c| (crate::model::edit_distance(name, c), c))
-        .filter(|(d, c)| *d <= within(c))
-        .min()
-        .map(|(_, c)| c)
+        // long name is compared with nothing; and a candidate farther than
+        // the best so far is given up as soon as its distance passes it.
+        if c.chars().count().abs_diff(len) > within(c) {
+            continue;
+        }
+        let bound = best.map_or(within(c), |(d, _)| d.min(within(c)));
+        if let Some(d) = crate::model::edit_distance_within(name, c, bound) {
+            if best.is_none_or(|b| (d, c) < b) {
+                best = Some((d, c));
+            }
+        }
+    }
+    best.map(|(_, c)| c)
 }
 
 /// The catalog file `generate` writes beside each cluster's outputs.

@@ -1,25 +1,37 @@
-//! A plain rule file read straight from the YAML parser's events. The typed
+//! A rule file read straight from the YAML parser's events. The typed
 //! reader ([`serde_saphyr`]) costs about three times the parse itself, and
-//! a rule file is mostly one shape: `groups:`, each a mapping with a `name`
-//! and `rules`, each rule a mapping of scalars. That shape is read here.
+//! rule files are mostly one shape: `groups:` (at the top, or in a
+//! PrometheusRule's `spec`), each a mapping with a `name` and `rules`, each
+//! rule a mapping of scalars. That shape is read here.
 //!
 //! Anything else returns `None` and the typed reader reads the text, so
 //! what it gives (or the error it reports) is the file's: a second
-//! document, another top-level key, an anchor, alias, tag or merge key, a
-//! key given twice, a value of the wrong kind, a parse error, or more
-//! events or depth than the budget allows. Where this reader gives groups,
-//! they are the typed reader's, field for field (the tests compare them).
+//! document, a key of another object (`items`, `data`, a KEDA or
+//! monitor `spec`), an anchor, alias, tag or merge key, a key given twice,
+//! a value of the wrong kind, a parse error, or more nodes, events or depth
+//! than the budget allows. Where this reader gives a document, it is the
+//! typed reader's, field for field (the tests compare them).
 
 use std::borrow::Cow;
 
 use granit_parser::{Event, Parser, ScalarStyle, Span};
 
-use super::inputs::{GroupRaw, Placed, RuleRaw, TextMap};
+use super::inputs::{GroupRaw, Meta, Placed, RuleRaw, TextMap};
 
-/// The groups of `text`, when it is one plain rule file of the common
-/// shape and within the typed reader's budget: `max_nodes` nodes, twice
-/// as many events, and `max_depth` levels.
-pub(super) fn groups(text: &str, max_nodes: usize, max_depth: usize) -> Option<Vec<GroupRaw>> {
+/// What a rule file's one document holds: its groups, or a PrometheusRule's
+/// kind, metadata and `spec` groups.
+pub(super) struct RuleDoc {
+    pub(super) kind: Option<String>,
+    pub(super) metadata: Option<Meta>,
+    pub(super) groups: Option<Vec<GroupRaw>>,
+    /// The `spec`, when there is one: its groups.
+    pub(super) spec: Option<Option<Vec<GroupRaw>>>,
+}
+
+/// The document of `text`, when it is one rule file of the common shape
+/// and within the typed reader's budget: `max_nodes` nodes, twice as many
+/// events, and `max_depth` levels.
+pub(super) fn document(text: &str, max_nodes: usize, max_depth: usize) -> Option<RuleDoc> {
     let mut events = Events {
         parser: Parser::new_from_str(text),
         events_left: 2 * max_nodes,
@@ -30,22 +42,26 @@ pub(super) fn groups(text: &str, max_nodes: usize, max_depth: usize) -> Option<V
     events.expect(|e| matches!(e, Event::StreamStart))?;
     events.expect(|e| matches!(e, Event::DocumentStart(_, None)))?;
     events.open_mapping()?;
-    if events.key()? != "groups" {
-        return None;
-    }
-    let mut groups = Vec::new();
-    events.open_sequence()?;
-    loop {
-        match events.next()? {
-            (Event::SequenceEnd, _) => break,
-            (Event::MappingStart(_, 0, None), _) => groups.push(events.group()?),
-            _ => return None,
+    let mut doc = RuleDoc {
+        kind: None,
+        metadata: None,
+        groups: None,
+        spec: None,
+    };
+    let mut seen = Vec::new();
+    while let Some(key) = events.next_key(&mut seen)? {
+        match &*key {
+            "groups" => doc.groups = events.group_list()?,
+            "kind" => doc.kind = events.text()?,
+            "metadata" => doc.metadata = events.meta()?,
+            "spec" => doc.spec = events.spec()?,
+            "items" | "data" => return None,
+            _ => events.skip()?,
         }
     }
-    events.expect(|e| matches!(e, Event::MappingEnd))?;
     events.expect(|e| matches!(e, Event::DocumentEnd))?;
     events.expect(|e| matches!(e, Event::StreamEnd))?;
-    Some(groups)
+    Some(doc)
 }
 
 struct Events<'a> {
@@ -104,16 +120,67 @@ impl<'a> Events<'a> {
         self.expect(|e| matches!(e, Event::MappingStart(..)))
     }
 
-    fn open_sequence(&mut self) -> Option<()> {
-        self.expect(|e| matches!(e, Event::SequenceStart(..)))
+    /// A list of groups; `null` as none.
+    fn group_list(&mut self) -> Option<Option<Vec<GroupRaw>>> {
+        match self.next()? {
+            (Event::Scalar(value, style, ..), _) if nullish(&value, style) => return Some(None),
+            (Event::SequenceStart(..), _) => {}
+            _ => return None,
+        }
+        let mut groups = Vec::new();
+        loop {
+            match self.next()? {
+                (Event::SequenceEnd, _) => return Some(Some(groups)),
+                (Event::MappingStart(..), _) => groups.push(self.group()?),
+                _ => return None,
+            }
+        }
     }
 
-    /// A mapping key: a scalar that is neither null-like nor `<<`.
-    fn key(&mut self) -> Option<String> {
-        match self.scalar()? {
-            Scalar::Text(key, _) if key != "<<" => Some(key.into_owned()),
-            _ => None,
+    /// An object's `metadata`; `null` as none.
+    fn meta(&mut self) -> Option<Option<Meta>> {
+        match self.next()? {
+            (Event::Scalar(value, style, ..), _) if nullish(&value, style) => return Some(None),
+            (Event::MappingStart(..), _) => {}
+            _ => return None,
         }
+        let mut meta = Meta {
+            name: String::new(),
+            namespace: None,
+            labels: TextMap::default(),
+        };
+        let mut seen = Vec::new();
+        while let Some(key) = self.next_key(&mut seen)? {
+            match &*key {
+                "name" => meta.name = self.text()?.unwrap_or_default(),
+                "namespace" => meta.namespace = self.text()?,
+                "labels" => meta.labels = self.text_map()?,
+                _ => self.skip()?,
+            }
+        }
+        Some(Some(meta))
+    }
+
+    /// A PrometheusRule's `spec`: its groups. A key another object's spec
+    /// holds (KEDA triggers, monitor endpoints, a dashboard) reads nothing.
+    fn spec(&mut self) -> Option<Option<Option<Vec<GroupRaw>>>> {
+        match self.next()? {
+            (Event::Scalar(value, style, ..), _) if nullish(&value, style) => return Some(None),
+            (Event::MappingStart(..), _) => {}
+            _ => return None,
+        }
+        let mut groups = None;
+        let mut seen = Vec::new();
+        while let Some(key) = self.next_key(&mut seen)? {
+            match &*key {
+                "groups" => groups = self.group_list()?,
+                "triggers" | "fallback" | "endpoints" | "podMetricsEndpoints" | "json" => {
+                    return None
+                }
+                _ => self.skip()?,
+            }
+        }
+        Some(Some(groups))
     }
 
     /// The next key of a mapping whose keys so far are `seen`, or `None`
