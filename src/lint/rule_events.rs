@@ -48,9 +48,8 @@ pub(super) fn document(text: &str, max_nodes: usize, max_depth: usize) -> Option
         groups: None,
         spec: None,
     };
-    let mut seen = Vec::new();
-    while let Some(key) = events.next_key(&mut seen)? {
-        match &*key {
+    events.entries(|events, key| {
+        match key {
             "groups" => doc.groups = events.group_list()?,
             "kind" => doc.kind = events.text()?,
             "metadata" => doc.metadata = events.meta()?,
@@ -58,7 +57,8 @@ pub(super) fn document(text: &str, max_nodes: usize, max_depth: usize) -> Option
             "items" | "data" => return None,
             _ => events.skip()?,
         }
-    }
+        Some(())
+    })?;
     events.expect(|e| matches!(e, Event::DocumentEnd))?;
     events.expect(|e| matches!(e, Event::StreamEnd))?;
     Some(doc)
@@ -149,15 +149,15 @@ impl<'a> Events<'a> {
             namespace: None,
             labels: TextMap::default(),
         };
-        let mut seen = Vec::new();
-        while let Some(key) = self.next_key(&mut seen)? {
-            match &*key {
-                "name" => meta.name = self.text()?.unwrap_or_default(),
-                "namespace" => meta.namespace = self.text()?,
-                "labels" => meta.labels = self.text_map()?,
-                _ => self.skip()?,
+        self.entries(|events, key| {
+            match key {
+                "name" => meta.name = events.text()?.unwrap_or_default(),
+                "namespace" => meta.namespace = events.text()?,
+                "labels" => meta.labels = events.text_map()?,
+                _ => events.skip()?,
             }
-        }
+            Some(())
+        })?;
         Some(Some(meta))
     }
 
@@ -170,17 +170,27 @@ impl<'a> Events<'a> {
             _ => return None,
         }
         let mut groups = None;
-        let mut seen = Vec::new();
-        while let Some(key) = self.next_key(&mut seen)? {
-            match &*key {
-                "groups" => groups = self.group_list()?,
+        self.entries(|events, key| {
+            match key {
+                "groups" => groups = events.group_list()?,
                 "triggers" | "fallback" | "endpoints" | "podMetricsEndpoints" | "json" => {
                     return None
                 }
-                _ => self.skip()?,
+                _ => events.skip()?,
             }
-        }
+            Some(())
+        })?;
         Some(Some(groups))
+    }
+
+    /// Reads the entries of a mapping whose `MappingStart` is read, each
+    /// value by `entry` given its key; a key given twice reads nothing.
+    fn entries(&mut self, mut entry: impl FnMut(&mut Self, &str) -> Option<()>) -> Option<()> {
+        let mut seen = Vec::new();
+        while let Some(key) = self.next_key(&mut seen)? {
+            entry(self, &key)?;
+        }
+        Some(())
     }
 
     /// The next key of a mapping whose keys so far are `seen`, or `None`
@@ -253,24 +263,26 @@ impl<'a> Events<'a> {
             name: String::new(),
             rules: Vec::new(),
         };
-        let mut seen = Vec::new();
-        while let Some(key) = self.next_key(&mut seen)? {
-            match &*key {
-                "name" => group.name = self.text()?.unwrap_or_default(),
-                "rules" => match self.next()? {
+        self.entries(|events, key| {
+            match key {
+                "name" => group.name = events.text()?.unwrap_or_default(),
+                "rules" => match events.next()? {
                     (Event::Scalar(value, style, ..), _) if nullish(&value, style) => {}
                     (Event::SequenceStart(..), _) => loop {
-                        match self.next()? {
+                        match events.next()? {
                             (Event::SequenceEnd, _) => break,
-                            (Event::MappingStart(_, 0, None), _) => group.rules.push(self.rule()?),
+                            (Event::MappingStart(_, 0, None), _) => {
+                                group.rules.push(events.rule()?)
+                            }
                             _ => return None,
                         }
                     },
                     _ => return None,
                 },
-                _ => self.skip()?,
+                _ => events.skip()?,
             }
-        }
+            Some(())
+        })?;
         Some(group)
     }
 
@@ -284,18 +296,18 @@ impl<'a> Events<'a> {
             labels: TextMap::default(),
             annotations: TextMap::default(),
         };
-        let mut seen = Vec::new();
-        while let Some(key) = self.next_key(&mut seen)? {
-            match &*key {
-                "alert" => rule.alert = self.placed()?,
-                "record" => rule.record = self.placed()?,
-                "expr" => rule.expr = self.placed()?,
-                "for" => rule.for_ = self.text()?,
-                "labels" => rule.labels = self.text_map()?,
-                "annotations" => rule.annotations = self.text_map()?,
-                _ => self.skip()?,
+        self.entries(|events, key| {
+            match key {
+                "alert" => rule.alert = events.placed()?,
+                "record" => rule.record = events.placed()?,
+                "expr" => rule.expr = events.placed()?,
+                "for" => rule.for_ = events.text()?,
+                "labels" => rule.labels = events.text_map()?,
+                "annotations" => rule.annotations = events.text_map()?,
+                _ => events.skip()?,
             }
-        }
+            Some(())
+        })?;
         Some(rule)
     }
 
@@ -309,10 +321,10 @@ impl<'a> Events<'a> {
             _ => return None,
         }
         let mut pairs = Vec::new();
-        let mut seen = Vec::new();
-        while let Some(key) = self.next_key(&mut seen)? {
-            pairs.push((key.into_owned(), self.text()?.unwrap_or_default()));
-        }
+        self.entries(|events, key| {
+            pairs.push((key.to_string(), events.text()?.unwrap_or_default()));
+            Some(())
+        })?;
         Some(pairs.into_iter().collect())
     }
 }
