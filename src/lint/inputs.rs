@@ -292,17 +292,19 @@ fn read_docs(text: &str) -> Result<Vec<Doc>, serde_saphyr::Error> {
 fn read_docs_on(text: &str, cores: usize) -> Result<Vec<Doc>, serde_saphyr::Error> {
     if let Some(pieces) = super::pieces::cut(text, cores) {
         let share = pieces.len();
-        let read = crate::parallel::map(&pieces, 1, |piece| match plain_rules(piece, share) {
-            Some(doc) => Some(vec![doc]),
-            None => {
-                serde_saphyr::from_multiple_with_options::<Doc>(piece, yaml_options(share)).ok()
+        let read = crate::parallel::map(&pieces, 1, |piece| {
+            match rule_file_by_events(piece, share) {
+                Some(doc) => Some(vec![doc]),
+                None => {
+                    serde_saphyr::from_multiple_with_options::<Doc>(piece, yaml_options(share)).ok()
+                }
             }
         });
         if let Some(doc) = joined(read) {
             return Ok(vec![doc]);
         }
     }
-    if let Some(doc) = plain_rules(text, 1) {
+    if let Some(doc) = rule_file_by_events(text, 1) {
         return Ok(vec![doc]);
     }
     serde_saphyr::from_multiple_with_options(text, yaml_options(1))
@@ -310,7 +312,7 @@ fn read_docs_on(text: &str, cores: usize) -> Result<Vec<Doc>, serde_saphyr::Erro
 
 /// `text` as a rule file of the common shape, read from the parser's
 /// events with its share of the budget ([`super::rule_events`]).
-fn plain_rules(text: &str, share: usize) -> Option<Doc> {
+fn rule_file_by_events(text: &str, share: usize) -> Option<Doc> {
     let doc = super::rule_events::document(text, YAML_MAX_NODES / share, YAML_MAX_DEPTH)?;
     Some(Doc {
         kind: doc.kind,
@@ -1357,7 +1359,7 @@ mod tests {
 
     /// The document the event reader gives for `text`.
     fn event_doc(text: &str) -> Option<Compared> {
-        compared(super::plain_rules(text, 1)?)
+        compared(super::rule_file_by_events(text, 1)?)
     }
 
     /// A plain rule file's groups (no kind, metadata or spec).
