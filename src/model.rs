@@ -1799,8 +1799,7 @@ fn nearest_type(name: &str) -> Option<&'static str> {
     instance_types::builtin()
         .keys()
         .filter(|k| k.chars().count().abs_diff(len) <= 3)
-        .map(|k| (edit_distance(name, k), k.as_str()))
-        .filter(|(d, _)| *d <= 3)
+        .filter_map(|k| edit_distance_within(name, k, 3).map(|d| (d, k.as_str())))
         .min()
         .map(|(_, k)| k)
 }

@@ -120,29 +120,55 @@ impl<'a> Events<'a> {
         self.expect(|e| matches!(e, Event::MappingStart(..)))
     }
 
-    /// A list of groups; `null` as none.
-    fn group_list(&mut self) -> Option<Option<Vec<GroupRaw>>> {
+    /// Opens the mapping that comes next: `Some(true)`, or `Some(false)`
+    /// for a `null` in its place.
+    fn mapping_or_null(&mut self) -> Option<bool> {
         match self.next()? {
-            (Event::Scalar(value, style, ..), _) if nullish(&value, style) => return Some(None),
-            (Event::SequenceStart(..), _) => {}
-            _ => return None,
+            (Event::Scalar(value, style, ..), _) if nullish(&value, style) => Some(false),
+            (Event::MappingStart(..), _) => Some(true),
+            _ => None,
         }
-        let mut groups = Vec::new();
+    }
+
+    /// Opens the sequence that comes next: `Some(true)`, or `Some(false)`
+    /// for a `null` in its place.
+    fn sequence_or_null(&mut self) -> Option<bool> {
+        match self.next()? {
+            (Event::Scalar(value, style, ..), _) if nullish(&value, style) => Some(false),
+            (Event::SequenceStart(..), _) => Some(true),
+            _ => None,
+        }
+    }
+
+    /// Reads the items of a sequence whose `SequenceStart` is read, each a
+    /// mapping read by `item` once its `MappingStart` is read.
+    fn mappings(&mut self, mut item: impl FnMut(&mut Self) -> Option<()>) -> Option<()> {
         loop {
             match self.next()? {
-                (Event::SequenceEnd, _) => return Some(Some(groups)),
-                (Event::MappingStart(..), _) => groups.push(self.group()?),
+                (Event::SequenceEnd, _) => return Some(()),
+                (Event::MappingStart(..), _) => item(self)?,
                 _ => return None,
             }
         }
     }
 
+    /// A list of groups; `null` as none.
+    fn group_list(&mut self) -> Option<Option<Vec<GroupRaw>>> {
+        if !self.sequence_or_null()? {
+            return Some(None);
+        }
+        let mut groups = Vec::new();
+        self.mappings(|events| {
+            groups.push(events.group()?);
+            Some(())
+        })?;
+        Some(Some(groups))
+    }
+
     /// An object's `metadata`; `null` as none.
     fn meta(&mut self) -> Option<Option<Meta>> {
-        match self.next()? {
-            (Event::Scalar(value, style, ..), _) if nullish(&value, style) => return Some(None),
-            (Event::MappingStart(..), _) => {}
-            _ => return None,
+        if !self.mapping_or_null()? {
+            return Some(None);
         }
         let mut meta = Meta {
             name: String::new(),
@@ -164,10 +190,8 @@ impl<'a> Events<'a> {
     /// A PrometheusRule's `spec`: its groups. A key another object's spec
     /// holds (KEDA triggers, monitor endpoints, a dashboard) reads nothing.
     fn spec(&mut self) -> Option<Option<Option<Vec<GroupRaw>>>> {
-        match self.next()? {
-            (Event::Scalar(value, style, ..), _) if nullish(&value, style) => return Some(None),
-            (Event::MappingStart(..), _) => {}
-            _ => return None,
+        if !self.mapping_or_null()? {
+            return Some(None);
         }
         let mut groups = None;
         self.entries(|events, key| {
@@ -266,19 +290,14 @@ impl<'a> Events<'a> {
         self.entries(|events, key| {
             match key {
                 "name" => group.name = events.text()?.unwrap_or_default(),
-                "rules" => match events.next()? {
-                    (Event::Scalar(value, style, ..), _) if nullish(&value, style) => {}
-                    (Event::SequenceStart(..), _) => loop {
-                        match events.next()? {
-                            (Event::SequenceEnd, _) => break,
-                            (Event::MappingStart(_, 0, None), _) => {
-                                group.rules.push(events.rule()?)
-                            }
-                            _ => return None,
-                        }
-                    },
-                    _ => return None,
-                },
+                "rules" => {
+                    if events.sequence_or_null()? {
+                        events.mappings(|events| {
+                            group.rules.push(events.rule()?);
+                            Some(())
+                        })?;
+                    }
+                }
                 _ => events.skip()?,
             }
             Some(())
@@ -313,12 +332,8 @@ impl<'a> Events<'a> {
 
     /// A map of scalars as text; `null` as empty, a `null` value as "".
     fn text_map(&mut self) -> Option<TextMap> {
-        match self.next()? {
-            (Event::Scalar(value, style, ..), _) if nullish(&value, style) => {
-                return Some(TextMap::default())
-            }
-            (Event::MappingStart(..), _) => {}
-            _ => return None,
+        if !self.mapping_or_null()? {
+            return Some(TextMap::default());
         }
         let mut pairs = Vec::new();
         self.entries(|events, key| {
